@@ -1,0 +1,74 @@
+"""Safe output writing: temp file in the target folder, then an atomic rename.
+
+Every writer in the package goes through :func:`atomic_output` so that a
+failure never leaves a half-written file and an input is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from actiondubber.errors import OutputError
+
+
+def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Validate *out* before any work is done; return it as a ``Path``.
+
+    Raises :class:`OutputError` when *out* is a directory, equals one of
+    *inputs*, or its folder does not exist or is not writable.
+    """
+    out_p = Path(out)
+    if out_p.is_dir():
+        raise OutputError(f"{out_p}: output path is a directory")
+    for inp in inputs:
+        try:
+            same = out_p.exists() and Path(inp).exists() and os.path.samefile(out_p, inp)
+        except OSError:
+            same = False
+        if same or out_p.resolve() == Path(inp).resolve():
+            raise OutputError(f"{out_p}: output path is the same as the input; refusing to overwrite it")
+    parent = out_p.parent if str(out_p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{out_p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{out_p}: folder {parent} is not writable")
+    if out_p.exists() and not os.access(out_p, os.W_OK):
+        raise OutputError(f"{out_p}: file exists and is not writable")
+    return out_p
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside *out*; rename it onto *out* on success.
+
+    The temporary file keeps *out*'s extension (or *suffix*) so that writers
+    which pick a format from the extension (FFmpeg muxers, matplotlib) work.
+    On any exception the temporary file is removed and *out* is untouched.
+    """
+    out_p = Path(out)
+    parent = out_p.parent if str(out_p.parent) else Path(".")
+    ext = suffix if suffix is not None else out_p.suffix
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_p.stem}.", suffix=f".part{ext}", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"{out_p}: cannot write here ({exc.strerror or exc})") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, out_p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_text_atomic(out: str | os.PathLike, text: str) -> Path:
+    """Write *text* (UTF-8) to *out* atomically and return the path."""
+    with atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(out)
