@@ -17,7 +17,7 @@ from actiondubber import __version__
 from actiondubber.errors import ActionDubberError
 
 #: Modules that each define ``COMMANDS``: a list of click commands.
-_COMMAND_MODULES = ("cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth")
+_COMMAND_MODULES = ("cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth", "cmd_flow")
 
 
 class _Group(click.Group):

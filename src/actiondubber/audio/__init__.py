@@ -1,0 +1,21 @@
+"""Soundtrack input: decoding, onset detection, and frame labels from audio."""
+
+from actiondubber.audio.labels import FRAME_ROUNDING, audio_event_frames, labels_from_audio, times_to_frames
+from actiondubber.audio.onsets import impact_onsets, onset_detect, onset_strength, peak_pick
+from actiondubber.audio.reader import DEFAULT_SR, AudioClip, NoAudioStreamError, read_audio, read_audio_clip
+
+__all__ = [
+    "DEFAULT_SR",
+    "FRAME_ROUNDING",
+    "AudioClip",
+    "NoAudioStreamError",
+    "audio_event_frames",
+    "impact_onsets",
+    "labels_from_audio",
+    "onset_detect",
+    "onset_strength",
+    "peak_pick",
+    "read_audio",
+    "read_audio_clip",
+    "times_to_frames",
+]

@@ -1,0 +1,90 @@
+"""``actiondubber label-from-audio``: frame labels from the videos' own soundtracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from actiondubber.audio.labels import FRAME_ROUNDING, labels_from_audio
+from actiondubber.audio.reader import DEFAULT_SR
+from actiondubber.cli.common import show_progress
+from actiondubber.errors import InputError
+from actiondubber.evaluate.labels import write_labels
+from actiondubber.fileio import check_output_path
+
+
+@click.command("label-from-audio")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Labels CSV to write.")
+@click.option("--class", "label_class", default="", show_default=True, help="Value of the 'class' column.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.25,
+    show_default=True,
+    help="Keep onsets at least this fraction of the clip's strongest onset.",
+)
+@click.option(
+    "--min-time", type=click.FloatRange(min=0.0), default=0.1, show_default=True, help="Drop onsets before this (s)."
+)
+@click.option(
+    "--frame-rounding",
+    type=click.Choice(FRAME_ROUNDING),
+    default="nearest",
+    show_default=True,
+    help="nearest: frame starting closest to the onset (round(t*fps)); floor: frame on screen at the onset.",
+)
+@click.option(
+    "--align-streams/--no-align-streams",
+    default=True,
+    show_default=True,
+    help="Shift onsets by the audio stream's start relative to the first video frame.",
+)
+@click.option("--sr", type=click.IntRange(min=1000), default=DEFAULT_SR, show_default=True, help="Analysis rate (Hz).")
+@click.pass_context
+def label_from_audio(
+    ctx: click.Context,
+    videos: tuple[Path, ...],
+    output: Path,
+    label_class: str,
+    threshold: float,
+    min_time: float,
+    frame_rounding: str,
+    align_streams: bool,
+    sr: int,
+) -> None:
+    """Label each video's audible frames from the strong onsets of its own soundtrack.
+
+    Writes an Audible623-format CSV (video_id = file stem, 0-based frames).
+    Videos without an audio stream are skipped with a warning.
+    """
+    out = check_output_path(output, inputs=videos)
+    stems: dict[str, Path] = {}
+    for v in videos:
+        if not v.is_file():
+            raise InputError(f"{v}: file not found" if not v.exists() else f"{v}: not a file")
+        if v.stem in stems:
+            raise InputError(f"{v}: same video id {v.stem!r} as {stems[v.stem]}; rename one of them")
+        stems[v.stem] = v
+    bar = tqdm(videos, desc="label-from-audio", unit="video", disable=not show_progress(ctx))
+    try:
+        rows = labels_from_audio(
+            bar,
+            rel_threshold=threshold,
+            min_time=min_time,
+            frame_rounding=frame_rounding,
+            align_streams=align_streams,
+            sr=sr,
+        )
+    finally:
+        bar.close()
+    write_labels(out, rows, label_class)
+    n_events = sum(len(f) for f in rows.values())
+    skipped = len(videos) - len(rows)
+    note = f", {skipped} without audio skipped" if skipped else ""
+    click.echo(f"{out}: {len(rows)} video(s), {n_events} audible frame(s){note}")
+
+
+COMMANDS = [label_from_audio]

@@ -1,0 +1,117 @@
+"""Read and write frame labels in the Audible623 CSV format.
+
+Format: a header ``video_id,sound_label,class`` and one row per video;
+``sound_label`` is a quoted, comma-separated list of 0-based frame indices.
+The release's quirks are handled: frames out of order or repeated, mixed-case
+class names, UCF101 ids (``v_...``). Bad rows are skipped with a warning and
+counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from actiondubber.errors import InputError
+from actiondubber.fileio import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+HEADER = ("video_id", "sound_label", "class")
+
+
+@dataclass(frozen=True)
+class VideoLabels:
+    """One video's labelled audible frames (sorted, unique) and its class."""
+
+    video_id: str
+    frames: tuple[int, ...]
+    label_class: str = ""
+
+    @property
+    def class_key(self) -> str:
+        """Class name lower-cased, for grouping the release's mixed spellings."""
+        return self.label_class.strip().lower()
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """All rows of a labels CSV, keyed by video id, plus how many rows were skipped."""
+
+    path: str
+    videos: dict[str, VideoLabels]
+    n_skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """Parse ``"3, 17,17,9"`` into ``[3, 9, 17]`` (sorted, duplicates removed)."""
+    items = [s.strip() for s in str(text).replace(";", ",").split(",")]
+    frames = {int(float(s)) for s in items if s}
+    if any(f < 0 for f in frames):
+        raise ValueError("negative frame index")
+    return sorted(frames)
+
+
+def read_labels(path: str | os.PathLike) -> LabelFile:
+    """Read an Audible623-format labels CSV.
+
+    Raises :class:`InputError` if the file is missing or lacks the required
+    columns; rows with an unparsable frame list are skipped with a warning.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: labels file not found")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read labels file ({exc})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in (reader.fieldnames or [])]
+    if "video_id" not in fields or "sound_label" not in fields:
+        raise InputError(f"{p}: not an Audible623 labels CSV (needs columns video_id,sound_label[,class])")
+    reader.fieldnames = fields
+    videos: dict[str, VideoLabels] = {}
+    skipped = 0
+    for lineno, row in enumerate(reader, start=2):
+        vid = (row.get("video_id") or "").strip()
+        try:
+            if not vid:
+                raise ValueError("empty video_id")
+            frames = parse_frame_list(row.get("sound_label") or "")
+        except ValueError as exc:
+            skipped += 1
+            log.warning("%s line %d: skipped (%s)", p, lineno, exc)
+            continue
+        if vid in videos:
+            log.warning("%s line %d: video %s listed twice; frames merged", p, lineno, vid)
+            frames = sorted(set(frames) | set(videos[vid].frames))
+        videos[vid] = VideoLabels(vid, tuple(frames), (row.get("class") or "").strip())
+    if skipped:
+        log.warning("%s: %d bad row(s) skipped", p, skipped)
+    return LabelFile(str(p), videos, skipped)
+
+
+def format_labels(rows: Mapping[str, Sequence[int]], classes: Mapping[str, str] | str = "") -> str:
+    """CSV text in the Audible623 format for ``{video_id: frames}``."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    for vid, frames in rows.items():
+        cls = classes if isinstance(classes, str) else classes.get(vid, "")
+        w.writerow([vid, ",".join(str(int(f)) for f in sorted(set(frames))), cls])
+    return buf.getvalue()
+
+
+def write_labels(
+    path: str | os.PathLike, rows: Mapping[str, Sequence[int]], classes: Mapping[str, str] | str = ""
+) -> Path:
+    """Write ``{video_id: frames}`` as an Audible623-format CSV, atomically."""
+    return write_text_atomic(path, format_labels(rows, classes))

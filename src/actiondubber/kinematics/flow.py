@@ -1,0 +1,98 @@
+"""Dense optical-flow backends behind one small interface.
+
+A backend is any object with ``name`` and ``calc(prev, next) -> flow`` where
+``prev``/``next`` are 8-bit grayscale images of equal size and ``flow`` is a
+float32 array ``(H, W, 2)`` of per-pixel displacements (dx, dy) in pixels
+that take a point of ``prev`` to its position in ``next``. Forward flow of
+frame i is ``calc(I_i, I_{i+1})``; backward flow is ``calc(I_{i+1}, I_i)``.
+
+Backends: ``dis`` (OpenCV DIS, the default: fast and accurate enough at the
+analysis size), ``farneback``, ``tvl1`` (needs OpenCV's contrib build) and
+``raft`` (torchvision; see :mod:`actiondubber.kinematics.raft`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from actiondubber.errors import BackendUnavailableError
+
+cv2.setNumThreads(max(1, cv2.getNumberOfCPUs()))
+
+
+class FlowBackend(Protocol):
+    name: str
+
+    def calc(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray: ...
+
+
+class DISFlow:
+    """OpenCV Dense Inverse Search flow (Kroeger et al. 2016).
+
+    ``preset`` is ``ultrafast``, ``fast`` or ``medium``; ``fast`` was chosen by
+    the speed/accuracy benchmark (``benchmarks/bench_accuracy.py``).
+    """
+
+    name = "dis"
+    _PRESETS = {
+        "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    }
+
+    def __init__(self, preset: str = "fast") -> None:
+        if preset not in self._PRESETS:
+            raise ValueError(f"unknown DIS preset {preset!r}; choose from {sorted(self._PRESETS)}")
+        self._dis = cv2.DISOpticalFlow_create(self._PRESETS[preset])
+        self._dis.setUseSpatialPropagation(True)
+
+    def calc(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return self._dis.calc(np.ascontiguousarray(prev), np.ascontiguousarray(nxt), None)
+
+
+class FarnebackFlow:
+    """OpenCV Farnebäck polynomial-expansion flow."""
+
+    name = "farneback"
+
+    def calc(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+class TVL1Flow:
+    """Dual TV-L1 flow (Zach et al. 2007) from OpenCV's contrib ``optflow`` module."""
+
+    name = "tvl1"
+
+    def __init__(self) -> None:
+        optflow = getattr(cv2, "optflow", None)
+        if optflow is None or not hasattr(optflow, "DualTVL1OpticalFlow_create"):
+            raise BackendUnavailableError(
+                "TV-L1 flow needs OpenCV's contrib modules (pip install opencv-contrib-python-headless)"
+            )
+        self._tvl1 = optflow.DualTVL1OpticalFlow_create()
+
+    def calc(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return self._tvl1.calc(np.ascontiguousarray(prev), np.ascontiguousarray(nxt), None)
+
+
+BACKENDS = ("dis", "farneback", "tvl1", "raft")
+
+
+def make_flow_backend(name: str = "dis", **kwargs) -> FlowBackend:
+    """Create a flow backend by name (``dis``, ``farneback``, ``tvl1``, ``raft``)."""
+    key = name.lower()
+    if key == "dis":
+        return DISFlow(**kwargs)
+    if key == "farneback":
+        return FarnebackFlow()
+    if key in ("tvl1", "tv-l1"):
+        return TVL1Flow()
+    if key == "raft":
+        from actiondubber.kinematics.raft import RAFTFlow
+
+        return RAFTFlow(**kwargs)
+    raise BackendUnavailableError(f"unknown flow backend {name!r}; choose from {', '.join(BACKENDS)}")

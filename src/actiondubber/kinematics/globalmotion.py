@@ -1,0 +1,68 @@
+"""Global (camera) motion estimation and removal from a flow field.
+
+A camera pan, zoom or shake moves every background pixel; left in, its
+changes of speed would look like inflections everywhere. We fit a global
+model to the flow on a sparse grid, robustly (moving objects are outliers),
+and subtract the model's flow so what remains is object motion.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MODELS = ("none", "median", "affine", "homography")
+
+_grid_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _grid(h: int, w: int, step: int) -> np.ndarray:
+    key = (h, w, step)
+    if key not in _grid_cache:
+        ys, xs = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+        _grid_cache[key] = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+    return _grid_cache[key]
+
+
+def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 6) -> np.ndarray | None:
+    """The camera-induced part of *flow* under *model* (HxWx2), or None for ``none``.
+
+    ``median``: one translation (the median flow). ``affine``: a 6-parameter
+    affine map fitted with RANSAC (handles pan, zoom, roll). ``homography``:
+    an 8-parameter projective map (RANSAC), for rotating cameras over far scenes.
+    Falls back to the median when the robust fit fails.
+    """
+    if model == "none":
+        return None
+    h, w = flow.shape[:2]
+    if model == "median":
+        med = np.median(flow.reshape(-1, 2), axis=0)
+        return np.broadcast_to(med.astype(np.float32), flow.shape)
+    pts = _grid(h, w, step)
+    xi = pts[:, 0].astype(np.intp)
+    yi = pts[:, 1].astype(np.intp)
+    dst = pts + flow[yi, xi]
+    if model == "affine":
+        m, _ = cv2.estimateAffine2D(pts, dst, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
+        if m is None:
+            return global_flow(flow, "median")
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        gx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs
+        gy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys
+        return np.stack([gx, gy], axis=-1).astype(np.float32)
+    if model == "homography":
+        hm, _ = cv2.findHomography(pts, dst, cv2.RANSAC, 0.5)
+        if hm is None:
+            return global_flow(flow, "median")
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        den = hm[2, 0] * xs + hm[2, 1] * ys + hm[2, 2]
+        gx = (hm[0, 0] * xs + hm[0, 1] * ys + hm[0, 2]) / den - xs
+        gy = (hm[1, 0] * xs + hm[1, 1] * ys + hm[1, 2]) / den - ys
+        return np.stack([gx, gy], axis=-1).astype(np.float32)
+    raise ValueError(f"unknown global-motion model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def compensate(flow: np.ndarray, model: str = "affine") -> np.ndarray:
+    """*flow* minus its global (camera) component under *model*."""
+    g = global_flow(flow, model)
+    return flow if g is None else flow - g

@@ -1,0 +1,274 @@
+"""A side-by-side preview of a video's motion and inflectional flow, streamed frame by frame.
+
+Each preview frame shows, at the analysis size, the original frame | its
+motion flow ``v⁺`` (frame i → i+1) | its inflection (by default the
+trajectory-aligned ``central`` estimate ``F_i + B_{i−1}``, see
+:mod:`actiondubber.kinematics.inflection`) in the Middlebury colour coding
+(:mod:`actiondubber.kinematics.colour`), with labels, each panel's colour
+scale in pixels, and a colour-wheel legend. Frames 1 .. n−2 are shown (the
+ends have no inflection); the preview keeps the source's timestamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from actiondubber.errors import InputError, OutputError
+from actiondubber.fileio import atomic_output, check_output_path
+from actiondubber.kinematics.colour import RunningScale, colour_wheel_legend, flow_to_colour
+from actiondubber.kinematics.flow import FlowBackend, make_flow_backend
+from actiondubber.kinematics.inflection import iter_kinematics
+from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+#: Which inflection the third panel shows: the Kinematics field name.
+INFLECTIONS = ("central", "a_plus", "a_minus")
+
+#: Output container extension -> video encoder.
+_CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "libx264", ".webm": "libvpx-vp9"}
+_CODEC_OPTIONS = {
+    "libx264": {"preset": "veryfast", "crf": "18"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0"},
+}
+_TIME_BASE = Fraction(1, 90000)
+
+
+@dataclass(frozen=True)
+class FlowPreview:
+    """What :func:`render_flow_preview` wrote: paths, frame count and frame size (w, h)."""
+
+    out: Path | None
+    png_dir: Path | None
+    n_frames: int
+    width: int
+    height: int
+
+
+def _label(img: np.ndarray, text: str, scale: float) -> None:
+    """Draw white *text* in the top-left corner on a half-dark box so it reads on any background."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    x1, y1 = min(img.shape[1], tw + 6), min(img.shape[0], th + base + 5)
+    img[:y1, :x1] = (img[:y1, :x1].astype(np.uint16) * 2 // 5).astype(np.uint8)
+    cv2.putText(img, text, (3, th + 3), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def _paste_legend(panel: np.ndarray, legend: np.ndarray) -> None:
+    s = legend.shape[0]
+    h, w = panel.shape[:2]
+    if s + 4 <= min(h, w):
+        panel[h - s - 2 : h - 2, w - s - 2 : w - 2] = legend
+
+
+def compose_preview_frame(
+    rgb: np.ndarray,
+    motion: np.ndarray,
+    inflection: np.ndarray,
+    *,
+    motion_max: float,
+    inflection_max: float,
+    legend: np.ndarray | None = None,
+    inflection_name: str = "inflection",
+) -> np.ndarray:
+    """One preview frame: *rgb* | coloured *motion* | coloured *inflection*, labelled (HxW*3x3 uint8 RGB)."""
+    h, w = rgb.shape[:2]
+    if motion.shape[:2] != (h, w) or inflection.shape[:2] != (h, w):
+        raise ValueError("frame and flows must have the same height and width")
+    panels = [
+        np.ascontiguousarray(rgb if rgb.ndim == 3 else np.repeat(rgb[..., None], 3, axis=2)).copy(),
+        flow_to_colour(motion, max_mag=motion_max),
+        flow_to_colour(inflection, max_mag=inflection_max),
+    ]
+    scale = max(0.33, min(h, w) / 360.0)
+    _label(panels[0], "frame", scale)
+    _label(panels[1], f"motion {motion_max:.1f}px", scale)
+    _label(panels[2], f"{inflection_name} {inflection_max:.1f}px", scale)
+    if legend is not None:
+        _paste_legend(panels[1], legend)
+        _paste_legend(panels[2], legend)
+    return np.concatenate(panels, axis=1)
+
+
+class _VideoSink:
+    """Encode RGB frames with PyAV into *path*, opening the stream on the first frame."""
+
+    def __init__(self, path: Path, fmt_path: Path, fps: float) -> None:
+        codec = _CODECS.get(fmt_path.suffix.lower())
+        if codec is None:
+            raise OutputError(f"{fmt_path}: unsupported preview format; use one of {', '.join(sorted(_CODECS))}")
+        self._codec = codec
+        self._fps = fps if fps > 0 else 25.0
+        self._path = path
+        self._name = fmt_path
+        self._container = None
+        self._stream = None
+        self._last_pts = -1
+
+    def write(self, img: np.ndarray, t: float) -> None:
+        try:
+            if self._container is None:
+                self._container = av.open(str(self._path), "w")
+                rate = Fraction(self._fps).limit_denominator(1001)
+                st = self._container.add_stream(self._codec, rate=rate, options=_CODEC_OPTIONS[self._codec])
+                st.width, st.height, st.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
+                st.codec_context.time_base = _TIME_BASE
+                st.time_base = _TIME_BASE
+                self._stream = st
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            pts = max(int(round(t / _TIME_BASE)), self._last_pts + 1)
+            frame.pts, frame.time_base = pts, _TIME_BASE
+            self._last_pts = pts
+            self._container.mux(self._stream.encode(frame))
+        except av.FFmpegError as exc:
+            raise OutputError(f"{self._name}: cannot encode the preview ({exc})") from None
+
+    def abort(self) -> None:
+        """Close without flushing (after an error; the caller discards the file)."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))
+        except av.FFmpegError as exc:
+            raise OutputError(f"{self._name}: cannot finish the preview ({exc})") from None
+        finally:
+            self._container.close()
+            self._container = None
+
+
+def _prepare_png_dir(png_dir: Path) -> Path:
+    if png_dir.exists() and not png_dir.is_dir():
+        raise OutputError(f"{png_dir}: exists and is not a folder")
+    try:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{png_dir}: cannot create folder ({exc.strerror or exc})") from None
+    if not os.access(png_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"{png_dir}: folder is not writable")
+    return png_dir
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OutputError(f"{path}: cannot encode PNG")
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+
+
+def render_flow_preview(
+    video: str | os.PathLike,
+    out: str | os.PathLike | None,
+    *,
+    backend: str | FlowBackend = "dis",
+    short_side: int | None = DEFAULT_SHORT_SIDE,
+    max_frames: int | None = None,
+    png_dir: str | os.PathLike | None = None,
+    compensate: str = "affine",
+    inflection: str = "central",
+    progress: bool = False,
+) -> FlowPreview:
+    """Write a side-by-side flow preview of *video* to *out* (a video file) and/or PNGs in *png_dir*.
+
+    *backend* is a flow-backend name or object; *short_side* the analysis
+    size (the preview is 3x the analysis width); *max_frames* caps the number
+    of preview frames (the first ones); *compensate* the global-motion model
+    removed before colouring; *inflection* which inflection field to show
+    (``central``, ``a_plus`` or ``a_minus``). Streams: holds a few frames at
+    a time whatever the video's length. PNGs are named ``flow_NNNNNN.png`` by
+    source frame index. Raises :class:`InputError` / :class:`OutputError`.
+    """
+    if out is None and png_dir is None:
+        raise OutputError("nothing to write: give an output video and/or a PNG folder")
+    if inflection not in INFLECTIONS:
+        raise ValueError(f"unknown inflection {inflection!r}; choose from {', '.join(INFLECTIONS)}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError("max_frames must be at least 1")
+    out_p = check_output_path(out, inputs=[video]) if out is not None else None
+    if out_p is not None and out_p.suffix.lower() not in _CODECS:
+        raise OutputError(f"{out_p}: unsupported preview format; use one of {', '.join(sorted(_CODECS))}")
+    info = probe(video)
+    if info.n_frames < 3:
+        raise InputError(f"{video}: needs at least 3 frames for an inflection preview, has {info.n_frames}")
+    png_p = _prepare_png_dir(Path(png_dir)) if png_dir is not None else None
+    flow = make_flow_backend(backend) if isinstance(backend, str) else backend
+
+    n_total = info.n_frames - 2 if max_frames is None else min(info.n_frames - 2, max_frames)
+    rgb_by_index: dict[int, np.ndarray] = {}
+    source = iter_frames(video, short_side=short_side, pix_fmt="rgb24")
+    if max_frames is not None:
+        source_iter: Iterator[Frame] = itertools.islice(source, max_frames + 2)
+    else:
+        source_iter = source
+
+    def gray_frames() -> Iterator[Frame]:
+        for fr in source_iter:
+            rgb_by_index[fr.index] = fr.image
+            yield Frame(fr.index, fr.time, cv2.cvtColor(fr.image, cv2.COLOR_RGB2GRAY))
+
+    kin = iter_kinematics(gray_frames(), flow, compensate_model=compensate, with_eq3=inflection != "central")
+    motion_scale = RunningScale(floor=0.5)
+    infl_scale = RunningScale(floor=0.25)
+    legend = None
+    bar = None
+    n = 0
+    size = (0, 0)
+    with contextlib.ExitStack() as stack:
+        stack.callback(source.close)
+        sink = None
+        if out_p is not None:
+            tmp = stack.enter_context(atomic_output(out_p))
+            sink = _VideoSink(tmp, out_p, info.fps)
+            stack.callback(sink.abort)
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(tqdm(total=n_total, unit="frame", desc="flow preview", leave=False))
+        t0 = None
+        for k in kin:
+            rgb = rgb_by_index.pop(k.index)
+            for old in [i for i in rgb_by_index if i < k.index]:
+                del rgb_by_index[old]
+            infl = getattr(k, inflection)
+            if legend is None:
+                legend = colour_wheel_legend(max(16, min(rgb.shape[:2]) // 4))
+            img = compose_preview_frame(
+                rgb,
+                k.v_plus,
+                infl,
+                motion_max=motion_scale.update(k.v_plus),
+                inflection_max=infl_scale.update(infl),
+                legend=legend,
+                inflection_name="inflection" if inflection == "central" else inflection.replace("_", ""),
+            )
+            t0 = k.time if t0 is None else t0
+            if sink is not None:
+                sink.write(img, k.time - t0)
+            if png_p is not None:
+                _write_png(png_p / f"flow_{k.index:06d}.png", img)
+            n += 1
+            size = (img.shape[1], img.shape[0])
+            if bar is not None:
+                bar.update(1)
+        if n == 0:
+            raise InputError(f"{video}: fewer than 3 frames could be decoded; nothing to preview")
+        if sink is not None:
+            sink.close()
+    return FlowPreview(out_p, png_p, n, size[0], size[1])
