@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(args.n):
             scene = SCENES[i % len(SCENES)]
-            fps = FPS[(i // len(SCENES)) % len(FPS)] if i % 5 != 4 else FPS[i % len(FPS)]
+            fps = FPS[i % len(FPS)]
             w, h = SIZES[i % len(SIZES)]
             vfr = args.vfr_every > 0 and i % args.vfr_every == args.vfr_every - 1
             seed = args.seed * 1000 + i
             clip = render_clip(out / f"synth_{i:03d}_{scene}.mp4", scene=scene, seconds=args.seconds, fps=fps,
-                               size=(w, h), seed=seed, noise=NOISE[i % len(NOISE)], vfr=vfr,
+                               size=(w, h), seed=seed, noise=NOISE[(i // len(FPS)) % len(NOISE)], vfr=vfr,
                                background=BACKGROUNDS[(i // 2) % len(BACKGROUNDS)])
             clips.append(clip)
             frames += clip.n_frames

@@ -5,15 +5,8 @@ from actiondubber.types import Event, Events, VideoInfo
 
 __version__ = "0.1.0"
 
-
-def detect(video, **kwargs) -> Events:
-    """Detect audible actions in *video* with the training-free detector.
-
-    See :func:`actiondubber.detect.detector.detect` for the keyword arguments.
-    """
-    from actiondubber.detect.detector import detect as _detect
-
-    return _detect(video, **kwargs)
+# Bound after the sub-package import so that ``actiondubber.detect`` is the function.
+from actiondubber.detect.detector import detect  # noqa: E402
 
 
 __all__ = ["ActionDubberError", "Event", "Events", "InputError", "OutputError", "VideoInfo", "detect", "__version__"]

@@ -54,8 +54,8 @@ _MAX_RESYNCS = 64
 #: Packets decoded by :func:`probe` while looking for the first picture (for its rotation).
 _PROBE_DECODE_PACKETS = 64
 #: Unaccounted bytes between two Matroska packets that mean the demuxer skipped damage (block and
-#: cluster headers take under 30).
-_GAP_BYTES = 512
+#: cluster headers take under 30 in the files we checked).
+_GAP_BYTES = 128
 
 
 @dataclass(frozen=True)
@@ -485,19 +485,71 @@ def _frames(container, stream, path: Path, **kw) -> Iterator[Frame]:
         container.close()
 
 
+#: Containers whose packet pts are decode-order counters, not presentation times (AVI has no pts):
+#: there the n-th picture out of the decoder gets the n-th smallest packet time.
+_ORDER_ONLY_FORMATS = {"avi"}
+
+
+class _Timeline:
+    """Give each decoded picture its packet's time, and notice pictures the decoder never returned.
+
+    Every packet time goes into ``pending`` when the packet is sent. A picture
+    whose own pts is pending takes that time, and pending times below it are
+    frames the decoder dropped (damage): they become repeats. When pictures'
+    pts cannot be trusted (AVI, missing pts, pts that match no packet) the
+    picture takes the smallest pending time instead ("order" mode); lost frames
+    then show up only at the end.
+    """
+
+    def __init__(self, by_order: bool) -> None:
+        self.pending: list[int] = []
+        self.counts: dict[int, int] = {}
+        self.by_order = by_order
+
+    def add(self, key: int | None) -> None:
+        if key is None:
+            self.by_order = True
+            return
+        heapq.heappush(self.pending, key)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _pop(self) -> int:
+        key = heapq.heappop(self.pending)
+        self.counts[key] -= 1
+        if not self.counts[key]:
+            del self.counts[key]
+        return key
+
+    def place(self, pts: int | None) -> tuple[list[int], int | None] | None:
+        """(lost keys before it, its key) for a decoded picture; None to drop it (edit-list lead-in)."""
+        if not self.by_order:
+            if pts is not None and pts in self.counts:
+                lost = []
+                while self.pending[0] < pts:
+                    lost.append(self._pop())
+                return lost, self._pop()
+            if pts is not None and self.pending and pts < self.pending[0]:
+                return None
+            self.by_order = True
+            log.debug("decoded picture times do not match packet times; timing pictures by order")
+        return [], (self._pop() if self.pending else None)
+
+    def rest(self) -> list[int]:
+        """Keys of packets whose pictures never came out."""
+        return [self._pop() for _ in range(len(self.pending))]
+
+
 def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iterator[Frame]:
     cc = stream.codec_context
     tb: Fraction = stream.time_base
     step = 1.0 / (_frame_rate(stream) or 25.0)
-    pending: list[int] = []  # keys of packets sent to the decoder whose frames are not out yet
-    counts: dict[int, int] = {}
-    exact = True  # every frame so far matched a packet's time: keep one frame per packet
+    timeline = _Timeline(by_order=(container.format.name or "") in _ORDER_ONLY_FORMATS)
     origin: int | None = None
     index = 0
     last_time = -1.0
     last_img: np.ndarray | None = None
     scaler: _Scaler | None = None
-    early: list[int] = []  # lost frames before the first decodable picture
+    early: list[int | None] = []  # lost frames before the first decodable picture
     n_bad_packets = n_repeated = 0
 
     def time_of(key: int | None) -> float:
@@ -510,43 +562,31 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
         last_time = t
         return t
 
-    def take(key: int) -> None:
-        counts[key] -= 1
-        if not counts[key]:
-            del counts[key]
-
-    def repeat(key: int) -> Iterator[Frame]:
+    def repeats(keys) -> Iterator[Frame]:
         nonlocal index, n_repeated
-        n_repeated += 1
-        if last_img is None:
-            early.append(key)
-            return
-        yield Frame(index, time_of(key), last_img, repeated=True)
-        index += 1
+        for key in keys:
+            n_repeated += 1
+            if last_img is None:
+                early.append(key)
+                continue
+            yield Frame(index, time_of(key), last_img, repeated=True)
+            index += 1
 
     def emit(frames) -> Iterator[Frame]:
-        nonlocal index, exact, scaler, last_img
+        nonlocal index, scaler, last_img
         for fr in frames:
-            key = fr.pts
-            if exact and not (key is not None and counts.get(key)):
-                exact = False
-                log.debug("%s: decoded frame times do not match packet times; not filling gaps", path)
-            if exact:
-                while pending and pending[0] < key:
-                    lost = heapq.heappop(pending)
-                    if lost in counts:
-                        take(lost)
-                        yield from repeat(lost)
-                heapq.heappop(pending)
-                take(key)
+            placed = timeline.place(fr.pts)
+            if placed is None:
+                continue
+            lost, key = placed
+            yield from repeats(lost)
             if scaler is None:
                 scaler = _Scaler(fr, size, short_side, pix_fmt)
             img = scaler(fr)
-            if early:
-                for lost in early:
-                    yield Frame(index, time_of(lost), img, repeated=True)
-                    index += 1
-                early.clear()
+            for k in early:
+                yield Frame(index, time_of(k), img, repeated=True)
+                index += 1
+            early.clear()
             last_img = img
             yield Frame(index, time_of(key), img)
             index += 1
@@ -568,18 +608,9 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
             continue
         pk, key, is_frame = item
         if is_frame:
-            if key is None:
-                exact = False
-            else:
-                heapq.heappush(pending, key)
-                counts[key] = counts.get(key, 0) + 1
+            timeline.add(key)
         yield from emit(decode(pk))
-    if exact:
-        while pending:
-            lost = heapq.heappop(pending)
-            if lost in counts:
-                take(lost)
-                yield from repeat(lost)
+    yield from repeats(timeline.rest())
     if scaler is None:
         raise InputError(f"{path}: no frame of the video stream could be decoded")
     if n_repeated:

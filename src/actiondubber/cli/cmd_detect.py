@@ -1,0 +1,92 @@
+"""``actiondubber detect``: the training-free detector from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from actiondubber.cli.common import show_progress
+from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve
+from actiondubber.detect.strength import KINDS
+from actiondubber.errors import InputError, OutputError
+from actiondubber.events import save_events
+from actiondubber.export.plot import plot_curve
+from actiondubber.export.tabular import events_table, write_events_csv
+from actiondubber.fileio import check_output_path
+from actiondubber.kinematics.flow import BACKENDS
+from actiondubber.kinematics.globalmotion import MODELS
+from actiondubber.video.reader import probe
+
+_D = DetectorParams()
+
+
+def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
+    if not labels:
+        return None
+    from actiondubber.evaluate.labels import read_labels
+
+    lf = read_labels(labels)
+    row = lf.videos.get(video.stem)
+    if row is None:
+        raise InputError(f"{labels}: no row for video id {video.stem!r}")
+    return list(row.frames)
+
+
+@click.command("detect")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write events + per-frame scores as JSON.")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path), help="Write events as CSV.")
+@click.option("--plot", "plot_out", type=click.Path(path_type=Path), help="Write a PNG of the strength curve.")
+@click.option("--labels", help="Audible623-format CSV; the row for this video is drawn on the plot as ground truth.")
+@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_D.sensitivity, show_default=True,
+              help="Higher finds more (and weaker) events.")
+@click.option("--short-side", type=click.IntRange(16, 4096), default=_D.short_side, show_default=True,
+              help="Analysis size: short side of the scaled frames in pixels.")
+@click.option("--backend", type=click.Choice(BACKENDS), default=_D.backend, show_default=True, help="Optical flow.")
+@click.option("--raft-weights", type=click.Path(path_type=Path), help="Local RAFT state_dict (with --backend raft).")
+@click.option("--compensate", type=click.Choice(MODELS), default=_D.compensate, show_default=True,
+              help="Camera-motion model removed from the flow.")
+@click.option("--kind", type=click.Choice(KINDS), default=_D.kind, show_default=True,
+              help="Strength measure (flow and impact are baselines).")
+@click.option("--gravity", type=click.FloatRange(0, 1), default=_D.gravity, show_default=True,
+              help="Weight of the prior that sounding impacts arrive moving down (0 = off).")
+@click.option("--min-gap", type=click.FloatRange(0, None), default=_D.min_gap, show_default=True,
+              help="Minimum time between two events, seconds (at least 3 frames).")
+@click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
+              help="1: report the first frame after the contact; 0: the last frame before it.")
+@click.pass_context
+def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, raft_weights,
+               compensate, kind, gravity, min_gap, frame_offset):
+    """Find the frames and times at which visible actions in VIDEO make a sound."""
+    outs = [p for p in (json_out, csv_out, plot_out) if p is not None]
+    if len({p.resolve() for p in outs}) != len(outs):
+        raise OutputError("two outputs point to the same file")
+    for p in outs:
+        check_output_path(p, inputs=[video] + ([labels] if labels else []))
+    if raft_weights is not None and backend != "raft":
+        raise click.UsageError("--raft-weights needs --backend raft")
+    params = DetectorParams(short_side=short_side, backend=backend, compensate=compensate, kind=kind, gravity=gravity,
+                            sensitivity=sensitivity, min_gap=min_gap, frame_offset=frame_offset)
+    params.validate()
+    info = probe(video)
+    truth = _truth_frames(labels, video)
+    flow_kwargs = {"weights": str(raft_weights)} if raft_weights is not None else None
+    if show_progress(ctx):
+        from tqdm import tqdm
+
+        with tqdm(total=info.n_frames, unit="frame", desc=video.name, leave=False) as bar:
+            curve = strength_curve(video, params, info=info, progress=bar.update, flow_kwargs=flow_kwargs)
+    else:
+        curve = strength_curve(video, params, info=info, flow_kwargs=flow_kwargs)
+    ev = events_from_curve(curve, params)
+    if json_out:
+        save_events(ev, json_out)
+    if csv_out:
+        write_events_csv(ev, csv_out)
+    if plot_out:
+        plot_curve(ev, plot_out, truth=truth)
+    click.echo(events_table(ev), nl=False)
+
+
+COMMANDS = [detect_cmd]

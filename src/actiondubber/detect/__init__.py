@@ -1,0 +1,18 @@
+"""Training-free detection: inflection strength curve, peak picking, events."""
+
+from actiondubber.detect.detector import DetectorParams, StrengthCurve, detect, events_from_curve, strength_curve
+from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detect.strength import KINDS, frame_strength, strength_map
+
+__all__ = [
+    "KINDS",
+    "DetectorParams",
+    "StrengthCurve",
+    "detect",
+    "events_from_curve",
+    "frame_strength",
+    "pick_peaks",
+    "sensitivity_to_delta",
+    "strength_curve",
+    "strength_map",
+]

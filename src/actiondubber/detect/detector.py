@@ -1,0 +1,237 @@
+"""The training-free audible-action detector: video → strength curve → events.
+
+Pipeline (all streaming; only the per-frame curve is kept): decode at the
+analysis size → forward and backward flow per frame pair → camera motion
+removed → per-frame strength and location (:mod:`.strength`) → peaks
+(:mod:`.peaks`) → :class:`~actiondubber.types.Events`.
+
+Frame convention: the strength centred on frame i measures the change of
+velocity between the intervals (i−1, i) and (i, i+1), so the contact happened
+after frame i was exposed and by frame i+1. An event is therefore reported at
+frame ``i + 1`` (the first frame that shows the collision) with the time
+estimated as the midpoint of ``t_i`` and ``t_{i+1}``; ``--frame-offset 0``
+reports frame i instead. The score curve uses the same indexing as the events.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detect.strength import KINDS, frame_strength
+from actiondubber.errors import InputError
+from actiondubber.kinematics.flow import make_flow_backend
+from actiondubber.kinematics.inflection import iter_kinematics
+from actiondubber.types import Event, Events, VideoInfo
+from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+#: Fewest frames that carry a second derivative: frame i needs i−1 and i+1.
+MIN_FRAMES = 3
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """Every knob of the training-free detector, recorded in the events file.
+
+    Defaults were chosen on the benchmarks (``benchmarks/bench_accuracy.py``);
+    ``floor`` is in pixels per frame at a 128-px short side and is scaled
+    with the analysis size.
+    """
+
+    short_side: int = DEFAULT_SHORT_SIDE
+    backend: str = "dis"
+    compensate: str = "affine"
+    kind: str = "deceleration"
+    gravity: float = 1.0
+    sensitivity: float = 0.5
+    min_gap: float = 0.1
+    window: int = 7
+    floor: float = 0.3
+    blur: int = 5
+    top_fraction: float = 0.01
+    frame_offset: int = 1
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown strength kind {self.kind!r}; choose from {', '.join(KINDS)}")
+        if not 0.0 <= self.sensitivity <= 1.0:
+            raise InputError(f"sensitivity must be between 0 and 1, got {self.sensitivity}")
+        if not 0.0 <= self.gravity <= 1.0:
+            raise InputError(f"gravity prior must be between 0 and 1, got {self.gravity}")
+        if self.short_side is not None and self.short_side < 16:
+            raise InputError(f"analysis short side must be at least 16 px, got {self.short_side}")
+        if self.frame_offset not in (0, 1):
+            raise InputError("frame offset must be 0 or 1")
+
+
+@dataclass
+class StrengthCurve:
+    """The detector's intermediate result: per-frame strength and location."""
+
+    info: VideoInfo
+    scores: np.ndarray  # indexed like events (after frame_offset)
+    xs: np.ndarray  # original-video pixels, same indexing
+    ys: np.ndarray
+    analysis_size: tuple[int, int]
+
+
+def _threaded(it: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
+    """Run the decoder in a background thread so decoding overlaps flow work."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in it:
+                if stop.is_set():
+                    break
+                q.put(item)
+        except BaseException as exc:  # hand errors to the consumer
+            q.put(exc)
+        finally:
+            q.put(done)
+
+    t = threading.Thread(target=work, name="actiondubber-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+def strength_curve(
+    video: str | os.PathLike,
+    params: DetectorParams = DetectorParams(),
+    *,
+    info: VideoInfo | None = None,
+    progress: Callable[[int], None] | None = None,
+    flow_kwargs: dict | None = None,
+) -> StrengthCurve:
+    """Compute the per-frame strength curve of *video* (streaming, flat memory)."""
+    params.validate()
+    info = info or probe(video)
+    if info.n_frames < MIN_FRAMES:
+        raise InputError(
+            f"{video}: video has {info.n_frames} frame(s); at least {MIN_FRAMES} are needed to see a change of motion"
+        )
+    backend = make_flow_backend(params.backend, **(flow_kwargs or {}))
+    n = info.n_frames
+    raw = np.zeros(n + 2, np.float64)
+    xs = np.full(n + 2, np.nan)
+    ys = np.full(n + 2, np.nan)
+    times: list[float] = []
+    size = None
+
+    def frames():
+        nonlocal size
+        for fr in iter_frames(video, short_side=params.short_side):
+            times.append(fr.time)
+            if size is None:
+                size = (fr.image.shape[1], fr.image.shape[0])
+            if progress is not None:
+                progress(1)
+            yield fr
+
+    blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
+    for kin in iter_kinematics(_threaded(frames()), backend, compensate_model=params.compensate):
+        if kin.index >= raw.size:
+            raw = np.resize(raw, kin.index + 2)
+            xs = np.resize(xs, kin.index + 2)
+            ys = np.resize(ys, kin.index + 2)
+        v, x, y = frame_strength(kin, params.kind, gravity=params.gravity, blur=blur, top_fraction=params.top_fraction)
+        raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
+    n_dec = len(times)
+    if n_dec < MIN_FRAMES:
+        raise InputError(f"{video}: only {n_dec} frame(s) could be decoded; at least {MIN_FRAMES} are needed")
+    if n_dec != info.n_frames:
+        log.warning("%s: container lists %d frames, %d decoded; using the decoded frames", video, info.n_frames, n_dec)
+    info = VideoInfo(
+        path=info.path,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        n_frames=n_dec,
+        duration=info.duration,
+        has_audio=info.has_audio,
+        timestamps=tuple(times),
+        codec=info.codec,
+        pix_fmt=info.pix_fmt,
+        rotation=info.rotation,
+    )
+    off = params.frame_offset
+    scores = np.zeros(n_dec, np.float32)
+    sx = np.full(n_dec, np.nan)
+    sy = np.full(n_dec, np.nan)
+    src = slice(1, n_dec - 1)
+    dst = slice(1 + off, n_dec - 1 + off)
+    scores[dst] = raw[src]
+    aw, ah = size
+    sx[dst] = (xs[src] + 0.5) * info.width / aw - 0.5
+    sy[dst] = (ys[src] + 0.5) * info.height / ah - 0.5
+    return StrengthCurve(info, scores, sx, sy, (aw, ah))
+
+
+def events_from_curve(curve: StrengthCurve, params: DetectorParams = DetectorParams(), *, extra: dict | None = None) -> Events:
+    """Pick peaks on *curve* and package them as :class:`Events`."""
+    info = curve.info
+    fps = info.fps if info.fps > 0 else 25.0
+    gap = max(3, math.ceil(params.min_gap * fps - 1e-9))
+    floor = params.floor * (params.short_side or min(curve.analysis_size)) / 128.0
+    peaks = pick_peaks(
+        curve.scores, delta=sensitivity_to_delta(params.sensitivity), min_gap=gap, window=params.window, floor=floor
+    )
+    events = []
+    for f in peaks:
+        f = int(f)
+        if params.frame_offset == 1 and f >= 1:
+            t = 0.5 * (info.time_of(f - 1) + info.time_of(f))
+        else:
+            t = info.time_of(f)
+        x = None if math.isnan(curve.xs[f]) else float(curve.xs[f])
+        y = None if math.isnan(curve.ys[f]) else float(curve.ys[f])
+        events.append(Event(frame=f, time=t, score=float(curve.scores[f]), x=x, y=y))
+    p = {"detector": "inflection-training-free", **asdict(params), "analysis_size": list(curve.analysis_size)}
+    p.update(extra or {})
+    return Events(info, tuple(events), curve.scores, p)
+
+
+def detect(
+    video: str | os.PathLike,
+    *,
+    progress: Callable[[int], None] | None = None,
+    flow_kwargs: dict | None = None,
+    **kwargs,
+) -> Events:
+    """Detect audible actions in *video*; keyword arguments are :class:`DetectorParams` fields.
+
+    >>> ev = detect("clip.mp4", sensitivity=0.6)        # doctest: +SKIP
+    >>> [(e.frame, round(e.time, 3)) for e in ev.events]  # doctest: +SKIP
+    """
+    unknown = set(kwargs) - set(DetectorParams.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
+    params = DetectorParams(**kwargs)
+    curve = strength_curve(video, params, progress=progress, flow_kwargs=flow_kwargs)
+    return events_from_curve(curve, params)

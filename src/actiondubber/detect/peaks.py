@@ -1,0 +1,55 @@
+"""Peak picking on a per-frame strength curve (like librosa's onset peak picker).
+
+A frame is an event when it is the largest value within ``±min_gap`` frames,
+rises above its surroundings (a running median over ``±window`` frames) by
+``delta`` (relative to the curve's 99th percentile), and is above an absolute
+``floor`` (so a clip with no real motion change yields nothing). Closer peaks
+are resolved in favour of the stronger one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, median_filter
+
+
+def sensitivity_to_delta(sensitivity: float) -> float:
+    """Map the user's ``--sensitivity`` in [0, 1] to the picker's ``delta``.
+
+    Linear: 0.5 (default) gives delta = 0.1, the value the real-clip benchmark
+    chose; 1 accepts any local maximum above the floor; 0 needs a rise of 0.2.
+    """
+    return 0.2 * (1.0 - float(np.clip(sensitivity, 0.0, 1.0)))
+
+
+def pick_peaks(
+    curve: np.ndarray,
+    *,
+    delta: float = 0.1,
+    min_gap: int = 3,
+    window: int = 7,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """Indices of the peaks of *curve* (sorted); see the module docstring.
+
+    ``min_gap``: minimum distance in frames between two events (≥ 1).
+    ``window``: half-width in frames of the running median baseline.
+    ``floor``: absolute minimum value, in the curve's own units.
+    """
+    x = np.asarray(curve, dtype=np.float64)
+    if x.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    x = np.nan_to_num(x, nan=0.0)
+    scale = float(np.percentile(x, 99))
+    if scale <= 0:
+        return np.zeros(0, dtype=np.int64)
+    xn = x / scale
+    gap = max(1, int(min_gap))
+    base = median_filter(xn, size=2 * int(window) + 1, mode="nearest")
+    local_max = maximum_filter1d(xn, size=2 * (gap - 1) + 1 if gap > 1 else 1, mode="nearest")
+    cand = np.flatnonzero((xn >= local_max) & (xn >= base + delta) & (x >= floor) & (x > 0))
+    keep: list[int] = []
+    for i in cand[np.argsort(-xn[cand], kind="stable")]:
+        if all(abs(int(i) - j) >= gap for j in keep):
+            keep.append(int(i))
+    return np.asarray(sorted(keep), dtype=np.int64)
