@@ -12,6 +12,7 @@ scaling (:func:`decode_frame_index`).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -28,25 +29,34 @@ _BITS = 10
 _X264_FAST = {"preset": "ultrafast", "tune": "zerolatency"}
 
 
-def frame_pattern(index: int, width: int, height: int) -> np.ndarray:
-    """RGB frame showing *index* as a barcode (top half) above a moving disc on texture."""
-    img = np.empty((height, width, 3), np.uint8)
+@functools.lru_cache(maxsize=8)
+def _background(width: int, height: int) -> np.ndarray:
+    """The static part of :func:`frame_pattern` for one size (barcode area left black)."""
+    img = np.zeros((height, width, 3), np.uint8)
     top = max(1, height // 2)
-    bar = np.zeros(width, np.uint8) + 16
-    edges = np.linspace(0, width, _BITS + 1).astype(int)
-    for b in range(_BITS):
-        if (index >> (_BITS - 1 - b)) & 1:
-            bar[edges[b] : edges[b + 1]] = 235
-    img[:top] = bar[None, :, None]
-    yy, xx = np.mgrid[0 : height - top, 0:width]
+    yy, xx = np.mgrid[0 : height - top, 0:width].astype(np.float32)
     tex = 90 + 40 * np.sin(xx / 5.0) * np.cos(yy / 7.0)
-    cx = (index * 7) % max(1, width)
-    cy = (height - top) / 2
-    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < (max(2, (height - top) // 4)) ** 2
-    tex[disc] = 220
     img[top:, :, 0] = tex.astype(np.uint8)
     img[top:, :, 1] = (tex * 0.8).astype(np.uint8)
     img[top:, :, 2] = (255 - tex).astype(np.uint8)
+    img.flags.writeable = False
+    return img
+
+
+def frame_pattern(index: int, width: int, height: int) -> np.ndarray:
+    """RGB frame showing *index* as a barcode (top half) above a disc moving over a texture."""
+    img = _background(width, height).copy()
+    top = max(1, height // 2)
+    edges = np.linspace(0, width, _BITS + 1).astype(int)
+    img[:top] = 16
+    for b in range(_BITS):
+        if (index >> (_BITS - 1 - b)) & 1:
+            img[:top, edges[b] : edges[b + 1]] = 235
+    r = max(2, (height - top) // 4)
+    cx, cy = (index * 7) % max(1, width), top + (height - top) // 2
+    y0, y1, x0, x1 = max(top, cy - r), min(height, cy + r + 1), max(0, cx - r), min(width, cx + r + 1)
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    img[y0:y1, x0:x1][(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = (220, 176, 35)
     return img
 
 

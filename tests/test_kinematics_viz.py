@@ -221,7 +221,7 @@ def test_cli_flow_bad_input_is_one_clean_line(square_clip, tmp_path):
     not_video = tmp_path / "junk.mp4"
     not_video.write_bytes(b"this is not a video" * 50)
     res = CliRunner().invoke(cli, ["flow", str(not_video), "--out", str(tmp_path / "o.mp4")])
-    assert res.exit_code == 2 and "not a readable video" in res.stderr
+    assert res.exit_code == 2 and "not a video file" in res.stderr
 
     res = CliRunner().invoke(cli, ["flow", str(square_clip)])
     assert res.exit_code == 2 and "--out" in res.output  # usage error: nothing to write

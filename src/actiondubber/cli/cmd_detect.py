@@ -54,7 +54,7 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--min-gap", type=click.FloatRange(0, None), default=_D.min_gap, show_default=True,
               help="Minimum time between two events, seconds (at least 3 frames).")
 @click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
-              help="1: report the first frame after the contact; 0: the last frame before it.")
+              help="0: the frame at the change of motion; 1: the frame after it.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, raft_weights,
                compensate, kind, gravity, min_gap, frame_offset):

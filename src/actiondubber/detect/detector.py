@@ -6,11 +6,12 @@ removed → per-frame strength and location (:mod:`.strength`) → peaks
 (:mod:`.peaks`) → :class:`~actiondubber.types.Events`.
 
 Frame convention: the strength centred on frame i measures the change of
-velocity between the intervals (i−1, i) and (i, i+1), so the contact happened
-after frame i was exposed and by frame i+1. An event is therefore reported at
-frame ``i + 1`` (the first frame that shows the collision) with the time
-estimated as the midpoint of ``t_i`` and ``t_{i+1}``; ``--frame-offset 0``
-reports frame i instead. The score curve uses the same indexing as the events.
+velocity between the intervals (i−1, i) and (i, i+1). An event is reported at
+that frame i, at its container time ``t_i`` (on the real clips this matches
+the soundtrack's onsets better than i+1 once the flow resolves small objects).
+``frame_offset=1`` reports frame i+1 (the first frame after the change) with
+the time estimated as the midpoint of ``t_i`` and ``t_{i+1}``. The score curve
+uses the same indexing as the events.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class DetectorParams:
     window: int = 7
     floor: float = 0.3
     blur: int = 5
-    top_fraction: float = 0.01
-    frame_offset: int = 1
+    top_fraction: float = 0.03
+    frame_offset: int = 0
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -193,7 +194,9 @@ def strength_curve(
     return StrengthCurve(info, scores, sx, sy, (aw, ah))
 
 
-def events_from_curve(curve: StrengthCurve, params: DetectorParams = DetectorParams(), *, extra: dict | None = None) -> Events:
+def events_from_curve(
+    curve: StrengthCurve, params: DetectorParams = DetectorParams(), *, extra: dict | None = None
+) -> Events:
     """Pick peaks on *curve* and package them as :class:`Events`."""
     info = curve.info
     fps = info.fps if info.fps > 0 else 25.0

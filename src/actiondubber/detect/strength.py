@@ -16,7 +16,7 @@ Kinds
     A gravity prior (``gravity`` in [0, 1]) down-weights motion that arrives
     moving *upwards* (the top of a swing reverses direction but makes no
     sound; strikes, bounces and steps arrive moving down). 0 turns it off;
-    on the real clips it lifts strict F1@±2 from 0.59 to 0.63
+    on the real clips it lifts strict F1@±2 from about 0.55 to 0.70
     (``benchmarks/bench_accuracy.py``).
 ``inflection``
     ``|a|``, the magnitude of the central inflectional flow (Eq. 3).
@@ -36,8 +36,8 @@ from actiondubber.kinematics.inflection import Kinematics
 
 KINDS = ("deceleration", "inflection", "flow", "impact")
 
-#: Fraction of pixels averaged into the frame strength (top 1 %).
-TOP_FRACTION = 0.01
+#: Fraction of pixels averaged into the frame strength (top 3 %, chosen on the real clips).
+TOP_FRACTION = 0.03
 
 
 def _top_mean(m: np.ndarray, frac: float) -> float:

@@ -198,8 +198,9 @@ def build_scene(
 ) -> SceneModel:
     """Lay out and simulate *scene* for a frame of *size* (w, h) up to time *t_end* (s).
 
-    Deterministic in (*scene*, *size*, *seed*, *t_end*, *n_objects*, *kinds*,
-    *background*). Raises ``ValueError`` for an unknown scene, kind or background.
+    Deterministic in (*scene*, *size*, *seed*, *n_objects*, *kinds*, *background*);
+    a later *t_end* only appends impacts. Raises ``ValueError`` for an unknown
+    scene, kind or background.
     """
     if scene not in SCENES:
         raise ValueError(f"unknown scene {scene!r}; choose from {', '.join(SCENES)}")
@@ -209,8 +210,8 @@ def build_scene(
     if background is not None and background not in BACKGROUNDS:
         raise ValueError(f"unknown background {background!r}; choose from {', '.join(BACKGROUNDS)}")
     W, H = size
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, SCENES.index(scene), 7331])
-    r_layout, r_bg, r_phys = (np.random.default_rng(s) for s in ss.spawn(3))
+    key = [int(seed) & 0xFFFFFFFF, SCENES.index(scene), 7331]
+    r_layout, r_bg = np.random.default_rng(key + [1]), np.random.default_rng(key + [2])
     scale = H / 240.0
     g = G_PER_HEIGHT * H
 
@@ -247,9 +248,10 @@ def build_scene(
         proj = Projectile(kind, ext, color, g)
         if x is None:
             x = r_layout.uniform(lane[0] + ext, lane[1] - ext) if lane else 0.5 * W + mx
+        obj = len(model.projectiles)
+        r_phys = np.random.default_rng(key + [100 + obj])  # per body: a longer clip only appends impacts
         start = first_flight(r_phys, x=x, height=r_layout.uniform(0.5, 0.95) * cap, surface_y=surface_y,
                              ext=ext, g=g, lane=lane, vx=vx)
-        obj = len(model.projectiles)
         model.impacts += simulate(proj, obj, start, surface_y=surface_y, surface=surface, rule=rule,
                                   t_end=t_end, rng=r_phys)
         model.projectiles.append(proj)
@@ -282,8 +284,8 @@ def build_scene(
         draw.draw_block(r_bg, bg, int(px - 6 * bar), int(py - 2 * bar), int(px + 6 * bar), int(py + bar), scale)
         model.pendulums.append((p, draw.ball_sprite(bob, draw.saturated_color(r_layout)), (60, 60, 60)))
 
-    def wheel(x_lo: float, x_hi: float) -> None:
-        radius = min(0.28 * H, 0.4 * (x_hi - x_lo))
+    def wheel(x_lo: float, x_hi: float, rel: float = 0.28) -> float:
+        radius = min(rel * H, 0.4 * (x_hi - x_lo))
         cx = 0.5 * (x_lo + x_hi) + mx
         cy = fy - radius - 0.06 * H
         post = max(2, int(round(0.05 * radius)) + 1)
@@ -293,6 +295,7 @@ def build_scene(
                   r_layout.uniform(0, 2 * math.pi))
         sprite = draw.wheel_sprite(radius, draw.saturated_color(r_layout), int(r_layout.integers(4, 7)))
         model.wheels.append((w, sprite))
+        return radius
 
     def slider(x_lo: float, x_hi: float) -> None:
         hw, hh = 0.07 * W, 0.05 * H
@@ -334,8 +337,7 @@ def build_scene(
         bouncers(n if n is not None else int(r_layout.integers(1, 3)), padx, mid, OBJECT_KINDS)
         low = r_layout.uniform() < 0.5
         if low:
-            wheel_r = min(0.28 * H, 0.4 * (W - padx - mid))
-            wheel(mid, W - padx)
+            wheel_r = wheel(mid, W - padx, rel=0.18)
             pendulum(mid, W - padx, floor_y - 0.06 * H - 2 * wheel_r - 0.05 * H)
         else:
             slider(mid, W - padx)

@@ -263,9 +263,9 @@ class _Packets:
                 for pk in source:
                     if pk.size == 0:
                         continue
-                    if self.check_gaps:
-                        skipped = self._skipped_bytes(pk)
-                        gap_bytes += skipped if skipped > _GAP_BYTES else 0
+                    skipped = self._skipped_bytes(pk)
+                    if self.check_gaps and skipped > _GAP_BYTES:
+                        gap_bytes += skipped
                     if pk.stream_index != sid:
                         continue
                     key = pk.pts if pk.pts is not None else pk.dts
@@ -275,8 +275,13 @@ class _Packets:
                         yield pk, None, False
                         continue
                     if gap_bytes:
-                        _warn(self.path, "skipped %d bytes of damaged data; video frames between %.2f s and %.2f s "
-                              "are lost", gap_bytes, self._seconds(self.last), self._seconds(key))
+                        _warn(
+                            self.path,
+                            "skipped %d bytes of damaged data; video frames between %.2f s and %.2f s are lost",
+                            gap_bytes,
+                            self._seconds(self.last),
+                            self._seconds(key),
+                        )
                         gap_bytes = 0
                     if first_new is None:
                         first_new = key
@@ -287,8 +292,12 @@ class _Packets:
                 error = _ffmsg(exc)
             yield None
             if floor is not None:
-                _warn(self.path, "skipped damaged data; video frames between %.2f s and %.2f s are lost",
-                      self._seconds(floor), self._seconds(first_new))
+                _warn(
+                    self.path,
+                    "skipped damaged data; video frames between %.2f s and %.2f s are lost",
+                    self._seconds(floor),
+                    self._seconds(first_new),
+                )
             if not self._ended_early(error):
                 return
             source = self._resync()
@@ -388,12 +397,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise InputError(f"{p}: video stream has no readable frames")
         fps_hdr = _frame_rate(stream)
         keys.sort()
-        times = [float((k - keys[0]) * stream.time_base) for k in keys] if keys else [0.0]
-        if n_no_time:  # no container times at all for some packets: fall back to the frame rate
-            step = 1.0 / (fps_hdr or 25.0)
-            times = times + [times[-1] + step * (i + 1) for i in range(n_no_time)] if keys else [
-                i * step for i in range(n)
-            ]
+        times = [float((k - keys[0]) * stream.time_base) for k in keys]
+        step = 1.0 / (fps_hdr or 25.0)
+        for _ in range(n_no_time):  # packets without any container time: continue at the frame rate
+            times.append(times[-1] + step if times else 0.0)
         fps = fps_hdr or 25.0
         if n > 1 and times[-1] > times[0]:
             fps_ts = (n - 1) / (times[-1] - times[0])
@@ -614,7 +621,10 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
     if scaler is None:
         raise InputError(f"{path}: no frame of the video stream could be decoded")
     if n_repeated:
-        _warn(path, "%d frame(s) could not be decoded (damaged data); repeated the previous frame in their place",
-              n_repeated)
+        _warn(
+            path,
+            "%d frame(s) could not be decoded (damaged data); repeated the previous frame in their place",
+            n_repeated,
+        )
     elif n_bad_packets:
         _warn(path, "%d damaged packet(s) skipped", n_bad_packets)

@@ -1,0 +1,109 @@
+"""Accuracy of the training-free detector and two baselines on labelled clips.
+
+Runs every method on every labelled video in a folder, writes the events JSON
+and a plot per clip, and prints per-clip strict F1@±2 and a summary table
+(strict one-to-one F1@±1/±2/±3 and within ±50 ms, the paper's lenient
+Recall/Precision/F1/NME/PME, counting MAE/OBO) per method.
+
+    python benchmarks/bench_accuracy.py                      # the real clips in ../shared/data/real
+    python benchmarks/bench_accuracy.py --videos DIR --labels DIR/labels.csv --out out/bench_synth
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.evaluate.labels import read_labels  # noqa: E402
+from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
+from actiondubber.events import save_events  # noqa: E402
+from actiondubber.export.plot import plot_curve  # noqa: E402
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+
+#: name -> DetectorParams overrides
+METHODS: dict[str, dict] = {
+    "ours (deceleration + gravity prior)": {},
+    "ours without gravity prior": {"gravity": 0.0},
+    "inflection magnitude |a|": {"kind": "inflection"},
+    "baseline: flow magnitude peaks": {"kind": "flow"},
+    "baseline: impact envelope (visbeat-like)": {"kind": "impact"},
+}
+
+
+def _videos(folder: Path, ids: set[str]) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_EXT and p.stem in ids}
+
+
+def _f(x) -> str:
+    return "  -  " if x is None or x != x else f"{x:.3f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=Path, default=REAL)
+    ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
+    ap.add_argument("--methods", default="all", help="comma-separated method numbers (1-based) or 'all'")
+    ap.add_argument("--merge-labels", type=int, default=0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    labels = args.labels or args.videos / "labels_audio_onsets.csv"
+    if not labels.is_file():
+        print(f"labels not found: {labels} (is ../shared present?)", file=sys.stderr)
+        return 2
+    lab = read_labels(labels).videos
+    vids = _videos(args.videos, set(lab))
+    names = list(METHODS)
+    if args.methods != "all":
+        names = [names[int(i) - 1] for i in args.methods.split(",")]
+    print(f"{len(vids)} labelled videos from {args.videos}, labels {labels}")
+    summary = []
+    for mi, name in enumerate(names, 1):
+        params = DetectorParams(**METHODS[name])
+        mdir = args.out / f"method{mi}"
+        mdir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        n_frames = 0
+        for vid, path in vids.items():
+            curve = strength_curve(path, params)
+            ev = events_from_curve(curve, params)
+            n_frames += ev.video.n_frames
+            save_events(ev, mdir / f"{vid}.json")
+            if mi == 1:
+                plot_curve(ev, mdir / f"{vid}.png", truth=lab[vid].frames, title=f"{vid}: {name}")
+        dt = time.perf_counter() - t0
+        rep = evaluate_predictions(mdir, labels, merge=args.merge_labels)
+        agg = rep.aggregate
+        if mi == 1:
+            print(f"\nper clip, {name}: strict F1@±2 (P/R), F1@±50ms, paper F1")
+            for v in rep.rows:
+                s2 = v.strict["2f"]
+                ms = v.strict.get("50ms")
+                print(f"  {v.video_id:34s} n_true={v.n_ref:3d} n_pred={v.n_est:3d}  F1@±2={_f(s2.f1)} "
+                      f"(P={_f(s2.precision)} R={_f(s2.recall)})  F1@50ms={_f(ms.f1 if ms else None)}  "
+                      f"paperF1={_f(v.paper.f1)}")
+        m = agg.strict_mean
+        summary.append((name, m["1f"][2], m["2f"][2], m["3f"][2], m.get("50ms", (None,) * 3)[2],
+                        agg.paper.recall, agg.paper.precision, agg.paper.f1, agg.nme, agg.pme, agg.mae, agg.obo,
+                        n_frames / dt))
+    print("\nmean over clips (strict = one-to-one matching; paper = lenient ±3 frames as the reference code)")
+    hdr = ("method", "F1@±1", "F1@±2", "F1@±3", "F1@50ms", "paperR", "paperP", "paperF1", "NME", "PME", "MAE",
+           "OBO", "fps")
+    print(f"{hdr[0]:42s} " + " ".join(f"{h:>7s}" for h in hdr[1:]))
+    for row in summary:
+        print(f"{row[0]:42s} " + " ".join(f"{_f(x):>7s}" for x in row[1:-1]) + f" {row[-1]:7.0f}")
+    print(f"\nevents JSON and plots: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

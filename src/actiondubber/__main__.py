@@ -1,0 +1,5 @@
+"""``python -m actiondubber`` runs the command line."""
+
+from actiondubber.cli import main
+
+main()

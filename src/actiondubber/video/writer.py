@@ -1,0 +1,142 @@
+"""Write a video stream from numpy frames with PyAV, atomically.
+
+Used for preview videos (flow colouring, event overlays): frames arrive one at a
+time from an iterator, are encoded, and the file appears under its final name
+only when complete (:func:`actiondubber.fileio.atomic_output`). Frames with odd
+width or height are padded (edge pixels repeated) to the even size that 4:2:0
+and 4:2:2 pixel formats require.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from actiondubber.errors import BackendUnavailableError, OutputError
+from actiondubber.fileio import atomic_output, check_output_path
+
+#: Time base used when explicit frame times are given (the MPEG 90 kHz clock).
+_VFR_TIME_BASE = Fraction(1, 90000)
+_CHANNELS = {"rgb24": 3, "bgr24": 3, "gray": 1}
+
+
+def _needs_even(pix_fmt: str) -> tuple[bool, bool]:
+    """(width, height) must be even for this pixel format (chroma subsampling)."""
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except (ValueError, av.FFmpegError):
+        return True, True
+    comps = fmt.components
+    if len(comps) < 2 or fmt.name.startswith(("gray", "rgb", "bgr", "gbr")):
+        return False, False
+    # a chroma plane narrower (shorter) than the luma plane means horizontal (vertical) subsampling
+    probe = av.VideoFormat(pix_fmt, 64, 64)
+    c = probe.components[1]
+    return c.width < 64, c.height < 64
+
+
+def _codec_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
+    opts: dict[str, str] = {}
+    if codec in ("libx264", "libx265", "libsvtav1"):
+        if crf is not None:
+            opts["crf"] = str(crf)
+        if preset is not None and codec != "libsvtav1":
+            opts["preset"] = preset
+        if codec == "libx265":
+            opts["x265-params"] = "log-level=error"
+    elif codec in ("libvpx-vp9", "libvpx"):
+        if crf is not None:
+            opts.update({"crf": str(crf), "b": "0"})
+        opts.update({"deadline": "good", "cpu-used": "4"})
+    return opts
+
+
+def write_video(
+    out: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float | Fraction,
+    *,
+    codec: str = "libx264",
+    crf: int | None = 23,
+    pix_fmt: str = "yuv420p",
+    input_format: str = "rgb24",
+    preset: str | None = "veryfast",
+    times: Sequence[float] | None = None,
+    options: dict[str, str] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Encode *frames* (uint8 arrays, H x W x 3 for ``rgb24``/``bgr24``, H x W for ``gray``) into *out*.
+
+    The container follows *out*'s extension (``.mp4`` gets ``+faststart``).
+    *fps* sets the frame rate; *times* (seconds, increasing, one per frame)
+    gives variable-rate timestamps instead. *crf* and *preset* tune x264/x265
+    (and *crf* VP9); *options* passes any other encoder options. *inputs*
+    are files *out* must not overwrite. Returns *out*; raises
+    :class:`OutputError` when the file cannot be written or there are no frames.
+    """
+    out_p = check_output_path(out, inputs=inputs)
+    if input_format not in _CHANNELS:
+        raise ValueError(f"input_format must be one of {sorted(_CHANNELS)}, not {input_format!r}")
+    if codec not in av.codecs_available:
+        raise BackendUnavailableError(f"{out_p}: video encoder {codec!r} is not available in this PyAV build")
+    if not fps or float(fps) <= 0:
+        raise ValueError(f"fps must be positive, not {fps!r}")
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise OutputError(f"{out_p}: no frames to write")
+    height, width = _check_frame(first, input_format, None)
+    even_w, even_h = _needs_even(pix_fmt)
+    pad_w, pad_h = width % 2 if even_w else 0, height % 2 if even_h else 0
+    rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+    container_opts = {"movflags": "+faststart"} if out_p.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
+    try:
+        with atomic_output(out_p) as tmp, av.open(str(tmp), "w", options=container_opts) as container:
+            opts = _codec_options(codec, crf, preset)
+            opts.update(options or {})
+            stream = container.add_stream(codec, rate=rate, options=opts)
+            stream.width, stream.height, stream.pix_fmt = width + pad_w, height + pad_h, pix_fmt
+            stream.codec_context.thread_count = 0
+            if times is not None:
+                stream.codec_context.time_base = _VFR_TIME_BASE
+            last_pts = -1
+            for i, img in enumerate(itertools.chain([first], it)):
+                _check_frame(img, input_format, (height, width))
+                if pad_w or pad_h:
+                    pad = ((0, pad_h), (0, pad_w)) + (((0, 0),) if img.ndim == 3 else ())
+                    img = np.pad(img, pad, mode="edge")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=input_format)
+                if times is not None:
+                    if i >= len(times):
+                        raise ValueError(f"more frames than times ({len(times)})")
+                    pts = int(round(float(times[i]) / _VFR_TIME_BASE))
+                    if pts <= last_pts:
+                        raise ValueError(f"frame times must increase (frame {i}: {times[i]})")
+                    frame.pts, frame.time_base, last_pts = pts, _VFR_TIME_BASE, pts
+                else:
+                    frame.pts = i
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+    except av.FFmpegError as exc:
+        raise OutputError(f"{out_p}: cannot encode video with {codec} ({exc})") from None
+    return out_p
+
+
+def _check_frame(img: np.ndarray, input_format: str, shape: tuple[int, int] | None) -> tuple[int, int]:
+    """Validate one frame's type and shape; return its (height, width)."""
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 numpy arrays, got {getattr(img, 'dtype', type(img))}")
+    want = 2 if _CHANNELS[input_format] == 1 else 3
+    if img.ndim != want or (want == 3 and img.shape[2] != 3):
+        raise ValueError(
+            f"{input_format} frames must have shape {'H x W' if want == 2 else 'H x W x 3'}, got {img.shape}"
+        )
+    if shape is not None and img.shape[:2] != shape:
+        raise ValueError(f"all frames must have the same size: {img.shape[:2]} != {shape}")
+    return int(img.shape[0]), int(img.shape[1])

@@ -1,0 +1,143 @@
+"""Flow and inflection maths on generated frames with known motion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from actiondubber.kinematics import compensate, global_flow, inflectional_flow, iter_kinematics, make_flow_backend
+from actiondubber.kinematics.flow import DISFlow, FarnebackFlow, TVL1Flow
+from actiondubber.video.reader import Frame
+
+H, W = 96, 128
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    import cv2
+
+    t = rng.integers(0, 255, (h, w)).astype(np.uint8)
+    return cv2.GaussianBlur(t, (0, 0), 1.5)
+
+
+def _scene(positions: list[tuple[float, float]], *, bg_shift: list[float] | None = None) -> list[Frame]:
+    """Frames of a textured 24-px square at integer *positions* over a textured background."""
+    bg = _texture(H + 64, W + 64, 1)
+    sq = _texture(24, 24, 2) // 2 + 128
+    frames = []
+    for i, (x, y) in enumerate(positions):
+        s = int(bg_shift[i]) if bg_shift else 0
+        img = bg[32 : 32 + H, 32 + s : 32 + s + W].copy()
+        xi, yi = int(round(x)), int(round(y))
+        img[yi : yi + 24, xi : xi + 24] = sq
+        frames.append(Frame(i, i / 30.0, img))
+    return frames
+
+
+def _top(m: np.ndarray, frac: float = 0.01) -> float:
+    v = np.sort(m.ravel())
+    return float(v[-max(1, int(v.size * frac)) :].mean())
+
+
+@pytest.mark.parametrize("backend", ["dis", "farneback"])
+def test_flow_measures_known_translation(backend):
+    fr = _scene([(40, 30), (44, 31)])
+    flow = make_flow_backend(backend).calc(fr[0].image, fr[1].image)
+    assert flow.shape == (H, W, 2) and flow.dtype == np.float32
+    inside = flow[36:50, 48:62].reshape(-1, 2)
+    assert np.allclose(np.median(inside, axis=0), [4, 1], atol=0.6)
+    assert np.abs(np.median(flow[:10, :10].reshape(-1, 2), axis=0)).max() < 0.3
+
+
+def test_backward_flow_is_opposite():
+    fr = _scene([(40, 30), (45, 30)])
+    be = DISFlow()
+    fwd = be.calc(fr[0].image, fr[1].image)
+    bwd = be.calc(fr[1].image, fr[0].image)
+    assert np.median(fwd[36:50, 48:60, 0]) == pytest.approx(5, abs=0.6)
+    assert np.median(bwd[36:50, 52:64, 0]) == pytest.approx(-5, abs=0.6)
+
+
+def test_tvl1_available_or_clear_error():
+    try:
+        be = TVL1Flow()
+    except Exception as exc:  # noqa: BLE001 - must be our clean error type
+        from actiondubber.errors import BackendUnavailableError
+
+        assert isinstance(exc, BackendUnavailableError)
+        return
+    fr = _scene([(40, 30), (43, 30)])
+    flow = be.calc(fr[0].image, fr[1].image)
+    assert np.median(flow[36:50, 48:60, 0]) == pytest.approx(3, abs=0.7)
+
+
+def test_constant_velocity_gives_no_inflection():
+    pos = [(10 + 4 * i, 20 + 2 * i) for i in range(12)]
+    kins = list(iter_kinematics(_scene(pos), DISFlow(), with_eq3=True))
+    assert [k.index for k in kins] == list(range(1, 11))  # ends trimmed (Eq. 4)
+    for k in kins:
+        speed = _top(np.linalg.norm(k.v_plus, axis=-1))
+        assert speed > 3.5
+        assert _top(np.linalg.norm(k.central, axis=-1)) < 0.15 * speed
+        assert _top(np.linalg.norm(k.a_plus, axis=-1)) < 0.2 * speed
+        assert _top(np.linalg.norm(k.a_minus, axis=-1)) < 0.2 * speed
+
+
+def test_bounce_gives_spike_at_bounce_frame_both_directions():
+    # down at 5 px/frame until frame 6, then back up at 4 px/frame
+    ys = [10 + 5 * i for i in range(7)] + [40 - 4 * j for j in range(1, 7)]
+    pos = [(50, y) for y in ys]
+    kins = list(iter_kinematics(_scene(pos), DISFlow(), with_eq3=True))
+    for field in ("central", "a_plus", "a_minus"):
+        curve = {k.index: _top(np.linalg.norm(getattr(k, field), axis=-1)) for k in kins}
+        peak = max(curve, key=curve.get)
+        assert peak == 6, (field, curve)
+        others = [v for i, v in curve.items() if abs(i - 6) > 1]
+        assert curve[6] > 4 * max(others), (field, curve)
+    k6 = next(k for k in kins if k.index == 6)
+    # the inflection at the bounce points up (−y): v_out − v_in = (−4) − (+5)
+    region = k6.central[k6.central[..., 1] < -4]
+    assert region.size and np.median(region[:, 1]) == pytest.approx(-9, abs=1.5)
+
+
+def test_eq3_literal_pixelwise_difference():
+    f_prev = np.zeros((4, 4, 2), np.float32)
+    f_cur = np.ones((4, 4, 2), np.float32)
+    b_prev = -np.ones((4, 4, 2), np.float32) * 0.5
+    b_cur = -np.ones((4, 4, 2), np.float32) * 2
+    ap, am = inflectional_flow(f_prev, b_prev, f_cur, b_cur, align="none")
+    assert np.allclose(ap, 1.0) and np.allclose(am, 1.5)
+    with pytest.raises(ValueError):
+        inflectional_flow(f_prev, b_prev, f_cur, b_cur, align="sideways")
+
+
+def test_camera_pan_is_compensated():
+    # background pans with accelerating speed; the square is fixed in the scene (moves with it)
+    shifts = [0.0, 1, 3, 6, 10, 15, 21, 28]
+    pos = [(40 - s, 30) for s in shifts]
+    frames = _scene(pos, bg_shift=shifts)
+    raw = list(iter_kinematics(frames, DISFlow(), compensate_model="none"))
+    comp = list(iter_kinematics(frames, DISFlow(), compensate_model="affine"))
+    raw_a = max(_top(np.linalg.norm(k.central, axis=-1), 0.5) for k in raw)
+    comp_a = max(_top(np.linalg.norm(k.central, axis=-1), 0.5) for k in comp)
+    assert raw_a > 0.8
+    assert comp_a < 0.3 * raw_a
+
+
+@pytest.mark.parametrize("model", ["median", "affine", "homography"])
+def test_global_flow_models_recover_translation(model):
+    flow = np.zeros((60, 80, 2), np.float32)
+    flow[..., 0] = 3.0
+    flow[..., 1] = -1.0
+    flow[20:30, 20:30] = [10, 10]  # an independently moving object (outlier)
+    g = global_flow(flow, model)
+    assert np.allclose(g[0, 0], [3, -1], atol=1e-3)
+    assert np.allclose(compensate(flow, model)[50, 70], 0, atol=1e-3)
+    assert global_flow(flow, "none") is None
+    with pytest.raises(ValueError):
+        global_flow(flow, "warp-drive")
+
+
+def test_farneback_backend_runs():
+    fr = _scene([(40, 30), (42, 30)])
+    assert FarnebackFlow().calc(fr[0].image, fr[1].image).shape == (H, W, 2)
