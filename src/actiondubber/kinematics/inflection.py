@@ -43,6 +43,9 @@ class Kinematics:
 
     ``v_plus`` = F_i (i -> i+1), ``v_minus`` = B_{i-1} (i -> i-1), both camera-compensated;
     ``central`` = F_i + B_{i-1}; ``a_plus``/``a_minus`` per Eq. 3 (None unless requested).
+    ``fb_error`` (when requested) is the forward-backward inconsistency in pixels, the larger
+    of the two flows': ``|F_i(x) + B_i(x + F_i(x))|`` and ``|B_{i-1}(x) + F_{i-1}(x + B_{i-1}(x))|``.
+    Large values mark occlusions and flow failures, where the inflection is not to be trusted.
     """
 
     index: int
@@ -53,6 +56,7 @@ class Kinematics:
     central: np.ndarray
     a_plus: np.ndarray | None = None
     a_minus: np.ndarray | None = None
+    fb_error: np.ndarray | None = None
 
 
 def _sample(field: np.ndarray, disp: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -94,14 +98,17 @@ def iter_kinematics(
     bidirectional: bool = True,
     with_eq3: bool = False,
     align: str = "warp",
+    with_fb_error: bool = False,
 ) -> Iterator[Kinematics]:
     """Stream :class:`Kinematics` for frames 1 .. n−2 of *frames* (gray uint8 images).
 
     Holds only three frames and four flows at a time. ``bidirectional=False``
     approximates the backward flow by the negated forward flow of the previous
     pair (half the flow cost; not trajectory-aligned). ``with_eq3`` also fills
-    ``a_plus``/``a_minus`` per Eq. 3 with the given ``align``.
+    ``a_plus``/``a_minus`` per Eq. 3 with the given ``align``; ``with_fb_error``
+    fills ``fb_error`` (needs ``bidirectional``).
     """
+    base = None
     prev: Frame | None = None
     cur: Frame | None = None
     f_prev = b_prev = None
@@ -115,9 +122,17 @@ def iter_kinematics(
         else:
             b_cur = -f_cur  # grid mismatch accepted in the fast mode
         if f_prev is not None and prev is not None:
-            a_plus = a_minus = None
+            a_plus = a_minus = fb = None
             if with_eq3:
                 a_plus, a_minus = inflectional_flow(f_prev, b_prev, f_cur, b_cur, align=align)
-            yield Kinematics(cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus)
+            if with_fb_error and bidirectional:
+                if base is None or base.shape[:2] != f_cur.shape[:2]:
+                    h, w = f_cur.shape[:2]
+                    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+                    base = np.stack([xs, ys], axis=-1)
+                e_out = f_cur + _sample(b_cur, f_cur, base)
+                e_in = b_prev + _sample(f_prev, b_prev, base)
+                fb = np.maximum(np.linalg.norm(e_out, axis=-1), np.linalg.norm(e_in, axis=-1))
+            yield Kinematics(cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb)
         prev, cur = cur, nxt
         f_prev, b_prev = f_cur, b_cur

@@ -45,8 +45,9 @@ DEFAULT_SHORT_SIDE = 128
 
 #: swscale interpolation for the analysis scaling. AREA averages the source pixels (no aliasing
 #: when shrinking 720p/4K to 128 px) and costs little next to decoding: measured on a real
-#: 1280x720 H.264 clip (2 cores), gray at short side 128: AREA ~520 frame/s, FAST_BILINEAR ~530,
-#: BILINEAR ~440, BICUBIC ~445 (medians of 4 runs); decoding dominates.
+#: 1280x720 H.264 clip (2 busy cores), gray at short side 128: AREA ~520 frame/s, FAST_BILINEAR ~530,
+#: BILINEAR ~440, BICUBIC ~445 (medians of 4 runs); decoding dominates. Reusing one swscale context
+#: for all frames (rather than ``frame.reformat`` making one per frame) doubled the rate.
 INTERPOLATION = "AREA"
 
 #: Most jumps over damaged data per file, so a file of garbage cannot loop for long.
@@ -474,7 +475,7 @@ def iter_frames(
     *size* (w, h) of the displayed picture overrides *short_side*. *pix_fmt*
     is an FFmpeg pixel format (``gray`` for flow, ``rgb24`` / ``bgr24`` for
     models and previews). *threads* lets FFmpeg decode on all cores (frame and
-    slice threads). Frame ``i`` has time ``probe(path).timestamps[i]``; damaged
+    slice threads); False decodes on one. Frame ``i`` has time ``probe(path).timestamps[i]``; damaged
     data is skipped with a logged warning (see the module docs).
     """
     p = Path(path)
@@ -482,6 +483,8 @@ def iter_frames(
     if threads:
         stream.codec_context.thread_type = "AUTO"
         stream.codec_context.thread_count = 0
+    else:  # one thread, e.g. when the caller already decodes several videos in parallel
+        stream.codec_context.thread_count = 1
     return _frames(container, stream, p, size=size, short_side=short_side, pix_fmt=pix_fmt)
 
 

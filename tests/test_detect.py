@@ -1,0 +1,206 @@
+"""The training-free detector: peak picking, end-to-end detection, the CLI and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from actiondubber import detect
+from actiondubber.cli import cli
+from actiondubber.detect import pick_peaks, sensitivity_to_delta
+from actiondubber.errors import InputError
+from actiondubber.evaluate.labels import read_labels
+from actiondubber.evaluate.metrics import prf_frames
+from actiondubber.events import load_events
+from actiondubber.synth import render_clip
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+# ---------------------------------------------------------------- peak picking
+def test_pick_peaks_finds_isolated_spikes():
+    x = np.full(100, 0.1)
+    x[[10, 40, 75]] = [1.0, 0.8, 0.6]
+    assert pick_peaks(x).tolist() == [10, 40, 75]
+
+
+def test_pick_peaks_min_gap_keeps_the_stronger():
+    x = np.zeros(50)
+    x[20], x[22] = 1.0, 0.7
+    assert pick_peaks(x, min_gap=3).tolist() == [20]
+    assert pick_peaks(x, min_gap=2).tolist() == [20, 22]
+
+
+def test_pick_peaks_floor_and_flat_and_nan():
+    x = np.zeros(60)
+    x[30] = 0.2
+    assert pick_peaks(x, floor=0.5).tolist() == []
+    assert pick_peaks(x, floor=0.1).tolist() == [30]
+    assert pick_peaks(np.zeros(40)).tolist() == []
+    assert pick_peaks(np.array([])).tolist() == []
+    y = x.copy()
+    y[5] = np.nan
+    assert pick_peaks(y, floor=0.1).tolist() == [30]
+
+
+def test_pick_peaks_needs_rise_above_running_median():
+    # a plateau is not a series of events; a bump on it is
+    x = np.full(80, 1.0)
+    x[40] = 1.05
+    assert pick_peaks(x, delta=0.2).tolist() == []
+    x[40] = 2.0
+    assert pick_peaks(x, delta=0.2).tolist() == [40]
+
+
+def test_sensitivity_is_monotonic():
+    d = [sensitivity_to_delta(s) for s in np.linspace(0, 1, 11)]
+    assert all(a >= b for a, b in zip(d, d[1:], strict=False))
+    assert d[-1] == 0.0
+
+
+# ---------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def bounce_clip(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "bounce.mp4"
+    return render_clip(out, scene="juggle", seconds=3.0, fps=30, size=(240, 180), seed=3)
+
+
+def test_detect_finds_synthetic_collisions(bounce_clip):
+    ev = detect(bounce_clip.path)
+    assert ev.video.n_frames == bounce_clip.n_frames
+    assert len(ev.scores) == bounce_clip.n_frames
+    truth = bounce_clip.labelled_frames
+    assert len(truth) >= 2
+    assert prf_frames(truth, ev.frames, k=2).f1 >= 0.8, (truth, ev.frames)
+    for e in ev.events:
+        assert e.time == pytest.approx(bounce_clip.times[e.frame], abs=1e-3)
+        assert 0 <= e.x < bounce_clip.width and 0 <= e.y < bounce_clip.height
+
+
+def test_detect_locates_the_bouncing_object(bounce_clip):
+    ev = detect(bounce_clip.path)
+    for c in bounce_clip.collisions:
+        near = [e for e in ev.events if abs(e.frame - c.frame) <= 2]
+        if near:
+            e = near[0]
+            assert abs(e.x - c.x) < 40 and abs(e.y - c.y) < 40, (e, c)
+
+
+def test_pendulum_gives_few_events(tmp_path):
+    clip = render_clip(tmp_path / "pendulum.mp4", scene="pendulum", seconds=3.0, fps=30, size=(240, 180), seed=2)
+    assert clip.labelled_frames == ()
+    assert len(detect(clip.path)) <= 1
+
+
+def test_vfr_event_times_come_from_the_container(tmp_path):
+    clip = render_clip(tmp_path / "vfr.mp4", scene="juggle", seconds=3.0, fps=30, size=(240, 180), seed=3, vfr=True)
+    ev = detect(clip.path)
+    assert len(ev) >= 1
+    assert np.allclose(ev.video.timestamps, clip.times, atol=1e-3)
+    for e in ev.events:
+        assert e.time == pytest.approx(clip.times[e.frame], abs=1e-3)
+    assert prf_frames(clip.labelled_frames, ev.frames, k=2).f1 >= 0.6
+
+
+def test_detect_rejects_unknown_option(bounce_clip):
+    with pytest.raises(TypeError):
+        detect(bounce_clip.path, sensitivty=0.4)
+    with pytest.raises(InputError):
+        detect(bounce_clip.path, sensitivity=2.0)
+
+
+def test_cli_detect_writes_json_csv_plot(bounce_clip, tmp_path):
+    j, c, p = tmp_path / "ev.json", tmp_path / "ev.csv", tmp_path / "curve.png"
+    res = CliRunner().invoke(cli, ["detect", bounce_clip.path, "--json", str(j), "--csv", str(c), "--plot", str(p)])
+    assert res.exit_code == 0, res.output
+    assert "audible event(s)" in res.stdout
+    d = json.loads(j.read_text())
+    for key in ("video", "fps", "n_frames", "duration", "params", "events", "scores", "times"):
+        assert key in d
+    assert len(d["scores"]) == d["n_frames"] == bounce_clip.n_frames
+    assert d["params"]["backend"] == "dis" and d["params"]["short_side"] == 128
+    assert set(d["events"][0]) == {"frame", "time", "score", "x", "y"}
+    rows = c.read_text().strip().splitlines()
+    assert rows[0] == "frame,time,timecode,score,x,y" and len(rows) == len(d["events"]) + 1
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ev = load_events(j)
+    assert ev.frames == [e["frame"] for e in d["events"]]
+    assert not [f for f in os.listdir(tmp_path) if ".part" in f]
+
+
+def test_cli_detect_sensitivity_changes_count(bounce_clip):
+    lo = CliRunner().invoke(cli, ["detect", bounce_clip.path, "-s", "0.0"])
+    hi = CliRunner().invoke(cli, ["detect", bounce_clip.path, "-s", "1.0"])
+    n = [int(r.stdout.split(": ")[1].split()[0]) for r in (lo, hi)]
+    assert n[0] <= n[1] and n[1] > 0
+
+
+# ---------------------------------------------------------------- bad input
+def _run(args):
+    res = CliRunner().invoke(cli, args)
+    return res.exit_code, res.stderr
+
+
+def _one_clean_line(code, err):
+    assert code != 0
+    assert err.startswith("actiondubber: error:"), err
+    assert err.strip().count("\n") == 0, err
+    assert "Traceback" not in err
+
+
+def test_bad_inputs_give_one_clean_line(tmp_path, make_video, make_audio):
+    out = tmp_path / "o.json"
+    cases = {}
+    cases["missing"] = tmp_path / "nope.mp4"
+    cases["directory"] = tmp_path
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is a text file, not a video\n" * 20)
+    cases["text"] = text
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cases["empty"] = empty
+    good = make_video(tmp_path / "good.mp4", n_frames=30)
+    trunc = tmp_path / "trunc.mp4"
+    trunc.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    cases["truncated"] = trunc
+    cases["audio only"] = make_audio(tmp_path / "tone.m4a")
+    cases["one frame"] = make_video(tmp_path / "one.mp4", n_frames=1)
+    cases["two frames"] = make_video(tmp_path / "two.mp4", n_frames=2)
+    for name, path in cases.items():
+        code, err = _run(["detect", str(path), "--json", str(out)])
+        _one_clean_line(code, err)
+        assert not out.exists(), name
+    code, err = _run(["detect", str(cases["two frames"])])
+    assert "at least 3" in err
+
+
+def test_bad_output_paths(tmp_path, make_video):
+    video = make_video(tmp_path / "v.mp4", n_frames=12)
+    before = video.read_bytes()
+    code, err = _run(["detect", str(video), "--json", str(video)])
+    _one_clean_line(code, err)
+    assert "same as the input" in err and video.read_bytes() == before
+    code, err = _run(["detect", str(video), "--csv", str(tmp_path / "no" / "such" / "dir" / "x.csv")])
+    _one_clean_line(code, err)
+    code, err = _run(["detect", str(video), "--json", str(tmp_path / "a.json"), "--csv", str(tmp_path / "a.json")])
+    _one_clean_line(code, err)
+    if os.geteuid() != 0:  # root can write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        code, err = _run(["detect", str(video), "--json", str(ro / "x.json")])
+        _one_clean_line(code, err)
+
+
+# ---------------------------------------------------------------- a real clip
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real not present (real clips are not in the repo)")
+def test_real_clip_stick_hits():
+    labels = read_labels(REAL / "labels_human_greatesthits.csv").videos["greatesthits_stick_sink"]
+    ev = detect(REAL / "greatesthits_stick_sink.mp4")
+    assert ev.video.n_frames == 90
+    assert prf_frames(labels.frames, ev.frames, k=2).f1 >= 0.7, ev.frames
