@@ -27,7 +27,7 @@ def _parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @click.option("--scene", type=click.Choice(SCENES), default="bounce", show_default=True, help="What happens.")
 @click.option("--seconds", type=click.FloatRange(min=0.1, max=24 * 3600), default=4.0, show_default=True)
 @click.option("--fps", type=click.FloatRange(1.0, 240.0), default=30.0, show_default=True,
-              help="Frame rate (average rate with --vfr).")
+              help="Frame rate (with --vfr: the jittered base rate, halved in the middle third).")
 @click.option("--size", default="320x240", show_default=True, callback=_parse_size, help="WIDTHxHEIGHT in pixels.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same clip.")
 @click.option("--vfr", is_flag=True, help="Irregular frame timestamps (variable frame rate).")

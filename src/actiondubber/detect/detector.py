@@ -54,12 +54,13 @@ class DetectorParams:
     compensate: str = "affine"
     kind: str = "deceleration"
     gravity: float = 1.0
+    change_gate: float = 6.0
     sensitivity: float = 0.5
     min_gap: float = 0.1
     window: int = 7
     floor: float = 0.3
     blur: int = 5
-    top_fraction: float = 0.03
+    top_fraction: float = 0.01
     frame_offset: int = 0
 
     def validate(self) -> None:
@@ -161,7 +162,14 @@ def strength_curve(
             raw = np.resize(raw, kin.index + 2)
             xs = np.resize(xs, kin.index + 2)
             ys = np.resize(ys, kin.index + 2)
-        v, x, y = frame_strength(kin, params.kind, gravity=params.gravity, blur=blur, top_fraction=params.top_fraction)
+        v, x, y = frame_strength(
+            kin,
+            params.kind,
+            gravity=params.gravity,
+            change_gate=params.change_gate,
+            blur=blur,
+            top_fraction=params.top_fraction,
+        )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
     n_dec = len(times)
     if n_dec < MIN_FRAMES:

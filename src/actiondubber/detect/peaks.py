@@ -16,10 +16,10 @@ from scipy.ndimage import maximum_filter1d, median_filter
 def sensitivity_to_delta(sensitivity: float) -> float:
     """Map the user's ``--sensitivity`` in [0, 1] to the picker's ``delta``.
 
-    Linear: 0.5 (default) gives delta = 0.2, the value the real-clip benchmark
-    chose; 1 accepts any local maximum above the floor; 0 needs a rise of 0.4.
+    Linear: 0.5 (default) gives delta = 0.25, the value the benchmarks chose;
+    1 accepts any local maximum above the floor; 0 needs a rise of 0.5.
     """
-    return 0.4 * (1.0 - float(np.clip(sensitivity, 0.0, 1.0)))
+    return 0.5 * (1.0 - float(np.clip(sensitivity, 0.0, 1.0)))
 
 
 def pick_peaks(

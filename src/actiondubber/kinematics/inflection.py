@@ -46,6 +46,8 @@ class Kinematics:
     ``fb_error`` (when requested) is the forward-backward inconsistency in pixels, the larger
     of the two flows': ``|F_i(x) + B_i(x + F_i(x))|`` and ``|B_{i-1}(x) + F_{i-1}(x + B_{i-1}(x))|``.
     Large values mark occlusions and flow failures, where the inflection is not to be trusted.
+    ``change`` is ``max(|I_i − I_{i−1}|, |I_{i+1} − I_i|)`` (uint8): where the picture does not
+    change, nothing moves, whatever the flow says (flow on static texture is noise).
     """
 
     index: int
@@ -57,6 +59,7 @@ class Kinematics:
     a_plus: np.ndarray | None = None
     a_minus: np.ndarray | None = None
     fb_error: np.ndarray | None = None
+    change: np.ndarray | None = None
 
 
 def _sample(field: np.ndarray, disp: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -133,6 +136,9 @@ def iter_kinematics(
                 e_out = f_cur + _sample(b_cur, f_cur, base)
                 e_in = b_prev + _sample(f_prev, b_prev, base)
                 fb = np.maximum(np.linalg.norm(e_out, axis=-1), np.linalg.norm(e_in, axis=-1))
-            yield Kinematics(cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb)
+            change = cv2.max(cv2.absdiff(cur.image, prev.image), cv2.absdiff(nxt.image, cur.image))
+            yield Kinematics(
+                cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb, change
+            )
         prev, cur = cur, nxt
         f_prev, b_prev = f_cur, b_cur
