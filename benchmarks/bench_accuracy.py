@@ -33,6 +33,8 @@ VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 METHODS: dict[str, dict] = {
     "ours (deceleration + gravity prior)": {},
     "ours without gravity prior": {"gravity": 0.0},
+    "ours, DIS ultrafast preset": {"flow_preset": "ultrafast"},
+    "ours without brightness-change gate": {"change_gate": 0.0},
     "inflection magnitude |a|": {"kind": "inflection"},
     "baseline: flow magnitude peaks": {"kind": "flow"},
     "baseline: impact envelope (visbeat-like)": {"kind": "impact"},

@@ -44,6 +44,8 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--short-side", type=click.IntRange(16, 4096), default=_D.short_side, show_default=True,
               help="Analysis size: short side of the scaled frames in pixels.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=_D.backend, show_default=True, help="Optical flow.")
+@click.option("--flow-preset", type=click.Choice(["ultrafast", "fast", "medium"]), default=_D.flow_preset,
+              show_default=True, help="DIS flow preset: ultrafast is ~1.6x faster, slightly less accurate.")
 @click.option("--raft-weights", type=click.Path(path_type=Path), help="Local RAFT state_dict (with --backend raft).")
 @click.option("--compensate", type=click.Choice(MODELS), default=_D.compensate, show_default=True,
               help="Camera-motion model removed from the flow.")
@@ -56,7 +58,8 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
               help="0: the frame at the change of motion; 1: the frame after it.")
 @click.pass_context
-def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, raft_weights,
+def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
+               raft_weights,
                compensate, kind, gravity, min_gap, frame_offset):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     outs = [p for p in (json_out, csv_out, plot_out) if p is not None]
@@ -66,7 +69,8 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
         check_output_path(p, inputs=[video] + ([labels] if labels else []))
     if raft_weights is not None and backend != "raft":
         raise click.UsageError("--raft-weights needs --backend raft")
-    params = DetectorParams(short_side=short_side, backend=backend, compensate=compensate, kind=kind, gravity=gravity,
+    params = DetectorParams(short_side=short_side, backend=backend, flow_preset=flow_preset, compensate=compensate,
+                            kind=kind, gravity=gravity,
                             sensitivity=sensitivity, min_gap=min_gap, frame_offset=frame_offset)
     params.validate()
     info = probe(video)

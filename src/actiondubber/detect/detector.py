@@ -51,6 +51,7 @@ class DetectorParams:
 
     short_side: int = DEFAULT_SHORT_SIDE
     backend: str = "dis"
+    flow_preset: str = "fast"
     compensate: str = "affine"
     kind: str = "deceleration"
     gravity: float = 1.0
@@ -138,7 +139,12 @@ def strength_curve(
         raise InputError(
             f"{video}: video has {info.n_frames} frame(s); at least {MIN_FRAMES} are needed to see a change of motion"
         )
-    backend = make_flow_backend(params.backend, **(flow_kwargs or {}))
+    kw = dict(flow_kwargs or {})
+    if params.backend == "dis":
+        kw.setdefault("preset", params.flow_preset)
+    backend = make_flow_backend(params.backend, **kw)
+    # CPU backends run forward and backward flow in parallel on a second instance.
+    backend_bwd = make_flow_backend(params.backend, **kw) if params.backend in ("dis", "farneback", "tvl1") else None
     n = info.n_frames
     raw = np.zeros(n + 2, np.float64)
     xs = np.full(n + 2, np.nan)
@@ -157,7 +163,8 @@ def strength_curve(
             yield fr
 
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
-    for kin in iter_kinematics(_threaded(frames()), backend, compensate_model=params.compensate):
+    kins = iter_kinematics(_threaded(frames()), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
+    for kin in kins:
         if kin.index >= raw.size:
             raw = np.resize(raw, kin.index + 2)
             xs = np.resize(xs, kin.index + 2)

