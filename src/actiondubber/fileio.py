@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from actiondubber.errors import OutputError
+from actiondubber.errors import InputError, OutputError
 
 
 def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
@@ -72,3 +72,26 @@ def write_text_atomic(out: str | os.PathLike, text: str) -> Path:
     with atomic_output(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(out)
+
+
+def check_input_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Raise :class:`InputError` unless *path* is an existing, readable, non-empty file.
+
+    *what* names the expected kind in the message ("video file", "media file" ...).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a {what}")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: file is not readable (permission denied)")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    return p
+
+
+def ffmpeg_message(exc: BaseException) -> str:
+    """The human part of an FFmpeg/PyAV error message (without the ``[Errno ...] ... :`` prefix)."""
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return msg.split(":")[-1].strip() if "]" in msg else msg.strip()

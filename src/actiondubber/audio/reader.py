@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from actiondubber.errors import InputError
+from actiondubber.fileio import check_input_file, ffmpeg_message
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +50,11 @@ class AudioClip:
         return self.samples.shape[-1] / self.sr if self.sr else 0.0
 
 
-def _ffmsg(exc: BaseException) -> str:
-    msg = getattr(exc, "strerror", None) or str(exc)
-    return msg.split(":")[-1].strip() if "]" in msg else msg.strip()
+_ffmsg = ffmpeg_message
 
 
 def _open(path: Path):
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a media file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: file is not readable")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes)")
+    check_input_file(path, "media file")
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:

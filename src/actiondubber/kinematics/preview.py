@@ -17,10 +17,8 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -30,6 +28,7 @@ from actiondubber.kinematics.colour import RunningScale, colour_wheel_legend, fl
 from actiondubber.kinematics.flow import FlowBackend, make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
+from actiondubber.video.writer import write_video
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +37,6 @@ INFLECTIONS = ("central", "a_plus", "a_minus")
 
 #: Output container extension -> video encoder.
 _CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "libx264", ".webm": "libvpx-vp9"}
-_CODEC_OPTIONS = {
-    "libx264": {"preset": "veryfast", "crf": "18"},
-    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0"},
-}
-_TIME_BASE = Fraction(1, 90000)
 
 
 @dataclass(frozen=True)
@@ -99,58 +93,6 @@ def compose_preview_frame(
         _paste_legend(panels[1], legend)
         _paste_legend(panels[2], legend)
     return np.concatenate(panels, axis=1)
-
-
-class _VideoSink:
-    """Encode RGB frames with PyAV into *path*, opening the stream on the first frame."""
-
-    def __init__(self, path: Path, fmt_path: Path, fps: float) -> None:
-        codec = _CODECS.get(fmt_path.suffix.lower())
-        if codec is None:
-            raise OutputError(f"{fmt_path}: unsupported preview format; use one of {', '.join(sorted(_CODECS))}")
-        self._codec = codec
-        self._fps = fps if fps > 0 else 25.0
-        self._path = path
-        self._name = fmt_path
-        self._container = None
-        self._stream = None
-        self._last_pts = -1
-
-    def write(self, img: np.ndarray, t: float) -> None:
-        try:
-            if self._container is None:
-                self._container = av.open(str(self._path), "w")
-                rate = Fraction(self._fps).limit_denominator(1001)
-                st = self._container.add_stream(self._codec, rate=rate, options=_CODEC_OPTIONS[self._codec])
-                st.width, st.height, st.pix_fmt = img.shape[1], img.shape[0], "yuv420p"
-                st.codec_context.time_base = _TIME_BASE
-                st.time_base = _TIME_BASE
-                self._stream = st
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            pts = max(int(round(t / _TIME_BASE)), self._last_pts + 1)
-            frame.pts, frame.time_base = pts, _TIME_BASE
-            self._last_pts = pts
-            self._container.mux(self._stream.encode(frame))
-        except av.FFmpegError as exc:
-            raise OutputError(f"{self._name}: cannot encode the preview ({exc})") from None
-
-    def abort(self) -> None:
-        """Close without flushing (after an error; the caller discards the file)."""
-        if self._container is not None:
-            with contextlib.suppress(Exception):
-                self._container.close()
-            self._container = None
-
-    def close(self) -> None:
-        if self._container is None:
-            return
-        try:
-            self._container.mux(self._stream.encode(None))
-        except av.FFmpegError as exc:
-            raise OutputError(f"{self._name}: cannot finish the preview ({exc})") from None
-        finally:
-            self._container.close()
-            self._container = None
 
 
 def _prepare_png_dir(png_dir: Path) -> Path:
@@ -227,21 +169,13 @@ def render_flow_preview(
     motion_scale = RunningScale(floor=0.5)
     infl_scale = RunningScale(floor=0.25)
     legend = None
-    bar = None
     n = 0
     size = (0, 0)
-    with contextlib.ExitStack() as stack:
-        stack.callback(source.close)
-        sink = None
-        if out_p is not None:
-            tmp = stack.enter_context(atomic_output(out_p))
-            sink = _VideoSink(tmp, out_p, info.fps)
-            stack.callback(sink.abort)
-        if progress:
-            from tqdm import tqdm
+    t0 = info.timestamps[1] if len(info.timestamps) > 1 else 0.0
+    times = [t - t0 for t in info.timestamps[1 : 1 + n_total]]
 
-            bar = stack.enter_context(tqdm(total=n_total, unit="frame", desc="flow preview", leave=False))
-        t0 = None
+    def images(bar) -> Iterator[np.ndarray]:
+        nonlocal legend, n, size
         for k in kin:
             rgb = rgb_by_index.pop(k.index)
             for old in [i for i in rgb_by_index if i < k.index]:
@@ -258,17 +192,31 @@ def render_flow_preview(
                 legend=legend,
                 inflection_name="inflection" if inflection == "central" else inflection.replace("_", ""),
             )
-            t0 = k.time if t0 is None else t0
-            if sink is not None:
-                sink.write(img, k.time - t0)
             if png_p is not None:
                 _write_png(png_p / f"flow_{k.index:06d}.png", img)
             n += 1
             size = (img.shape[1], img.shape[0])
             if bar is not None:
                 bar.update(1)
+            yield img
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(source.close)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(tqdm(total=n_total, unit="frame", desc="flow preview", leave=False))
+        if out_p is not None:
+            codec = _CODECS[out_p.suffix.lower()]
+            try:
+                write_video(out_p, images(bar), info.fps, codec=codec, times=times, inputs=[video])
+            except OutputError as exc:
+                if "no frames" not in str(exc):
+                    raise
+        else:
+            for _ in images(bar):
+                pass
         if n == 0:
             raise InputError(f"{video}: fewer than 3 frames could be decoded; nothing to preview")
-        if sink is not None:
-            sink.close()
     return FlowPreview(out_p, png_p, n, size[0], size[1])

@@ -36,6 +36,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from actiondubber.errors import InputError
+from actiondubber.fileio import check_input_file, ffmpeg_message
 from actiondubber.types import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -77,19 +78,10 @@ class Frame:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: file is not readable (permission denied)")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty (0 bytes)")
+    check_input_file(path, "video file")
 
 
-def _ffmsg(exc: BaseException) -> str:
-    msg = getattr(exc, "strerror", None) or str(exc)
-    return msg.split(":")[-1].strip() if "]" in msg else msg.strip()
+_ffmsg = ffmpeg_message
 
 
 def _mp4_without_index(path: Path) -> bool:
