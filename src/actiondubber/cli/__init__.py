@@ -17,7 +17,9 @@ from actiondubber import __version__
 from actiondubber.errors import ActionDubberError
 
 #: Modules that each define ``COMMANDS``: a list of click commands.
-_COMMAND_MODULES = ("cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth", "cmd_flow")
+_COMMAND_MODULES = (
+    "cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth", "cmd_flow", "cmd_export", "cmd_preview", "cmd_dub",
+)
 
 
 class _Group(click.Group):

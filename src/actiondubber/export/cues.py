@@ -9,6 +9,7 @@ default, since an event is an instant.
 
 from __future__ import annotations
 
+import math
 import os
 import string
 from dataclasses import dataclass
@@ -60,16 +61,19 @@ def cue_text(template: str, n: int, e: Event) -> str:
 
 
 def event_cues(ev: Events, *, name: str = DEFAULT_NAME, length: float = DEFAULT_CUE_LENGTH) -> list[Cue]:
-    """One cue per event: from its time for *length* seconds, ending no later than the next event."""
+    """One cue per event: from its time for *length* seconds, ending no later than the next event or the video."""
     check_name(name)
     if length < 0:
         raise InputError(f"cue length {length} s is negative")
     cues = []
     evs = ev.events
+    dur = ev.video.duration if math.isfinite(ev.video.duration) else 0.0
     for k, e in enumerate(evs):
         end = e.time + length
         if k + 1 < len(evs) and evs[k + 1].time > e.time:
             end = min(end, evs[k + 1].time)
+        if e.time < dur < end:  # not past the video's end
+            end = dur
         cues.append(Cue(e.time, end, cue_text(name, k + 1, e)))
     return cues
 

@@ -100,7 +100,6 @@ def build_timeline(ev: Events, *, video: str | os.PathLike | None = None, name: 
     rate = exact_rate(fps) if rate is None else rate
     r = float(rate)
     src = Path(video if video is not None else (info.path or "video"))
-    frames = [frame_at(e.time, rate) for e in ev.events]
     n_dur = max(frame_at(video_duration(info), rate), 1)
     available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, r), otio.opentime.RationalTime(n_dur, r))
     ref = otio.schema.ExternalReference(target_url=media_url(src), available_range=available)
@@ -111,10 +110,11 @@ def build_timeline(ev: Events, *, video: str | os.PathLike | None = None, name: 
         metadata={META_KEY: _plain({"video": str(src), "fps": fps, "n_frames": info.n_frames,
                                     "duration": video_duration(info), "params": ev.params})},
     )
-    for k, (e, f) in enumerate(zip(ev.events, frames), 1):
+    for k, e in enumerate(ev.events, 1):
+        f = min(max(frame_at(e.time, rate), 0), n_dur - 1)  # from the event's own time: no accumulated error
         clip.markers.append(otio.schema.Marker(
             name=marker_name(name, k, e),
-            marked_range=otio.opentime.TimeRange(otio.opentime.RationalTime(min(f, n_dur - 1), r),
+            marked_range=otio.opentime.TimeRange(otio.opentime.RationalTime(f, r),
                                                  otio.opentime.RationalTime(0, r)),
             comment=f"score {e.score:.3f}, frame {e.frame}, {e.time:.3f} s",
             metadata={META_KEY: _plain({"n": k, "frame": e.frame, "time": e.time, "score": e.score,
@@ -130,7 +130,7 @@ def _editing_rate(ev: Events, fmt: str) -> Fraction:
     fps = video_fps(ev.video)
     rate, tc_rate = exact_rate(fps), smpte_rate(fps)
     if tc_rate != rate:
-        log.warning("%s: %.3f fps has no SMPTE timecode; %s markers use a %.3f fps timeline (nearest frame)",
+        log.warning("%s: %.3f fps has no SMPTE timecode; %s markers are placed by time on a %.3f fps timeline",
                     ev.video.path or "video", fps, ADAPTERS[fmt][2], float(tc_rate))
     return tc_rate
 
@@ -195,7 +195,8 @@ def read_markers(path: str | os.PathLike, *, fps: float | None = None) -> list[C
     """Markers in an ``.otio``, ``.edl`` or FCP ``.xml`` file, as cues in the source's seconds, by time.
 
     Clip markers are read in their clip's media time (the source video's
-    time). An EDL states no frame rate, so *fps* is required for it.
+    time). An EDL states no frame rate, so *fps* (the video's rate, taken to
+    its SMPTE rate as when writing) is required for it.
     """
     p = Path(path)
     fmt = _READERS.get(p.suffix.lower())
@@ -213,7 +214,7 @@ def read_markers(path: str | os.PathLike, *, fps: float | None = None) -> list[C
     if fmt == "edl":
         if not fps:
             raise InputError(f"{p}: an EDL does not state its frame rate; give fps")
-        rate = float(exact_rate(fps))
+        rate = float(smpte_rate(fps))
         kw["rate"] = rate
 
         def _ndf(m: re.Match) -> str:  # the adapter skips 'HH:MM:SS;FF' locators: give it the same frame as NDF

@@ -114,7 +114,7 @@ def preview_layout(width: int, height: int, max_width: int | None = DEFAULT_MAX_
     if max_width is not None and width > max_width:
         w = max(16, int(max_width) // 2 * 2)
         h = max(2, int(round(height * w / width / 2)) * 2)
-    strip = int(min(180, max(72, round(0.12 * (w + w % 2)))))
+    strip = int(min(200, max(80, round(0.15 * (w + w % 2)))))
     strip += (h + strip) % 2  # total height even
     return PreviewLayout(w, h, strip, w / width, h / height)
 
@@ -198,11 +198,11 @@ class PreviewRenderer:
         self.score_max = peak if peak > 0 else 1.0
         self.end = float(self.times[-1]) + (float(np.median(np.diff(self.times))) if self.n > 1 else 0.04)
         w, h = layout.width, layout.height
-        self.radius = max(8.0, 0.045 * min(w, h))
+        self.radius = max(8.0, 0.055 * min(w, h))
         self.line = max(1, int(round(min(w, h) / 240)))
         self.border = max(3, int(round(min(w, h) * 0.012)))
         fw = layout.frame_width
-        self.font_scale = float(min(0.75, max(0.35, fw / 1280 * 0.7)))
+        self.font_scale = float(min(0.8, max(0.4, fw / 1280 * 0.8)))
         self.font_thick = 1 if self.font_scale < 0.6 else 2
         self.small_scale = max(0.3, self.font_scale * 0.7)
 
@@ -265,7 +265,7 @@ class PreviewRenderer:
         layer = roi.copy()
         c = (int(round((cx - x0) * _ONE)), int(round((cy - y0) * _ONE)))
         t = self.line
-        dot = max(2.0, r / 5)
+        dot = max(3.0, r / 4)
         arms = []
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             p = (c[0] + int(dx * 0.45 * r * _ONE), c[1] + int(dy * 0.45 * r * _ONE))
@@ -275,7 +275,7 @@ class PreviewRenderer:
             cv2.circle(layer, c, int(r * _ONE), colour, t + extra, cv2.LINE_AA, _SHIFT)
             for p, q in arms:
                 cv2.line(layer, p, q, colour, t + extra, cv2.LINE_AA, _SHIFT)
-            cv2.circle(layer, c, int((dot + extra / 2) * _ONE), colour, -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(layer, c, int(dot * _ONE), MARK_RGB, -1, cv2.LINE_AA, _SHIFT)  # no outline: keeps its colour
         if alpha >= 1.0:
             roi[:] = layer
         else:
@@ -522,6 +522,9 @@ def _mux_with_audio(video_file: Path, audio_src: Path, out_tmp: Path, out_name: 
             vs_in = vin.streams.video[0]
             add = getattr(out, "add_stream_from_template", None)
             vs_out = add(vs_in) if add is not None else out.add_stream(template=vs_in)
+            rate = vs_in.average_rate or vs_in.guessed_rate
+            if rate:  # a copied stream has no frame rate of its own; Matroska needs it for frame durations
+                vs_out.codec_context.framerate = rate
             as_out = out.add_stream(acodec, rate=AUDIO_RATE, layout=layout)
             as_out.time_base = Fraction(1, AUDIO_RATE)
 
@@ -565,6 +568,8 @@ def render_preview(
     window: float = WINDOW_SECONDS,
     fade: float = FADE_SECONDS,
     progress: Callable[[int], None] | None = None,
+    detect_options: dict | None = None,
+    detect_progress: Callable[[int], None] | None = None,
 ) -> EventPreview:
     """Write a review video of *video* with *events* drawn over it to *out*, and/or one still to *png*.
 
@@ -573,13 +578,16 @@ def render_preview(
     copies *video*'s soundtrack when it has one, False writes none, a path
     takes that file's soundtrack (e.g. a dubbed video). *png_frame* (default:
     the first event's frame, else 0) picks the still. *progress* is called
-    with 1 per rendered frame. Raises :class:`InputError` (bad video, events
-    of another video) / :class:`OutputError` before writing anything.
+    with 1 per decoded frame; *detect_options* (:class:`DetectorParams`
+    fields) and *detect_progress* go to the detector when it runs. Every
+    input and output is checked before the detector runs or anything is
+    written: :class:`InputError` for a bad video, audio file or events file
+    (events of another video), :class:`OutputError` for a bad output path.
     """
     if out is None and png is None:
         raise OutputError("nothing to write: give an output video and/or a PNG file")
     events_path = None if isinstance(events, Events) or events is None else Path(events)
-    audio_path = None if isinstance(audio, bool) else Path(audio)
+    audio_path = None if audio is None or isinstance(audio, bool) else Path(audio)
     inputs = [Path(video)] + [p for p in (events_path, audio_path) if p is not None]
     out_p = check_output_path(out, inputs=inputs) if out is not None else None
     if out_p is not None and out_p.suffix.lower() not in FORMATS:
@@ -590,17 +598,19 @@ def render_preview(
     if out_p is not None and png_p is not None and out_p.resolve() == png_p.resolve():
         raise OutputError(f"{out_p}: the preview video and the still cannot be the same file")
     info = probe(video)
+    if png_frame is not None and not 0 <= png_frame < info.n_frames:
+        raise InputError(f"{video}: has {info.n_frames} frames; the still's frame {png_frame} is out of range")
+    if audio_path is not None:
+        _check_audio_file(audio_path)
     if events is None:
         from actiondubber.detect.detector import detect
 
-        ev = detect(video)
+        ev = detect(video, progress=detect_progress, **(detect_options or {}))
     elif isinstance(events, Events):
         ev = events
     else:
         ev = load_events(events_path)
     check_events_match(ev, info, str(events_path) if events_path is not None else "events")
-    if audio_path is not None:
-        _check_audio_file(audio_path)
     audio_src = audio_path if audio_path is not None else (Path(video) if audio is True and info.has_audio else None)
     if out_p is None:
         audio_src = None
@@ -626,6 +636,8 @@ def render_preview(
         for fr in source:
             if fr.index > last:
                 break
+            if progress is not None:
+                progress(1)
             if out_p is None and fr.index != png_frame:
                 continue
             img = renderer.render(fr.image, fr.index)
@@ -633,8 +645,6 @@ def render_preview(
                 _write_png(png_p, img)
                 png_done = True
             count += 1
-            if progress is not None:
-                progress(1)
             yield img
 
     with contextlib.ExitStack() as stack:

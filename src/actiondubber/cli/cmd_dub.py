@@ -1,0 +1,90 @@
+"""``actiondubber dub``: put a sound at every audible action and write the dubbed video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from actiondubber.cli.common import show_progress
+from actiondubber.detect.detector import DetectorParams
+from actiondubber.dub.library import ORDERS, describe
+from actiondubber.dub.pipeline import dub
+from actiondubber.dub.place import MIXES, DubParams
+from actiondubber.dub.sounds import BUILTIN_SOUNDS
+from actiondubber.video.reader import probe
+
+_D = DubParams()
+_DET = DetectorParams()
+
+
+@click.command("dub")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+              help="Dubbed video to write (.mp4/.mov/.m4v get AAC audio, .mkv/.webm Opus).")
+@click.option("--events", "events_path", type=click.Path(path_type=Path),
+              help="Events JSON (from 'actiondubber detect --json'); skips detection.")
+@click.option("--sound", help=f"Built-in sound ({', '.join(BUILTIN_SOUNDS)}) or a sound file.  [default: knock]")
+@click.option("--sound-dir", type=click.Path(path_type=Path),
+              help="Folder of sound files (WAV/FLAC/OGG/MP3...), drawn in turn or at random (--order).")
+@click.option("--order", type=click.Choice(ORDERS), default=_D.order, show_default=True,
+              help="How events draw from several sounds.")
+@click.option("--mix", type=click.Choice(MIXES), default=_D.mix, show_default=True,
+              help="Original soundtrack: keep it under the sounds, replace it, or duck it around each event.")
+@click.option("--original-db", type=float, default=_D.original_db, show_default=True,
+              help="Level of the original soundtrack under --mix keep, dB.")
+@click.option("--duck-db", type=click.FloatRange(None, 0), default=_D.duck_db, show_default=True,
+              help="Attenuation of the original around each event under --mix duck, dB.")
+@click.option("--level-db", type=float, default=_D.level_db, show_default=True,
+              help="Peak level of a full-score sound, dBFS (the limiter keeps the mix at or below -1 dBFS).")
+@click.option("--no-score-gain", is_flag=True, help="Play every event at the same level (not by score).")
+@click.option("--jitter-db", type=click.FloatRange(0, 12), default=_D.gain_jitter_db, show_default=True,
+              help="Random gain variation between repeats, ± dB.")
+@click.option("--pitch-jitter", type=click.FloatRange(0, 12), default=_D.pitch_jitter, show_default=True,
+              help="Random pitch variation between repeats, ± semitones.")
+@click.option("--pan", is_flag=True, help="Stereo: pan each sound by the event's horizontal position.")
+@click.option("--seed", type=int, default=_D.seed, show_default=True, help="Seed of the random variations.")
+@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_DET.sensitivity, show_default=True,
+              help="Detector: higher finds more (and weaker) events.")
+@click.option("--short-side", type=click.IntRange(16, 4096), default=_DET.short_side, show_default=True,
+              help="Detector: analysis size (short side of the scaled frames, pixels).")
+@click.option("--save-events", type=click.Path(path_type=Path), help="Also write the events used as JSON.")
+@click.pass_context
+def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, mix, original_db, duck_db, level_db,
+            no_score_gain, jitter_db, pitch_jitter, pan, seed, sensitivity, short_side, save_events):
+    """Put a sound at every audible action in VIDEO and write the dubbed video to OUTPUT.
+
+    Events come from the training-free detector, or from --events. The video
+    stream is copied without re-encoding; the new soundtrack starts with the
+    first frame, each sound at its event's exact time.
+    """
+    if sound is not None and sound_dir is not None:
+        raise click.UsageError("give --sound or --sound-dir, not both")
+    if events_path is not None:
+        for name in ("sensitivity", "short_side"):
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+                raise click.UsageError(f"--{name.replace('_', '-')} tunes detection; it has no effect with --events")
+    params = DubParams(mix=mix, original_db=original_db, duck_db=duck_db, level_db=level_db,
+                       score_gain=not no_score_gain, gain_jitter_db=jitter_db, pitch_jitter=pitch_jitter, pan=pan,
+                       seed=seed, order=order)
+    detector = DetectorParams(sensitivity=sensitivity, short_side=short_side)
+    kw = dict(sound=sound or "knock", sound_dir=sound_dir, params=params, detector=detector,
+              save_events_to=save_events)
+    if events_path is None and show_progress(ctx):
+        from tqdm import tqdm
+
+        info = probe(video)
+        with tqdm(total=info.n_frames, unit="frame", desc=video.name, leave=False) as bar:
+            res = dub(video, out, None, info=info, progress=bar.update, **kw)
+    else:
+        res = dub(video, out, events_path, **kw)
+    how = "copied" if res.video_copied else f"re-encoded ({res.video_codec})"
+    chans = "stereo" if res.channels == 2 else "mono"
+    click.echo(
+        f"{res.path}: {len(res.placements)} sound(s) placed ({describe(res.sound_names)}), mix {res.mix}; "
+        f"video {how}, audio {res.audio_codec} {res.sr} Hz {chans}, peak {res.peak_db:.1f} dBFS"
+    )
+
+
+COMMANDS = [dub_cmd]

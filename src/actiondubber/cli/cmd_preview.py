@@ -1,0 +1,86 @@
+"""``actiondubber preview``: a review video showing where and when the sounds will be."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from actiondubber.cli.common import show_progress
+from actiondubber.detect.detector import DetectorParams
+from actiondubber.export.preview import DEFAULT_MAX_WIDTH, FORMATS, WINDOW_SECONDS, render_preview
+from actiondubber.video.reader import probe
+
+
+@click.command("preview")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help=f"Preview video to write ({', '.join(sorted(FORMATS))}).")
+@click.option("--events", "events_file", type=click.Path(path_type=Path),
+              help="Events JSON (from `actiondubber detect --json`); without it the training-free detector runs first.")
+@click.option("--png", type=click.Path(path_type=Path), help="Also (or instead) write one preview frame as a PNG.")
+@click.option("--png-frame", type=click.IntRange(min=0), help="0-based frame for --png [default: the first event's].")
+@click.option("--max-width", type=click.IntRange(min=16), default=DEFAULT_MAX_WIDTH, show_default=True,
+              help="Downscale wider videos to this width.")
+@click.option("--audio", "audio_file", type=click.Path(path_type=Path),
+              help="Take the soundtrack from this file (e.g. a dubbed video) instead of VIDEO's.")
+@click.option("--no-audio", is_flag=True, help="Write the preview without sound.")
+@click.option("--window", type=click.FloatRange(0.5, 60), default=WINDOW_SECONDS, show_default=True,
+              help="The timeline shows this many seconds either side of the playhead.")
+@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1),
+              help=f"Detector sensitivity when no --events is given [default: {DetectorParams().sensitivity}].")
+@click.pass_context
+def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: Path | None, png: Path | None,
+                png_frame: int | None, max_width: int, audio_file: Path | None, no_audio: bool, window: float,
+                sensitivity: float | None) -> None:
+    """Render VIDEO with its events drawn in: a mark at each sound's place, a flash at its frame, a timeline below.
+
+    The timeline strip scrolls with the video and shows the detector's score
+    curve, the events and the playhead. The preview keeps VIDEO's timestamps
+    and, unless told otherwise, its soundtrack.
+    """
+    if out is None and png is None:
+        raise click.UsageError("give -o/--out FILE and/or --png FILE")
+    if audio_file is not None and no_audio:
+        raise click.UsageError("--audio and --no-audio exclude each other")
+    if png_frame is not None and png is None:
+        raise click.UsageError("--png-frame needs --png")
+    if sensitivity is not None and events_file is not None:
+        raise click.UsageError("--sensitivity applies to the detector; it cannot change events read from --events")
+    audio: bool | Path = False if no_audio else (audio_file if audio_file is not None else True)
+    detect_options = {"sensitivity": sensitivity} if sensitivity is not None else None
+    with contextlib.ExitStack() as stack:
+        progress = detect_progress = None
+        if show_progress(ctx):
+            from tqdm import tqdm
+
+            state: dict = {}
+
+            def bar(name: str):
+                def update(n: int) -> None:
+                    if state.get("name") != name:  # a new stage: close the last bar, open this one
+                        if "bar" in state:
+                            state["bar"].close()
+                        state["total"] = state.get("total") or probe(video).n_frames
+                        state["bar"] = tqdm(total=state["total"], unit="frame", desc=f"{name} {video.name}",
+                                            leave=False)
+                        state["name"] = name
+                    state["bar"].update(n)
+
+                return update
+
+            stack.callback(lambda: state["bar"].close() if "bar" in state else None)
+            progress, detect_progress = bar("preview"), bar("detect")
+        result = render_preview(video, events_file, out, max_width=max_width, audio=audio, png=png,
+                                png_frame=png_frame, window=window, progress=progress,
+                                detect_options=detect_options, detect_progress=detect_progress)
+    lay = result.layout
+    if result.out is not None:
+        sound = f", sound from {result.audio}" if result.audio is not None else ", no sound"
+        click.echo(f"wrote {result.out} ({result.n_frames} frames, {lay.frame_width}x{lay.frame_height}{sound})")
+    if result.png is not None:
+        click.echo(f"wrote {result.png} (frame {result.png_frame})")
+
+
+COMMANDS = [preview_cmd]
