@@ -60,11 +60,23 @@ def atomic_output(out: str | os.PathLike, suffix: str | None = None) -> Iterator
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600; give the file the mode a normal write would (or the replaced file's).
+        try:
+            mode = out_p.stat().st_mode & 0o777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, out_p)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(out: str | os.PathLike, text: str) -> Path:

@@ -125,8 +125,9 @@ def dub(
     file, *sound_dir* a folder of sound files (overrides *sound*). With no
     events the video is still written (original audio under ``keep``/``duck``,
     silence under ``replace``) and a warning is logged. *save_events_to*
-    also writes the events used as JSON.
+    also writes the events used as JSON. *params* defaults to ``DubParams()``.
     """
+    params = params or DubParams()
     params.validate()
     src = Path(video)
     events_path = None if events is None or isinstance(events, Events) else Path(events)
