@@ -169,9 +169,10 @@ def test_sound_files_decode_trimmed_and_normalised(tmp_path, ext, codec):
     assert s.channels == (2 if ext == ".flac" else 1)
     assert abs(np.abs(s.samples).max() - 1.0) < 1e-5
     ref = synthesize("knock", SR).samples[0]
-    # the 50 ms of silence before the knock is gone: the attack is at the start
-    assert np.argmax(np.abs(s.samples[0]) > 0.1) < 0.003 * SR
-    assert abs(s.samples.shape[1] - ref.size) < 0.08 * SR
+    # the 50 ms of silence before the knock is gone: the attack is at the start (lossy codecs smear it a little)
+    lossy = ext in (".ogg", ".mp3")
+    assert np.argmax(np.abs(s.samples[0]) > 0.1) < (TOL if lossy else 0.0015) * SR
+    assert 0.15 * SR < s.samples.shape[1] <= ref.size + 0.005 * SR  # trailing silence gone too
 
 
 def test_sound_file_that_is_not_audio_is_a_clear_error(tmp_path, make_video):
@@ -303,11 +304,12 @@ def test_limiter_never_exceeds_ceiling_and_leaves_quiet_audio_alone():
     assert np.abs(mix).max() <= db(-1.0)
     t = np.arange(2 * SR) / SR
     x = (0.2 * np.sin(2 * np.pi * 220 * t))[None, :].astype(np.float32)
-    x[0, SR : SR + 100] += 3.0  # one huge spike at 1 s
+    x[0, SR : SR + 100] += 3.0  # a huge spike at 1 s
+    x[0, int(0.3 * SR) : int(0.3 * SR) + 50] *= 6.0  # and a smaller one at 0.3 s
     y = limit(x.copy(), SR, ceiling_db=-1.0)
     assert np.abs(y).max() <= db(-1.0)
-    np.testing.assert_array_equal(y[0, : int(0.9 * SR)], x[0, : int(0.9 * SR)])  # far from the spike: untouched
-    np.testing.assert_array_equal(y[0, int(1.2 * SR) :], x[0, int(1.2 * SR) :])
+    for a, b in ((0.0, 0.2), (0.45, 0.9), (1.2, 2.0)):  # far from the spikes: untouched
+        np.testing.assert_array_equal(y[0, int(a * SR) : int(b * SR)], x[0, int(a * SR) : int(b * SR)])
     gain = y[0, : SR] / np.where(np.abs(x[0, : SR]) > 1e-3, x[0, : SR], np.nan)
     assert np.nanmax(np.abs(np.diff(gain))) < 0.01  # smooth: no gain steps before the spike
     quiet = np.full((2, 100), 0.5, np.float32)
@@ -348,7 +350,8 @@ def test_keep_and_duck_treat_the_original_as_documented():
     assert np.nanmax(np.abs(gain[int(1.0 * SR) : int(1.01 * SR)] - db(-15))) < 1e-4  # at the event: ducked
     assert np.nanmax(np.abs(gain[int(1.5 * SR) :] - 1)) < 1e-5  # released
     env = duck_envelope(n, SR, [(1.0, 1.05)], depth_db=-15, attack=0.03, release=0.3)
-    assert np.max(np.abs(np.diff(20 * np.log10(env)))) < 0.01  # smooth: < 0.01 dB per sample
+    # smooth: no step steeper than the raised-cosine attack's steepest slope
+    assert np.max(np.abs(np.diff(20 * np.log10(env)))) <= 1.01 * np.pi / 2 * 15 / (0.03 * SR)
     # the ramps are monotone
     assert np.all(np.diff(env[int(0.96 * SR) : SR]) <= 0) and np.all(np.diff(env[int(1.05 * SR) :]) >= 0)
 
@@ -393,24 +396,29 @@ def test_replace_drops_the_original_and_keep_keeps_it(clips, tmp_path):
     assert_onsets_match(video_clock_onsets(keep, rel=0.05), [0.3, *clip.collision_times])
 
 
-@pytest.mark.parametrize("ext", [".mkv", ".webm"])
-def test_matroska_and_webm_outputs(clips, tmp_path, caplog, ext):
-    clip = clips["25"]
+@pytest.mark.parametrize("name,ext", [("25", ".mkv"), ("vfr", ".mkv"), ("25", ".webm")])
+def test_matroska_and_webm_outputs(clips, tmp_path, caplog, name, ext):
+    clip = clips[name]
     src = Path(clip.path)
     ev = events_at(src, list(clip.collision_times))
     out = tmp_path / f"dubbed{ext}"
     with caplog.at_level(logging.WARNING, logger="actiondubber"):
         res = dub(src, out, ev, sound="knock", params=QUIET)
+    warnings = [r.getMessage() for r in caplog.records]
     assert res.audio_codec in ("libopus", "libvorbis", "vorbis")
     assert_onsets_match(video_clock_onsets(out), clip.collision_times)
-    info = probe(out)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="actiondubber"):
+        info = probe(out)
+    assert not caplog.records  # reads back cleanly (frame rate written, nothing looks cut off)
     assert info.n_frames == clip.n_frames
     np.testing.assert_allclose(info.timestamps, probe(src).timestamps, atol=0.0006)  # Matroska keeps 1 ms
+    assert abs(info.fps - probe(src).fps) < 0.01
     if ext == ".mkv":
         assert res.video_copied and video_packets(out) == video_packets(src)
     else:  # WebM cannot hold H.264: re-encoded, with a warning
         assert not res.video_copied and res.video_codec == "libvpx-vp9"
-        assert any("re-encoding" in r.getMessage() for r in caplog.records)
+        assert any("re-encoding" in m for m in warnings)
 
 
 def _clip_with_late_audio(path: Path, audio_start: float, hit: float) -> Path:
@@ -536,7 +544,7 @@ def test_cli_dub_with_events_file(clips, tmp_path):
     r = CliRunner().invoke(cli, ["dub", str(src), "--events", str(ev_path), "--sound", "click", "--mix", "replace",
                                  "--no-score-gain", "--seed", "3", "-o", str(out)])
     assert r.exit_code == 0, r.output
-    assert "2 sound(s) placed" in r.output.replace(str(len(clip.collision_times)), "2") and "video copied" in r.output
+    assert f"{len(clip.collision_times)} sound(s) placed (click)" in r.output and "video copied" in r.output
     assert_onsets_match(video_clock_onsets(out), clip.collision_times)
 
 

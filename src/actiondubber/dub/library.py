@@ -3,7 +3,8 @@
 Files are decoded with PyAV (:func:`actiondubber.audio.reader.read_audio_clip`:
 WAV, FLAC, OGG, MP3, M4A ... anything FFmpeg reads), resampled to the mix
 rate, kept mono or stereo, trimmed of leading silence (so the sound's attack,
-not a gap before it, lands on the event) and normalised to peak 1.0.
+not a gap before it, lands on the event) and trailing silence, and normalised
+to peak 1.0.
 :func:`choose` decides which sound each event gets (round-robin or seeded
 random).
 """
@@ -25,9 +26,14 @@ log = logging.getLogger(__name__)
 
 #: Extensions picked up from a ``--sound-dir`` folder (other files there are ignored).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff")
-#: Leading samples below this fraction of the peak (-40 dB) are cut from sound files: silence, and the faint
-#: pre-echo lossy codecs smear before an attack (MP3: ~7 ms at -49 dB in the tests), so the attack lands on the event.
-SILENCE_THRESHOLD = 10 ** (-40 / 20)
+#: A sound file's attack starts where it first reaches this fraction of its peak (-30 dB); what comes before,
+#: silence or the faint pre-echo lossy codecs smear ahead of an attack (MP3: ~5 ms at -40 dB in the tests), is cut
+#: but for :data:`ATTACK_LEAD`, so the attack lands on the event.
+ATTACK_THRESHOLD = 10 ** (-30 / 20)
+#: Seconds kept (faded in) before the attack.
+ATTACK_LEAD = 0.001
+#: Trailing samples below this fraction of the peak (-60 dB) are cut.
+TAIL_THRESHOLD = 10 ** (-60 / 20)
 #: How events choose among several sounds.
 ORDERS = ("round-robin", "random")
 #: Variants synthesised for a built-in sound (different seeds), used in turn.
@@ -54,8 +60,13 @@ def load_sound_file(path: str | os.PathLike, sr: int = 48000) -> Sound:
     peak = float(np.abs(y).max()) if y.size else 0.0
     if peak <= 1e-6:
         raise InputError(f"{p}: sound file holds only silence")
-    loud = np.flatnonzero(np.abs(y).max(axis=0) > SILENCE_THRESHOLD * peak)
-    y = y[:, loud[0] : loud[-1] + 1] / peak
+    env = np.abs(y).max(axis=0)
+    attack = int(np.argmax(env >= ATTACK_THRESHOLD * peak))
+    start = max(0, attack - int(round(ATTACK_LEAD * sr)))
+    end = int(np.flatnonzero(env > TAIL_THRESHOLD * peak)[-1]) + 1
+    y = y[:, start:end] / peak
+    if attack > start:
+        y[:, : attack - start] *= np.linspace(0.0, 1.0, attack - start, endpoint=False, dtype=np.float32)
     if y.shape[1] / sr > LONG_SOUND:
         log.warning("%s: sound is %.1f s long; each event plays all of it", p, y.shape[1] / sr)
     return Sound(p.stem, np.ascontiguousarray(y, dtype=np.float32), int(sr))

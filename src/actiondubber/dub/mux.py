@@ -187,7 +187,10 @@ def _write(src: Path, tmp: Path, out_p: Path, audio: np.ndarray, sr: int, acodec
             if copy:
                 if codec_name not in out.supported_codecs:
                     raise _CannotCopy(f"{out_p.suffix} files cannot hold {codec_name} video")
-                ovs = _add_template(out, ivs)
+                try:
+                    ovs = _add_template(out, ivs)
+                except (ValueError, av.FFmpegError) as exc:
+                    raise _CannotCopy(str(exc)) from None
                 ovs.time_base = in_tb
                 if ivs.average_rate:  # as FFmpeg's stream copy does: the muxer may write it (Matroska's frame rate)
                     ovs.codec_context.framerate = ivs.average_rate

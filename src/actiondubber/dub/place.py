@@ -192,23 +192,31 @@ def limit(x: np.ndarray, sr: int, *, ceiling_db: float = -1.0, lookahead: float 
     enters a sample's average already covers that sample, so the result never
     exceeds the needed gain, yet moves gently (no clicks, no distortion of
     quiet passages). Channels share one gain, so the stereo image holds.
+    Only the stretches around samples over the ceiling are touched (and held
+    in float64), so long soundtracks with few peaks cost little.
     """
     c = db(ceiling_db) * (1.0 - 1e-6)
-    peak = np.abs(x).max(axis=0) if x.size else np.zeros(0)
-    if peak.size == 0 or float(peak.max()) <= c:
+    if x.size == 0:
         return x
-    need = np.minimum(1.0, c / np.maximum(peak, 1e-12)).astype(np.float64)
+    peak = np.abs(x).max(axis=0)
+    over = np.flatnonzero(peak > c)
+    if over.size == 0:
+        return x
     la = max(1, int(round(lookahead * sr)))
     rel = max(la, int(round(release * sr)))
     rel += (rel - la) % 2  # window [n - rel, n + la] centred on an integer origin
-    gmin = minimum_filter1d(need, size=la + rel + 1, origin=(rel - la) // 2, mode="nearest")
+    pad = rel + 2 * la + 1  # beyond this distance from an over-ceiling sample the gain is exactly 1
+    breaks = np.flatnonzero(np.diff(over) > 2 * pad)
     w = np.hanning(la + 2)[1:-1]
     w /= w.sum()
-    # causal weighted average over gmin[n - la + 1 .. n]: each window [m - rel, m + la] contains n
-    padded = np.concatenate([np.full(la - 1, gmin[0]), gmin])
-    g = np.convolve(padded, w, mode="valid")
-    g = np.minimum(g, need)  # guard against rounding
-    x *= g.astype(np.float32)
+    for lo_i, hi_i in zip(np.r_[0, breaks + 1], np.r_[breaks, over.size - 1], strict=True):
+        a, b = max(0, int(over[lo_i]) - pad), min(x.shape[1], int(over[hi_i]) + pad + 1)
+        need = np.minimum(1.0, c / np.maximum(peak[a:b].astype(np.float64), 1e-12))
+        gmin = minimum_filter1d(need, size=la + rel + 1, origin=(rel - la) // 2, mode="nearest")
+        # causal weighted average over gmin[n - la + 1 .. n]: each window [m - rel, m + la] contains n
+        padded = np.concatenate([np.full(la - 1, gmin[0]), gmin])
+        g = np.minimum(np.convolve(padded, w, mode="valid"), need)  # the minimum guards against rounding
+        x[:, a:b] *= g.astype(np.float32)
     return x
 
 
@@ -244,7 +252,7 @@ def render_mix(
     if channels is None:
         want = [2 if params.pan else 1, *(min(2, s.channels) for s in sounds)]
         if use_orig:
-            want.append(min(2, original.shape[0]))
+            want.append(original.shape[0] if original.shape[0] <= 2 else 1)
         channels = max(want)
     if channels not in (1, 2):
         raise ValueError(f"channels must be 1 or 2, got {channels}")
@@ -276,11 +284,14 @@ def render_mix(
 
 
 def _to_channels(y: np.ndarray, channels: int) -> np.ndarray:
-    """*y* ``(c, n)`` as *channels* channels: mono is copied to both sides, several channels are averaged to mono."""
+    """*y* ``(c, n)`` as *channels* (1 or 2) channels.
+
+    Mono is copied to both sides; stereo to mono is averaged; surround
+    (more than 2) is averaged to mono, then copied to both sides if needed,
+    so no channel (a film's centre dialogue) is lost.
+    """
     if y.shape[0] == channels:
         return y
-    if channels == 1:
-        return y.mean(axis=0, keepdims=True)
-    if y.shape[0] == 1:
-        return np.repeat(y, 2, axis=0)
-    return np.stack([y[0], y[1]])  # surround: keep front left/right
+    if channels == 1 or y.shape[0] > 2:
+        y = y.mean(axis=0, keepdims=True)
+    return y if y.shape[0] == channels else np.repeat(y, channels, axis=0)

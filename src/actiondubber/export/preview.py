@@ -154,10 +154,11 @@ def _increasing(times: tuple[float, ...], fps: float) -> np.ndarray:
     return out
 
 
-def _blend_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour, alpha: float) -> None:
+def _blend_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, paint: np.ndarray, alpha: float) -> None:
+    """Blend the rectangle [x0, x1) x [y0, y1) of *img* towards *paint* (a solid image at least as large)."""
     roi = img[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
     if roi.size:
-        roi[:] = (roi.astype(np.float32) * (1.0 - alpha) + np.float32(colour) * alpha).astype(np.uint8)
+        cv2.addWeighted(paint[: roi.shape[0], : roi.shape[1]], alpha, roi, 1.0 - alpha, 0.0, dst=roi)
 
 
 def _text_width(text: str, scale: float, thick: int) -> int:
@@ -188,7 +189,7 @@ class PreviewRenderer:
         self.n = self.times.size
         self.window = float(window)
         self.fade = float(fade)
-        self.events = events.events
+        self.events = tuple(sorted(events.events, key=lambda e: (e.frame, e.time)))  # numbered in time order
         self.ev_frames = np.array([e.frame for e in self.events], dtype=np.int64)
         self.ev_frame_times = np.array([self._t(e.frame) for e in self.events], dtype=np.float64)
         self.ev_times = np.array([e.time for e in self.events], dtype=np.float64)
@@ -205,6 +206,11 @@ class PreviewRenderer:
         self.font_scale = float(min(0.8, max(0.4, fw / 1280 * 0.8)))
         self.font_thick = 1 if self.font_scale < 0.6 else 2
         self.small_scale = max(0.3, self.font_scale * 0.7)
+        # solid images copied or blended per frame (numpy broadcasting of a colour is slow on big arrays)
+        self._paint = np.empty((h, w, 3), np.uint8)
+        self._paint[:] = MARK_RGB
+        self._strip_bg = np.empty((layout.strip_height, fw, 3), np.uint8)
+        self._strip_bg[:] = _BG
 
     def _t(self, frame: int) -> float:
         return float(self.times[frame]) if 0 <= frame < self.n else 0.0
@@ -229,7 +235,8 @@ class PreviewRenderer:
         lay = self.layout
         if rgb.shape[:2] != (lay.height, lay.width):
             raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, layout expects {lay.width}x{lay.height}")
-        out = np.zeros((lay.frame_height, lay.frame_width, 3), np.uint8)
+        out = np.empty((lay.frame_height, lay.frame_width, 3), np.uint8)
+        out[: lay.height, lay.width :] = 0  # the padding column of an odd width
         pic = out[: lay.height, : lay.width]
         pic[:] = rgb
         active = self.active(index)
@@ -238,10 +245,10 @@ class PreviewRenderer:
         if active:
             a = max(alpha for _, alpha in active)
             b = self.border
-            _blend_rect(pic, 0, 0, lay.width, b, MARK_RGB, a)
-            _blend_rect(pic, 0, lay.height - b, lay.width, lay.height, MARK_RGB, a)
-            _blend_rect(pic, 0, b, b, lay.height - b, MARK_RGB, a)
-            _blend_rect(pic, lay.width - b, b, lay.width, lay.height - b, MARK_RGB, a)
+            _blend_rect(pic, 0, 0, lay.width, b, self._paint, a)
+            _blend_rect(pic, 0, lay.height - b, lay.width, lay.height, self._paint, a)
+            _blend_rect(pic, 0, b, b, lay.height - b, self._paint, a)
+            _blend_rect(pic, lay.width - b, b, lay.width, lay.height - b, self._paint, a)
         self._draw_strip(out[lay.height :], index, active)
         return out
 
@@ -285,7 +292,7 @@ class PreviewRenderer:
 
     def _draw_strip(self, strip: np.ndarray, index: int, active: list[tuple[int, float]]) -> None:
         sh, sw = strip.shape[:2]
-        strip[:] = _BG
+        strip[:] = self._strip_bg
         fs, ft, ss = self.font_scale, self.font_thick, self.small_scale
         (_, th), base = cv2.getTextSize("0", _FONT, fs, ft)
         (_, sth), sbase = cv2.getTextSize("0", _FONT, ss, 1)
@@ -301,9 +308,9 @@ class PreviewRenderer:
         # outside the video: darker
         x_start, x_end = px(0.0), px(self.end)
         if x_start > 0:
-            strip[top:bottom, : int(min(sw, x_start))] = _OUTSIDE
+            cv2.rectangle(strip, (0, top), (int(min(sw, x_start)) - 1, bottom - 1), _OUTSIDE, -1)
         if x_end < sw:
-            strip[top:bottom, int(max(0, x_end)) :] = _OUTSIDE
+            cv2.rectangle(strip, (int(max(0, x_end)), top), (sw - 1, bottom - 1), _OUTSIDE, -1)
         # grid every second (every 0.5 s for short windows), labelled below
         step = 1.0 if self.window >= 1.5 else 0.5
         g = math.ceil((t_now - self.window) / step) * step
