@@ -57,7 +57,9 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
 
     Events come from the training-free detector, or from --events. The video
     stream is copied without re-encoding; the new soundtrack starts with the
-    first frame, each sound at its event's exact time.
+    first frame, each sound at its event's exact time. With no events the
+    video is still written (the original soundtrack under keep/duck, silence
+    under replace) and a warning says so.
     """
     if sound is not None and sound_dir is not None:
         raise click.UsageError("give --sound or --sound-dir, not both")

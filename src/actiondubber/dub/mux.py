@@ -167,6 +167,11 @@ class _CannotCopy(Exception):
     """The output container refused the copied video stream."""
 
 
+def _why(exc: BaseException) -> str:
+    """FFmpeg's reason without the (temporary) file name it names."""
+    return (getattr(exc, "strerror", None) or str(exc)).strip()
+
+
 def _add_template(out, stream):
     """A new output stream with *stream*'s codec parameters (PyAV >= 14 and older spellings)."""
     add = getattr(out, "add_stream_from_template", None)
@@ -190,7 +195,7 @@ def _write(src: Path, tmp: Path, out_p: Path, audio: np.ndarray, sr: int, acodec
                 try:
                     ovs = _add_template(out, ivs)
                 except (ValueError, av.FFmpegError) as exc:
-                    raise _CannotCopy(str(exc)) from None
+                    raise _CannotCopy(_why(exc)) from None
                 ovs.time_base = in_tb
                 if ivs.average_rate:  # as FFmpeg's stream copy does: the muxer may write it (Matroska's frame rate)
                     ovs.codec_context.framerate = ivs.average_rate
@@ -219,7 +224,7 @@ def _write(src: Path, tmp: Path, out_p: Path, audio: np.ndarray, sr: int, acodec
                 out.start_encoding()
             except (av.FFmpegError, ValueError) as exc:
                 if copy:
-                    raise _CannotCopy(str(exc)) from None
+                    raise _CannotCopy(_why(exc)) from None
                 raise
             chunk = oas.codec_context.frame_size or 1024
             chunks = _audio_chunks(audio, sr, layout, chunk)
@@ -262,7 +267,7 @@ def _write(src: Path, tmp: Path, out_p: Path, audio: np.ndarray, sr: int, acodec
                         out.mux(pk)
                     except av.FFmpegError as exc:
                         if n_frames <= 1:
-                            raise _CannotCopy(str(exc)) from None
+                            raise _CannotCopy(_why(exc)) from None
                         raise
                 else:
                     for fr in dec.decode(pk):
@@ -342,6 +347,6 @@ def write_dubbed(
                             out_p, exc, enc)
                 vname, n = _write(src, tmp, out_p, audio, sr, acodec, copy=False, rotation=rotation)
                 copied = False
-    except av.FFmpegError as exc:
-        raise OutputError(f"{out_p}: cannot write the dubbed video ({exc})") from None
+    except (av.FFmpegError, OSError) as exc:
+        raise OutputError(f"{out_p}: cannot write the dubbed video ({_why(exc)})") from None
     return MuxResult(out_p, copied, vname, acodec, n)

@@ -47,8 +47,8 @@ def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
 def _tiny_body(in_ch: int, cut: str) -> tuple[nn.Sequential, int]:
     """A small plain CNN with the ResNet stage strides (4, 8, 16, 32): two 3x3 convs per stage."""
     n_stages = list(_STRIDES).index(cut) + 1
-    layers: list[nn.Module] = [_conv_bn(in_ch, _TINY_WIDTHS[0] // 2, 2), _conv_bn(_TINY_WIDTHS[0] // 2, _TINY_WIDTHS[0], 2)]
     ch = _TINY_WIDTHS[0]
+    layers: list[nn.Module] = [_conv_bn(in_ch, ch // 2, 2), _conv_bn(ch // 2, ch, 2)]
     for s in range(1, n_stages):
         layers += [_conv_bn(ch, _TINY_WIDTHS[s], 2), _conv_bn(_TINY_WIDTHS[s], _TINY_WIDTHS[s], 1)]
         ch = _TINY_WIDTHS[s]

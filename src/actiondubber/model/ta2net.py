@@ -58,7 +58,7 @@ class CrossKinematicsAggregation(nn.Module):
         k = self.key(f).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, hw, d)
         v = self.value(f).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, hw, C)
         out = []
-        for proj, x in zip(self.queries, kin):
+        for proj, x in zip(self.queries, kin, strict=True):
             q = proj(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, hw, d)
             a = nnf.scaled_dot_product_attention(q, k, v)  # softmax(Q Kᵀ / √d) V, (N, 1, hw, C)
             out.append(a.squeeze(1).transpose(1, 2).reshape(n, c, h, w))
@@ -223,7 +223,7 @@ class TA2Net(nn.Module):
             if self.aggregation is not None:
                 kin = self.aggregation(f, kin)
             elif self.kin_proj is not None:
-                kin = [p(x) for p, x in zip(self.kin_proj, kin)]
+                kin = [p(x) for p, x in zip(self.kin_proj, kin, strict=True)]
             feat = torch.cat([f, *kin], dim=1) if kin else f  # F: (BT, C, h, w)
             d = self.spatial_map(feat)  # (BT, 1, h, w)
             fm = d * feat
