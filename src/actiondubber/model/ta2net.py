@@ -144,8 +144,10 @@ class TA2Net(nn.Module):
         head_in = 2 * c if cfg.head_input == "concat" else c
         self.temporal_head = TemporalHead(head_in, cfg.head_dim, cfg.temporal_layers, cfg.temporal_heads, cfg.dropout)
         self._load_pretrained()
-        if cfg.channels_last:
-            self.to(memory_format=torch.channels_last)
+        if cfg.channels_last:  # 2D blocks only; the Conv3d of the head keeps its default layout
+            for mod in (*self.encoders().values(), self.aggregation, self.kin_proj, self.spatial_map):
+                if mod is not None:
+                    mod.to(memory_format=torch.channels_last)
 
     def _load_pretrained(self) -> None:
         cfg = self.cfg
