@@ -57,16 +57,29 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
               help="Minimum time between two events, seconds (at least 3 frames).")
 @click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
               help="0: the frame at the change of motion; 1: the frame after it.")
+@click.option("--model", "model", type=click.Path(path_type=Path),
+              help="Use a trained TA2Net checkpoint (e.g. runs/ta2net/best.pt) instead of the training-free detector "
+                   "(flow options then come from the checkpoint).")
+@click.option("--maps", "maps_out", type=click.Path(path_type=Path),
+              help="With --model: write a video with the model's spatial map D laid over the frames as a heat map.")
+@click.option("--overlap", is_flag=True, help="With --model: half-overlapping windows, predictions averaged.")
+@click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
                raft_weights,
-               compensate, kind, gravity, min_gap, frame_offset):
+               compensate, kind, gravity, min_gap, frame_offset, model, maps_out, overlap, device):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
-    outs = [p for p in (json_out, csv_out, plot_out) if p is not None]
+    if model is None and (maps_out is not None or overlap):
+        raise click.UsageError("--maps and --overlap need --model")
+    outs = [p for p in (json_out, csv_out, plot_out, maps_out) if p is not None]
     if len({p.resolve() for p in outs}) != len(outs):
         raise OutputError("two outputs point to the same file")
     for p in outs:
-        check_output_path(p, inputs=[video] + ([labels] if labels else []))
+        check_output_path(p, inputs=[video] + ([labels] if labels else []) + ([model] if model else []))
+    if model is not None:
+        _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap,
+                           overlap, device)
+        return
     if raft_weights is not None and backend != "raft":
         raise click.UsageError("--raft-weights needs --backend raft")
     params = DetectorParams(short_side=short_side, backend=backend, flow_preset=flow_preset, compensate=compensate,
@@ -90,6 +103,37 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
         write_events_csv(ev, csv_out)
     if plot_out:
         plot_curve(ev, plot_out, truth=truth)
+    click.echo(events_table(ev), nl=False)
+
+
+def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap, overlap,
+                       device):
+    """``detect --model``: TA2Net inference (needs the torch extra)."""
+    try:
+        from actiondubber.model.infer import detect_with_model, load_checkpoint, write_maps_video
+    except ImportError as exc:
+        raise InputError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
+    lm = load_checkpoint(model, device=device)
+    info = probe(video)
+    truth = _truth_frames(labels, video)
+    kw = dict(sensitivity=sensitivity, min_gap=min_gap, overlap_average=overlap, return_maps=True)
+    if show_progress(ctx):
+        from tqdm import tqdm
+
+        step = lm.cfg.clip_len // 2 if overlap else lm.cfg.clip_len
+        with tqdm(total=max(1, -(-(info.n_frames - 2) // max(1, step))), unit="window", desc=video.name,
+                  leave=False) as bar:
+            ev, maps = detect_with_model(video, lm, progress=bar.update, **kw)
+    else:
+        ev, maps = detect_with_model(video, lm, **kw)
+    if json_out:
+        save_events(ev, json_out)
+    if csv_out:
+        write_events_csv(ev, csv_out)
+    if plot_out:
+        plot_curve(ev, plot_out, truth=truth)
+    if maps_out:
+        write_maps_video(video, ev, maps, maps_out)
     click.echo(events_table(ev), nl=False)
 
 

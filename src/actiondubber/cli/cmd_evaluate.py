@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from pathlib import Path
 
 import click
@@ -19,7 +21,6 @@ from actiondubber.fileio import check_output_path
 @click.option(
     "--pred",
     "pred",
-    required=True,
     type=click.Path(path_type=Path),
     help="An events JSON file or a folder of them (matched to labels by file stem = video_id).",
 )
@@ -40,18 +41,41 @@ from actiondubber.fileio import check_output_path
 )
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the full report as JSON.")
 @click.option("--csv", "csv_out", type=click.Path(path_type=Path), help="Also write per-video rows as CSV.")
-def evaluate_cmd(pred: Path, labels: Path, merge: int, json_out: Path | None, csv_out: Path | None) -> None:
+@click.option("--model", "model", type=click.Path(path_type=Path),
+              help="Instead of --pred: run this TA2Net checkpoint on every labelled video in --videos.")
+@click.option("--videos", "videos", type=click.Path(path_type=Path), help="With --model: folder of the videos.")
+@click.option("--overlap", is_flag=True, help="With --model: half-overlapping windows, predictions averaged.")
+@click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
+@click.pass_context
+def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Path | None, csv_out: Path | None,
+                 model: Path | None, videos: Path | None, overlap: bool, device: str) -> None:
     """Score predicted events against Audible623-format labels.
 
     Prints per-video and mean figures: strict one-to-one F1 at ±1/±2/±3 frames
     and ±50 ms, the paper's Recall/Precision/F1/NME/PME (as its reference code
     computes them) and counting MAE/OBO.
     """
-    inputs = [labels, *(sorted(pred.glob("*.json")) if pred.is_dir() else [pred])]
+    if (pred is None) == (model is None):
+        raise click.UsageError("give either --pred or --model (with --videos)")
+    if model is not None and videos is None:
+        raise click.UsageError("--model needs --videos")
+    if model is None and (videos is not None or overlap):
+        raise click.UsageError("--videos and --overlap need --model")
+    if model is not None:
+        inputs = [labels, model]
+    else:
+        inputs = [labels, *(sorted(pred.glob("*.json")) if pred.is_dir() else [pred])]
     for out in (json_out, csv_out):
         if out is not None:
             check_output_path(out, inputs=inputs)
-    report = evaluate_predictions(pred, labels, merge=merge)
+    with tempfile.TemporaryDirectory(prefix="actiondubber-eval-") as tmp:
+        if model is not None:
+            pred = _predict_with_model(ctx, model, videos, labels, Path(tmp), overlap, device)
+        report = evaluate_predictions(pred, labels, merge=merge)
+    if model is not None:  # the events files were temporary: name the model and the videos instead
+        report = dataclasses.replace(report, pred=f"{model} (TA2Net) on {videos}",
+                                     sources={vid: f"{model} on {videos}" for vid in report.sources},
+                                     inputs=(str(labels), str(model)))
     written = []
     if json_out is not None:
         written.append(write_report_json(report, json_out))
@@ -60,5 +84,49 @@ def evaluate_cmd(pred: Path, labels: Path, merge: int, json_out: Path | None, cs
     click.echo(format_report(report), nl=False)
     for out in written:
         click.echo(f"wrote {out}")
+
+
+def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path, overlap: bool, device: str) -> Path:
+    """Run the checkpoint on every labelled video found in *videos*; events JSON files go into *tmp*."""
+    import logging
+
+    from actiondubber.cli.common import show_progress
+    from actiondubber.errors import ActionDubberError, InputError
+    from actiondubber.evaluate.labels import read_labels
+    from actiondubber.events import save_events
+
+    try:
+        from actiondubber.model.infer import detect_with_model, load_checkpoint
+        from actiondubber.train.dataset import index_videos
+    except ImportError as exc:
+        raise InputError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
+    log = logging.getLogger("actiondubber.cli.evaluate")
+    lm = load_checkpoint(model, device=device)
+    ids = list(read_labels(labels).videos)
+    files = index_videos(videos)
+    todo = [(vid, files[vid]) for vid in ids if vid in files]
+    if not todo:
+        raise InputError(f"{videos}: none of the {len(ids)} labelled videos of {labels} is in this folder")
+    bar = None
+    if show_progress(ctx):
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="video", desc="TA2Net", leave=False)
+    try:
+        for vid, path in todo:
+            try:
+                ev = detect_with_model(path, lm, overlap_average=overlap)
+            except ActionDubberError as exc:
+                log.warning("%s; video %s counts as missed", exc, vid)
+                continue
+            finally:
+                if bar is not None:
+                    bar.update(1)
+            save_events(ev, tmp / f"{vid}.json")
+    finally:
+        if bar is not None:
+            bar.close()
+    return tmp
+
 
 COMMANDS = [evaluate_cmd]

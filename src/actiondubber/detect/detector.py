@@ -46,7 +46,10 @@ class DetectorParams:
 
     Defaults were chosen on the benchmarks (``benchmarks/bench_accuracy.py``);
     ``floor`` is in pixels per frame at a 128-px short side and is scaled
-    with the analysis size.
+    with the analysis size. ``persistence`` (default on) makes the
+    ``deceleration`` strength of frame i also check the flows of the pairs
+    (i−2, i−1) and (i+1, i+2), so that a one-pair flow glitch is not taken for
+    an impact (:mod:`.strength`); it delays each frame's result by one frame.
     """
 
     short_side: int = DEFAULT_SHORT_SIDE
@@ -59,10 +62,11 @@ class DetectorParams:
     sensitivity: float = 0.5
     min_gap: float = 0.1
     window: int = 7
-    floor: float = 0.3
+    floor: float = 0.6
     blur: int = 5
     top_fraction: float = 0.01
     frame_offset: int = 0
+    persistence: bool = True
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -164,7 +168,10 @@ def strength_curve(
 
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
     kins = iter_kinematics(_threaded(frames()), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
-    for kin in kins:
+    link = params.persistence
+
+    def measure(kin, prev, nxt):
+        nonlocal raw, xs, ys
         if kin.index >= raw.size:
             raw = np.resize(raw, kin.index + 2)
             xs = np.resize(xs, kin.index + 2)
@@ -176,8 +183,19 @@ def strength_curve(
             change_gate=params.change_gate,
             blur=blur,
             top_fraction=params.top_fraction,
+            prev=prev if link else None,
+            nxt=nxt if link else None,
         )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
+
+    # Frame i is measured once frame i+1's item is there (the persistence check needs both neighbours).
+    prev_kin = cur_kin = None
+    for kin in kins:
+        if cur_kin is not None:
+            measure(cur_kin, prev_kin, kin)
+        prev_kin, cur_kin = cur_kin, kin
+    if cur_kin is not None:
+        measure(cur_kin, prev_kin, None)
     n_dec = len(times)
     if n_dec < MIN_FRAMES:
         raise InputError(f"{video}: only {n_dec} frame(s) could be decoded; at least {MIN_FRAMES} are needed")

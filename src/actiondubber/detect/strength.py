@@ -21,6 +21,16 @@ Kinds
     sound; strikes, bounces and steps arrive moving down). 0 turns it off;
     on the real clips it lifts strict F1@±2 from about 0.55 to 0.70
     (``benchmarks/bench_accuracy.py``).
+    *Persistence* (when the neighbouring items ``prev`` and ``nxt`` are
+    given): a real impact changes the velocity for good, a flow glitch (a
+    small fast object lost by the flow for one pair) does not. The loss of
+    speed is measured three ways along v̂_in — v_in → v_out, v_in → v_next
+    (pair i+1 → i+2, sampled along the motion) and v_prev (pair i−2 → i−1)
+    → v_out — and their geometric mean is kept, so all three must agree.
+    With the detector's floor raised from 0.3 to 0.6 at the same time, strict
+    F1@±2 (mean over clips / pooled) went from 0.74/0.76 to 0.79/0.77 on the
+    synthetic tuning set, 0.70/0.78 to 0.76/0.82 on a held-out synthetic set
+    and 0.68/0.65 to 0.69/0.71 on the real clips.
 ``inflection``
     ``|a|``, the magnitude of the central inflectional flow (Eq. 3).
 ``flow``
@@ -45,6 +55,53 @@ TOP_FRACTION = 0.01
 CHANGE_GATE = 6.0
 
 
+def _persist(
+    d: np.ndarray,
+    s_in: np.ndarray,
+    ux: np.ndarray,
+    uy: np.ndarray,
+    out_along: np.ndarray,
+    kin: Kinematics,
+    prev: Kinematics | None,
+    nxt: Kinematics | None,
+) -> None:
+    """Replace the loss of speed *d* (weighted, in place) by the geometric mean of three estimates.
+
+    ``d = w·(|v_in| − v_out·û)`` becomes ``w·∛(d₁·d₂·d₃)`` with d₂ from v_next (pair i+1 → i+2) and
+    d₃ from v_prev (pair i−2 → i−1) in place of v_in; the neighbours' flows are read at the
+    point reached along the motion (nearest pixel). Only pixels with d > 0 are touched (the rest
+    stay 0), which keeps this cheap: typically a few per cent of the frame moves.
+    """
+    h, w = d.shape
+    idx = np.flatnonzero(d)
+    if idx.size == 0:
+        return
+    yy, xx = np.divmod(idx, w)
+    s = s_in.ravel()[idx]
+    a = out_along.ravel()[idx]
+    u_x, u_y = ux.ravel()[idx], uy.ravel()[idx]
+    d1 = np.maximum(s - a, 0.0)
+    prod = d1.copy()
+    if nxt is not None:  # x_{i+2} − x_{i+1}, read where x_{i+1} is (x + v_out)
+        fx, fy = kin.v_plus[..., 0].ravel()[idx], kin.v_plus[..., 1].ravel()[idx]
+        xn = np.clip(np.rint(xx + fx), 0, w - 1).astype(np.intp)
+        yn = np.clip(np.rint(yy + fy), 0, h - 1).astype(np.intp)
+        vn = nxt.v_plus[yn, xn]
+        prod *= np.maximum(s - (vn[:, 0] * u_x + vn[:, 1] * u_y), 0.0)
+    else:
+        prod *= d1
+    if prev is not None:  # x_{i−1} − x_{i−2} = −B_{i−2}, read where x_{i−1} is (x + B_{i−1})
+        bx, by = kin.v_minus[..., 0].ravel()[idx], kin.v_minus[..., 1].ravel()[idx]
+        xp = np.clip(np.rint(xx + bx), 0, w - 1).astype(np.intp)
+        yp = np.clip(np.rint(yy + by), 0, h - 1).astype(np.intp)
+        vp = prev.v_minus[yp, xp]
+        prod *= np.maximum(-(vp[:, 0] * u_x + vp[:, 1] * u_y) - a, 0.0)
+    else:
+        prod *= d1
+    flat = d.reshape(-1)
+    flat[idx] *= np.cbrt(prod) / np.maximum(d1, 1e-12)
+
+
 def _top_mean(m: np.ndarray, frac: float) -> float:
     """Mean of the largest ``frac`` of the values of non-negative *m*.
 
@@ -60,22 +117,35 @@ def _top_mean(m: np.ndarray, frac: float) -> float:
 
 
 def strength_map(
-    kin: Kinematics, kind: str = "deceleration", *, gravity: float = 1.0, change_gate: float = CHANGE_GATE
+    kin: Kinematics,
+    kind: str = "deceleration",
+    *,
+    gravity: float = 1.0,
+    change_gate: float = CHANGE_GATE,
+    prev: Kinematics | None = None,
+    nxt: Kinematics | None = None,
 ) -> np.ndarray:
-    """Per-pixel strength map (float32, frame i's grid) of *kind* (see module docs)."""
+    """Per-pixel strength map (float32, frame i's grid) of *kind* (see module docs).
+
+    *prev* / *nxt* are the items of frames i−1 / i+1; given, the ``deceleration``
+    kind checks that the change of velocity persists (see module docs).
+    """
     v_in = -kin.v_minus  # x_i − x_{i−1}
     v_out = kin.v_plus  # x_{i+1} − x_i
     if kind == "deceleration":
         s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
         inv = 1.0 / (s_in + 1e-3)
-        along = (v_out[..., 0] * v_in[..., 0] + v_out[..., 1] * v_in[..., 1]) * inv
-        d = np.maximum(s_in - along, 0.0)
+        ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
+        out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
+        d = np.maximum(s_in - out_along, 0.0)
         if gravity > 0:
-            down = np.clip(v_in[..., 1] * inv, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
+            down = np.clip(uy, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
             d *= 1.0 - gravity * 0.5 * (1.0 - down)
         if change_gate > 0 and kin.change is not None:
             ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
             d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+        if prev is not None or nxt is not None:
+            _persist(d, s_in, ux, uy, out_along, kin, prev, nxt)
         return d.astype(np.float32, copy=False)
     if kind == "inflection":
         return np.sqrt(kin.central[..., 0] ** 2 + kin.central[..., 1] ** 2).astype(np.float32, copy=False)
@@ -92,13 +162,17 @@ def frame_strength(
     change_gate: float = CHANGE_GATE,
     blur: int = 5,
     top_fraction: float = TOP_FRACTION,
+    prev: Kinematics | None = None,
+    nxt: Kinematics | None = None,
 ) -> tuple[float, float, float]:
     """(strength, x, y) of frame ``kin.index``; x, y in analysis-size pixels.
 
     The map is box-blurred (``blur`` px) so that a coherent moving part wins
     over single noisy flow vectors, then its top ``top_fraction`` is averaged.
+    *prev* / *nxt*: the neighbouring items, for the persistence check of
+    :func:`strength_map`.
     """
-    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate)
+    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt)
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
     if kind == "impact":
         # Drop of speed of the moving region along its mean incoming direction.

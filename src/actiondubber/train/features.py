@@ -145,6 +145,16 @@ class VideoFeatures:
                              {"rgb": rgb, "motion": mot, "inflection": inf})
 
 
+def default_cache_dir() -> Path:
+    """Where features are cached by default: ``$ACTIONDUBBER_CACHE/features``, else
+    ``$XDG_CACHE_HOME/actiondubber/features``, else ``~/.cache/actiondubber/features``."""
+    env = os.environ.get("ACTIONDUBBER_CACHE")
+    if env:
+        return Path(env) / "features"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "actiondubber" / "features"
+
+
 # --------------------------------------------------------------------------- hashing
 
 

@@ -1,0 +1,504 @@
+"""The TA²Net training loop: the paper's recipe, checkpoints that resume exactly, DDP under torchrun.
+
+Recipe (Sec. 5 of the paper): clips of ``clip_len`` = 64 frames at 112 x 112
+sampled around annotated frames (:mod:`actiondubber.train.dataset`), Adam with
+learning rate 5e-6, batch 4, 20k iterations, the loss of Eq. 14
+(:func:`actiondubber.model.losses.total_loss`, padded frames left out of the
+frame losses). The paper gives no schedule, so the rate is constant unless a
+linear ``warmup`` or ``schedule="cosine"`` is asked for; ``lr_mult`` scales the
+rate per block of :meth:`TA2Net.parameter_groups` (e.g. ``{"encoder_rgb": 0.1}``).
+On a GPU, mixed precision (float16 autocast + gradient scaling) is on by default.
+
+Every ``eval_every`` iterations the model runs on the validation videos as at
+inference (:func:`actiondubber.model.infer.predict_rows`, windows of
+``clip_len``, the same peak picker) and is scored with
+:mod:`actiondubber.evaluate.metrics`; ``best.pt`` keeps the model with the best
+strict one-to-one F1 within ±2 frames (pooled over videos). Without
+validation videos ``best.pt`` is the final model. ``metrics.csv`` gets one row
+per evaluation (and TensorBoard scalars, when ``tensorboard`` is installed).
+
+``last.pt`` (written atomically every ``ckpt_every`` iterations and at the
+end) holds the model, optimizer, scheduler, gradient scaler, the sampler's
+position, the iteration, and the random states of python, numpy and torch (of
+every process), so ``resume=True`` continues exactly where the run stopped:
+the next iteration draws the same clips and computes the same loss as the
+uninterrupted run would have (bit for bit on the CPU).
+
+Distributed: started by ``torchrun``, each process takes its share of every
+global batch (``batch_size`` clips per process), gradients are averaged by
+:class:`~torch.nn.parallel.DistributedDataParallel`, and rank 0 evaluates and
+writes the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actiondubber.errors import InputError, OutputError
+from actiondubber.fileio import atomic_output, write_text_atomic
+from actiondubber.model.config import TA2NetConfig
+from actiondubber.model.infer import ARCH, CHECKPOINT_FORMAT, events_from_probs, predict_rows, read_checkpoint
+from actiondubber.train import ddp
+from actiondubber.train.dataset import ClipSampler, LabelledSet, collate, load_set
+from actiondubber.train.features import FRAME_OFFSET, FeatureParams
+
+log = logging.getLogger(__name__)
+
+LAST = "last.pt"
+BEST = "best.pt"
+METRICS = "metrics.csv"
+#: The validation figure that picks ``best.pt``.
+BEST_METRIC = "val_strict_f1_2f"
+
+
+@dataclass
+class TrainResult:
+    """What a :func:`train` call did: iterations run, their losses, the files written, the best score."""
+
+    out_dir: str
+    start_iteration: int
+    iteration: int
+    losses: list[float] = field(default_factory=list)
+    best_metric: float | None = None
+    best_iteration: int | None = None
+    last_checkpoint: str | None = None
+    best_checkpoint: str | None = None
+    metrics_csv: str | None = None
+    rows: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- random states
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; *deterministic* also asks torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def make_optimizer(model, lr: float, lr_mult: dict[str, float] | None, weight_decay: float) -> torch.optim.Adam:
+    """Adam with one parameter group per model block (rates scaled by *lr_mult*)."""
+    groups_src = model.parameter_groups() if hasattr(model, "parameter_groups") else {"all": list(model.parameters())}
+    mult = dict(lr_mult or {})
+    unknown = set(mult) - set(groups_src)
+    if unknown:
+        raise InputError(f"unknown parameter group(s) in lr multipliers: {', '.join(sorted(unknown))}; "
+                         f"this model has {', '.join(groups_src)}")
+    groups = [{"params": ps, "lr": lr * mult.get(name, 1.0), "name": name} for name, ps in groups_src.items() if ps]
+    return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+
+
+def make_scheduler(opt, *, iterations: int, warmup: int, schedule: str):
+    """LambdaLR: linear warm-up over *warmup* iterations, then constant (paper) or cosine to 0 at *iterations*."""
+    if schedule not in ("constant", "cosine"):
+        raise InputError(f"unknown schedule {schedule!r}; choose constant or cosine")
+
+    def factor(step: int) -> float:
+        f = 1.0
+        if warmup > 0 and step < warmup:
+            f = (step + 1) / warmup
+        if schedule == "cosine":
+            f *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / max(1, iterations))))
+        return f
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _save(path: Path, payload: dict) -> Path:
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_text_atomic(path, buf.getvalue())
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    try:
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return [r for r in rows if str(r.get("iteration", "")).isdigit() and int(r["iteration"]) <= upto]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@torch.no_grad()
+def validate(model, val: LabelledSet, *, window: int, progress: Callable[[int], None] | None = None) -> dict:
+    """Run *model* on every validation video as at inference and return the figures (see module docs)."""
+    from actiondubber.evaluate.metrics import evaluate, evaluate_video
+
+    m = _unwrap(model)
+    was_training = m.training
+    m.eval()
+    rows = []
+    try:
+        for item in val.items:
+            probs_r, maps_r = predict_rows(m, item.features, window=window, step=window)
+            info = item.features.info
+            n = info.n_frames
+            probs = np.zeros(n, np.float32)
+            k = min(probs_r.size, max(0, n - 2))
+            probs[FRAME_OFFSET : FRAME_OFFSET + k] = probs_r[:k]
+            ev = events_from_probs(info, probs, None)
+            ref = [f for f in item.video.frames if f < n]
+            rows.append(evaluate_video(ref, ev.frames, ref_times=[info.time_of(f) for f in ref], est_times=ev.times,
+                                       video_id=item.video.video_id))
+            if progress is not None:
+                progress(1)
+    finally:
+        m.train(was_training)
+    agg = evaluate(rows)
+    s2 = agg.strict_pooled.get("2f")
+    return {
+        "val_strict_f1_2f": float(s2.f1) if s2 else 0.0,
+        "val_strict_p_2f": float(s2.precision) if s2 else 0.0,
+        "val_strict_r_2f": float(s2.recall) if s2 else 0.0,
+        "val_strict_f1_2f_mean": float(agg.strict_mean.get("2f", (0, 0, 0))[2]),
+        "val_paper_f1": float(agg.paper.f1),
+        "val_paper_precision": float(agg.paper.precision),
+        "val_paper_recall": float(agg.paper.recall),
+        "val_nme": float(agg.nme),
+        "val_videos": len(rows),
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _check_out_dir(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: output path exists and is not a folder")
+    if resume:
+        if not (out / LAST).is_file():
+            raise InputError(f"{out / LAST}: no checkpoint to resume from")
+        return
+    if (out / LAST).exists():
+        raise OutputError(f"{out}: folder already holds a training run ({LAST}); use --resume or another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"{out}: output folder is not writable")
+
+
+def train(
+    cfg: TA2NetConfig | None,
+    train_csv: str | os.PathLike,
+    videos_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    val_csv: str | os.PathLike | None = None,
+    val_videos: str | os.PathLike | None = None,
+    iterations: int = 20000,
+    batch_size: int = 4,
+    lr: float = 5e-6,
+    lr_mult: dict[str, float] | None = None,
+    weight_decay: float = 0.0,
+    warmup: int = 0,
+    schedule: str = "constant",
+    grad_clip: float | None = None,
+    seed: int = 0,
+    deterministic: bool = False,
+    resume: bool = False,
+    device: str | torch.device | None = "auto",
+    amp: bool | None = None,
+    eval_every: int | None = None,
+    ckpt_every: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    features: FeatureParams | None = None,
+    augment: bool = True,
+    progress: bool = False,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train TA²Net on *train_csv* + *videos_dir*; write checkpoints and metrics into *out_dir*.
+
+    *cfg* None means the paper config (or, with *resume*, the checkpoint's).
+    *val_csv* (videos in *val_videos*, default *videos_dir*) enables
+    validation and best-model selection. *eval_every* defaults to a tenth of
+    the run (at most 1000), *ckpt_every* to *eval_every*. *features* sets the
+    flow backend etc. (size = ``cfg.size``); *cache_dir* is where features are
+    cached (default: the user cache folder, see
+    :func:`actiondubber.train.features.default_cache_dir`). *stop_after* ends
+    this call after that many iterations without the end-of-run work (as if
+    the process had been killed after a checkpoint). *progress* shows a tqdm bar.
+    """
+    from actiondubber.model.losses import total_loss
+    from actiondubber.model.ta2net import TA2Net
+    from actiondubber.train.features import default_cache_dir
+
+    from actiondubber.model.infer import resolve_device
+
+    out = Path(out_dir)
+    if iterations < 1:
+        raise InputError(f"iterations must be at least 1, got {iterations}")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if not lr > 0:
+        raise InputError(f"learning rate must be positive, got {lr}")
+    dev = resolve_device(device)
+    dd = ddp.setup(dev)
+    dev = dd.device
+    try:
+        if dd.main:
+            _check_out_dir(out, resume)
+        ddp.barrier(dd)
+        ckpt = read_checkpoint(out / LAST) if resume else None
+        if ckpt is not None:
+            ck_cfg = TA2NetConfig.from_dict(dict(ckpt["config"]), source=f"{out / LAST} (config)")
+            if cfg is not None and cfg.to_dict() != ck_cfg.to_dict():
+                diff = sorted(k for k, v in cfg.to_dict().items() if ck_cfg.to_dict().get(k) != v)
+                raise InputError(f"{out / LAST}: the given config differs from the checkpoint's ({', '.join(diff)}); "
+                                 "resume without --config, or train into another folder")
+            cfg = ck_cfg
+            ck_feat = FeatureParams.from_dict(ckpt.get("features"))
+            if features is not None and features != ck_feat:
+                raise InputError(f"{out / LAST}: the given feature parameters differ from the checkpoint's")
+            features = ck_feat
+        cfg = cfg or TA2NetConfig.paper()
+        fp = features or FeatureParams(size=cfg.size)
+        if fp.size != cfg.size:
+            fp = FeatureParams(**{**asdict(fp), "size": cfg.size})
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        eval_every = int(eval_every or max(1, min(1000, iterations // 10)))
+        ckpt_every = int(ckpt_every or eval_every)
+        use_amp = (dev.type == "cuda") if amp is None else bool(amp and dev.type == "cuda")
+        if amp and dev.type != "cuda":
+            log.info("mixed precision is only used on a GPU; training in float32 on %s", dev)
+        seed_everything(seed, deterministic=deterministic)
+
+        # data (features computed once, shared through the cache)
+        warn = dd.main
+        train_set = load_set(train_csv, videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
+                             barrier=lambda: ddp.barrier(dd), warn=warn)
+        val_set = None
+        if val_csv is not None:
+            val_set = load_set(val_csv, val_videos or videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
+                               barrier=lambda: ddp.barrier(dd), warn=warn)
+
+        # model, optimiser, schedule
+        model = TA2Net(cfg).to(dev)
+        opt = make_optimizer(model, lr, lr_mult, weight_decay)
+        sched = make_scheduler(opt, iterations=iterations, warmup=warmup, schedule=schedule)
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not cfg.bf16)
+        sampler = ClipSampler(len(train_set), seed)
+        start = 0
+        best_metric: float | None = None
+        best_it: int | None = None
+        if ckpt is not None:
+            try:
+                model.load_state_dict(ckpt["model"])
+                opt.load_state_dict(ckpt["optimizer"])
+                sched.load_state_dict(ckpt["scheduler"])
+                if ckpt.get("scaler") and scaler.is_enabled():
+                    scaler.load_state_dict(ckpt["scaler"])
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                raise InputError(f"{out / LAST}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
+            sampler.load_state_dict(ckpt["sampler"])
+            start = int(ckpt["iteration"])
+            best = ckpt.get("best") or {}
+            best_metric, best_it = best.get("metric"), best.get("iteration")
+            states = ckpt.get("rng") or []
+            if len(states) == dd.world:
+                _set_rng_state(states[dd.rank])
+            elif states:
+                log.warning("%s: saved by %d process(es), resumed by %d; random streams restart from rank 0's",
+                            out / LAST, len(states), dd.world)
+                _set_rng_state(states[0])
+        else:
+            torch.manual_seed(seed + 1000003 * dd.rank)  # per-process dropout streams; weights already initialised
+        net = model
+        if dd.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            spatial_unused = cfg.head_input == "F" and not cfg.use_cont and not cfg.use_temp
+            net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                          find_unused_parameters=spatial_unused)
+
+        metrics_path = out / METRICS
+        rows = _read_metrics(metrics_path, start) if dd.main else []
+        tb = _tensorboard(out) if dd.main else None
+        meta = {
+            "train_labels": str(train_csv), "videos": str(videos_dir), "val_labels": str(val_csv) if val_csv else None,
+            "batch_size": batch_size, "world_size": dd.world, "lr": lr, "seed": seed, "iterations": iterations,
+            "torch": torch.__version__,
+        }
+        result = TrainResult(str(out), start, start, best_metric=best_metric, best_iteration=best_it,
+                             metrics_csv=str(metrics_path), rows=rows)
+
+        def payload(it: int, full: bool, rng_states: list | None) -> dict:
+            p = {"format": CHECKPOINT_FORMAT, "arch": ARCH, "kind": "full" if full else "model",
+                 "config": cfg.to_dict(), "features": asdict(fp), "model": _unwrap(net).state_dict(),
+                 "iteration": it, "meta": meta, "best": {"metric": result.best_metric,
+                                                          "iteration": result.best_iteration}}
+            if full:
+                p.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                         scaler=scaler.state_dict() if scaler.is_enabled() else None,
+                         sampler=sampler.state_dict(), rng=rng_states)
+            return p
+
+        bar = None
+        if progress and dd.main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=iterations, initial=start, unit="it", desc="train", dynamic_ncols=True)
+        L = cfg.clip_len
+        acc: dict[str, float] = {}
+        n_acc = 0
+        t0 = time.perf_counter()
+        ema = None
+        net.train()
+        end = iterations if stop_after is None else min(iterations, start + int(stop_after))
+        for it in range(start, end):
+            draws = sampler.take(batch_size * dd.world)[dd.rank * batch_size : (dd.rank + 1) * batch_size]
+            clips = [train_set.clip(i, L, rng, augment=augment) for i, rng in draws]
+            rgb, mot, inf, targets, valid = collate(clips, use_motion=cfg.use_motion,
+                                                    use_inflection=cfg.use_inflection)
+            nb = dev.type == "cuda"
+            rgb = rgb.to(dev, non_blocking=nb)
+            mot = mot.to(dev, non_blocking=nb) if mot is not None else None
+            inf = inf.to(dev, non_blocking=nb) if inf is not None else None
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp and not cfg.bf16):
+                out_m = net(rgb, mot, inf)
+            loss, parts = total_loss(out_m, targets.to(dev), cfg, valid=valid.to(dev))
+            if not torch.isfinite(loss):
+                raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss)}); "
+                                 "lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if grad_clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            lv = ddp.mean_scalar(dd, float(loss.detach()), dev)
+            result.losses.append(lv)
+            result.iteration = it + 1
+            for k, v in parts.items():
+                acc[k] = acc.get(k, 0.0) + v
+            n_acc += 1
+            ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{ema:.4f}", epoch=sampler.epoch)
+            done = it + 1
+            final = done == iterations
+            if done % eval_every == 0 or final:
+                row = {"iteration": done, "epoch": sampler.epoch, "lr": opt.param_groups[0]["lr"],
+                       "seconds": round(time.perf_counter() - t0, 2)}
+                row.update({f"train_{k}": v / max(1, n_acc) for k, v in acc.items()})
+                acc, n_acc = {}, 0
+                if val_set is not None and dd.main:
+                    row.update(validate(net, val_set, window=L))
+                    score = row[BEST_METRIC]
+                    if result.best_metric is None or score > result.best_metric:
+                        result.best_metric, result.best_iteration = score, done
+                        result.best_checkpoint = str(_save(out / BEST, payload(done, False, None)))
+                    row["best_iteration"] = result.best_iteration
+                if dd.main:
+                    rows.append(row)
+                    _write_metrics(metrics_path, rows)
+                    if tb is not None:
+                        for k, v in row.items():
+                            if isinstance(v, (int, float)) and k != "iteration":
+                                tb.add_scalar(k, v, done)
+                    if bar is not None and BEST_METRIC in row:
+                        bar.write(f"iteration {done}: loss {row.get('train_total', float('nan')):.4f}, "
+                                  f"validation strict F1@±2 {row[BEST_METRIC]:.3f} (best {result.best_metric:.3f} "
+                                  f"at {result.best_iteration})")
+                ddp.barrier(dd)
+            if done % ckpt_every == 0 or final:
+                states = ddp.gather_objects(dd, _rng_state())
+                if dd.main:
+                    result.last_checkpoint = str(_save(out / LAST, payload(done, True, states)))
+                ddp.barrier(dd)
+        if bar is not None:
+            bar.close()
+        if result.iteration >= iterations and dd.main:
+            if val_set is None:
+                result.best_checkpoint = str(_save(out / BEST, payload(result.iteration, False, None)))
+                result.best_iteration = result.iteration
+            elif result.best_checkpoint is None and (out / BEST).is_file():
+                result.best_checkpoint = str(out / BEST)
+        if tb is not None:
+            tb.close()
+        result.rows = rows
+        return result
+    finally:
+        ddp.cleanup(dd)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard is optional; any import problem just means no TensorBoard logs
+        return None
+    try:
+        return SummaryWriter(str(out / "tensorboard"))
+    except Exception as exc:  # noqa: BLE001 - a logging extra must never stop training
+        log.warning("TensorBoard logging disabled (%s)", exc)
+        return None
