@@ -210,3 +210,31 @@ def test_real_clip_stick_hits():
     ev = detect(REAL / "greatesthits_stick_sink.mp4")
     assert ev.video.n_frames == 90
     assert prf_frames(labels.frames, ev.frames, k=2).f1 >= 0.7, ev.frames
+
+
+# ---------------------------------------------------------------- persistence check
+def _kin(index: int, v_in: tuple[float, float], v_out: tuple[float, float]):
+    from actiondubber.kinematics import Kinematics
+
+    shape = (24, 24)
+    vi = np.zeros(shape + (2,), np.float32)
+    vo = np.zeros(shape + (2,), np.float32)
+    vi[...] = v_in
+    vo[...] = v_out
+    img = np.zeros(shape, np.uint8)
+    return Kinematics(index, index / 30, img, vo, -vi, vo - vi, change=np.full(shape, 80, np.uint8))
+
+
+def test_persistence_rejects_a_one_pair_glitch_but_keeps_a_stop():
+    from actiondubber.detect.strength import strength_map
+
+    down = (0.0, 5.0)
+    # velocity per pair: 5, 5, [0 glitch], 5, 5  -> frame 2 sees 5 -> 0, frame 3 sees 0 -> 5
+    glitch = [_kin(1, down, down), _kin(2, down, (0, 0)), _kin(3, (0, 0), down), _kin(4, down, down)]
+    # a real stop: 5, 5, 0, 0, 0
+    stop = [_kin(1, down, down), _kin(2, down, (0, 0)), _kin(3, (0, 0), (0, 0)), _kin(4, (0, 0), (0, 0))]
+    for seq, expect_event in ((glitch, False), (stop, True)):
+        alone = float(strength_map(seq[1], change_gate=0).max())
+        checked = float(strength_map(seq[1], change_gate=0, prev=seq[0], nxt=seq[2]).max())
+        assert alone == pytest.approx(5.0, abs=1e-3)
+        assert (checked > 4.0) is expect_event, (checked, expect_event)
