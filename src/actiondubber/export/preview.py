@@ -35,7 +35,7 @@ from actiondubber.events import load_events
 from actiondubber.fileio import atomic_output, check_output_path
 from actiondubber.types import Events, VideoInfo
 from actiondubber.video.reader import iter_frames, probe
-from actiondubber.video.writer import write_video
+from actiondubber.video.writer import write_png, write_video
 
 #: Colour (RGB) of everything that marks an event: a saturated amber that reads on dark and light scenes.
 MARK_RGB = (255, 200, 0)
@@ -555,14 +555,6 @@ def _mux_with_audio(video_file: Path, audio_src: Path, out_tmp: Path, out_name: 
 # ---------------------------------------------------------------------- the whole preview
 
 
-def _write_png(path: Path, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError(f"{path}: cannot encode PNG")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
-
-
 def render_preview(
     video: str | os.PathLike,
     events: Events | str | os.PathLike | None,
@@ -649,7 +641,7 @@ def render_preview(
                 continue
             img = renderer.render(fr.image, fr.index)
             if fr.index == png_frame:
-                _write_png(png_p, img)
+                write_png(png_p, img)
                 png_done = True
             count += 1
             yield img

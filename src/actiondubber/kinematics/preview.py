@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 
 from actiondubber.errors import InputError, OutputError
-from actiondubber.fileio import atomic_output, check_output_path
+from actiondubber.fileio import check_output_path
 from actiondubber.kinematics.colour import RunningScale, colour_wheel_legend, flow_to_colour
 from actiondubber.kinematics.flow import FlowBackend, make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
-from actiondubber.video.writer import write_video
+from actiondubber.video.writer import write_png, write_video
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,6 @@ def _prepare_png_dir(png_dir: Path) -> Path:
     if not os.access(png_dir, os.W_OK | os.X_OK):
         raise OutputError(f"{png_dir}: folder is not writable")
     return png_dir
-
-
-def _write_png(path: Path, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError(f"{path}: cannot encode PNG")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
 
 
 def render_flow_preview(
@@ -193,7 +185,7 @@ def render_flow_preview(
                 inflection_name="inflection" if inflection == "central" else inflection.replace("_", ""),
             )
             if png_p is not None:
-                _write_png(png_p / f"flow_{k.index:06d}.png", img)
+                write_png(png_p / f"flow_{k.index:06d}.png", img)
             n += 1
             size = (img.shape[1], img.shape[0])
             if bar is not None:

@@ -140,3 +140,16 @@ def _check_frame(img: np.ndarray, input_format: str, shape: tuple[int, int] | No
     if shape is not None and img.shape[:2] != shape:
         raise ValueError(f"all frames must have the same size: {img.shape[:2]} != {shape}")
     return int(img.shape[0]), int(img.shape[1])
+
+
+def write_png(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Write an RGB (H x W x 3) or grey uint8 image as a PNG file, atomically."""
+    import cv2
+
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise OutputError(f"{path}: cannot encode PNG")
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return Path(path)
