@@ -246,19 +246,24 @@ def video_row(report: EvaluationReport, v: VideoScores) -> dict:
     }
     for key, s in v.strict.items():
         row.update(_strict_cols(key, s))
-    p = v.paper
-    row.update(
-        paper_recall=_num(p.recall),
-        paper_precision=_num(p.precision),
-        paper_f1=_num(p.f1),
-        paper_nme=_num(p.nme),
-        paper_pme=_num(p.pme),
-        count_error=_num(v.nme),
-        pme_eq16=_num(v.pme),
-        mae=_num(v.mae),
-        obo=_num(v.obo),
-    )
+    row.update(_paper_cols(v))
     return row
+
+
+def _paper_cols(x: VideoScores | Aggregate) -> dict:
+    """The paper's (reference-code) figures and the counting figures of a video or an aggregate."""
+    p = x.paper
+    return {
+        "paper_recall": _num(p.recall),
+        "paper_precision": _num(p.precision),
+        "paper_f1": _num(p.f1),
+        "paper_nme": _num(p.nme),
+        "paper_pme": _num(p.pme),
+        "count_error": _num(x.nme),
+        "pme_eq16": _num(x.pme),
+        "mae": _num(x.mae),
+        "obo": _num(x.obo),
+    }
 
 
 def _mean_row(agg: Aggregate) -> dict:
@@ -266,18 +271,7 @@ def _mean_row(agg: Aggregate) -> dict:
     for key in agg.keys:
         p, r, f = agg.strict_mean[key]
         row.update({f"strict_precision_{key}": _num(p), f"strict_recall_{key}": _num(r), f"strict_f1_{key}": _num(f)})
-    p = agg.paper
-    row.update(
-        paper_recall=_num(p.recall),
-        paper_precision=_num(p.precision),
-        paper_f1=_num(p.f1),
-        paper_nme=_num(p.nme),
-        paper_pme=_num(p.pme),
-        count_error=_num(agg.nme),
-        pme_eq16=_num(agg.pme),
-        mae=_num(agg.mae),
-        obo=_num(agg.obo),
-    )
+    row.update(_paper_cols(agg))
     return row
 
 
