@@ -28,6 +28,15 @@ from actiondubber.model.ta2net import CrossKinematicsAggregation, SpatialMap, Te
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tensors here are tiny: one intra-op thread is as fast and does not stall when the CPU is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_cfg(**kw) -> TA2NetConfig:
     base = dict(backbone="tiny", size=32, dim=16, attn_dim=8, head_dim=32, clip_len=8, temporal_layers=1,
                 temporal_heads=4, dropout=0.0)
@@ -333,6 +342,27 @@ def test_pretrained_weights_from_file(tmp_path):
         TA2Net(TA2NetConfig(backbone="resnet18", cut="layer2", dim=16, pretrained=str(junk)))
 
 
+def test_torchvision_weights_offline_fail_clearly(tmp_path, monkeypatch):
+    """No cached torchvision weights and no network: one clear BackendUnavailableError, no hang."""
+    import actiondubber.model.backbone as bb
+    from actiondubber.errors import BackendUnavailableError
+
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path))  # an empty cache
+    monkeypatch.setattr(bb, "_resolves", lambda host, timeout: False)  # as when offline
+    try:
+        with pytest.raises(BackendUnavailableError, match=r"no network.*pretrained=PATH"):
+            TA2Net(TA2NetConfig(backbone="resnet18", cut="layer2", dim=16, pretrained="torchvision"))
+    finally:
+        torch.hub.set_dir(old)
+
+
+def test_random_init_is_logged(caplog):
+    with caplog.at_level("INFO", logger="actiondubber.model"):
+        TA2Net(tiny_cfg())
+    assert any("random weights" in r.getMessage() for r in caplog.records)
+
+
 # ----------------------------------------------------------------------------- speed switches
 def test_channels_last_and_bf16_give_the_same_answer():
     torch.manual_seed(0)
@@ -348,6 +378,35 @@ def test_channels_last_and_bf16_give_the_same_answer():
             assert b.logits.dtype == torch.float32
             assert torch.allclose(a.logits, b.logits, atol=tol), kw
             assert torch.allclose(a.maps, b.maps, atol=tol), kw
+
+
+def test_fuse_for_inference_keeps_the_outputs():
+    torch.manual_seed(0)
+    for cfg in (tiny_cfg(channels_last=True), tiny_cfg(backbone="resnet18", cut="layer2")):
+        m = TA2Net(cfg)
+        with pytest.raises(RuntimeError, match="eval"):
+            m.fuse_for_inference()
+        m.eval()
+        for mod in m.modules():  # non-trivial BatchNorm statistics, so folding has something to do
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+        x = inputs(1, 4, 32)
+        with torch.inference_mode():
+            a = m(*x)
+            b = m.fuse_for_inference()(*x)
+        assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.encoder_rgb.modules())
+        assert torch.allclose(a.logits, b.logits, atol=1e-4) and torch.allclose(a.maps, b.maps, atol=1e-4)
+
+
+def test_callers_autocast_is_respected():
+    """With bf16 off the model must not switch off a caller's autocast (the training loop's mixed precision)."""
+    m = TA2Net(tiny_cfg()).eval()
+    seen = []
+    m.temporal_head.fc.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(*inputs(1, 4, 32))
+    assert seen == [torch.bfloat16] and out.logits.dtype == torch.float32
 
 
 # ----------------------------------------------------------------------------- learning
@@ -376,7 +435,7 @@ def test_tiny_model_learns_inflection_spikes():
         loss, parts = total_loss(model(rgb, motion, infl), targets, cfg)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         excess.append(parts["ce"] - floor)
     assert losses[-1] < losses[0]
     assert excess[-1] < 0.2 * excess[0]

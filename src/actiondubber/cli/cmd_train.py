@@ -36,7 +36,8 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(val)
         except ValueError:
-            raise click.BadParameter(f"{it!r}: expected GROUP=FACTOR, e.g. encoder_rgb=0.1", param_hint="--lr-mult")
+            raise click.BadParameter(f"{it!r}: expected GROUP=FACTOR, e.g. encoder_rgb=0.1",
+                                     param_hint="--lr-mult") from None
     return out
 
 
@@ -49,11 +50,14 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
               help="Run folder: last.pt, best.pt, metrics.csv.")
 @click.option("--val-labels", type=click.Path(path_type=Path),
               help="Validation labels CSV: evaluated every --eval-every iterations; picks best.pt.")
-@click.option("--val-videos", type=click.Path(path_type=Path), help="Folder of the validation videos (default: --videos).")
+@click.option("--val-videos", type=click.Path(path_type=Path),
+              help="Folder of the validation videos (default: --videos).")
 @click.option("--config", "config", help="Model config file (YAML/JSON) or preset: paper (default), small_cpu.")
 @click.option("--iterations", type=click.IntRange(1), default=20000, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True, help="Clips per step and process.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-6, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
+              help="Clips per step and process.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-6, show_default=True,
+              help="Adam learning rate.")
 @click.option("--lr-mult", multiple=True, metavar="GROUP=FACTOR",
               help="Scale the rate of one block (encoder_rgb, encoder_motion, encoder_inflection, aggregation, "
                    "spatial_map, temporal_head); repeatable.")
@@ -64,8 +68,8 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
-@click.option("--eval-every", type=click.IntRange(1), help="Iterations between evaluations (default: a tenth of the run, "
-              "at most 1000).")
+@click.option("--eval-every", type=click.IntRange(1),
+              help="Iterations between evaluations (default: a tenth of the run, at most 1000).")
 @click.option("--ckpt-every", type=click.IntRange(1), help="Iterations between checkpoints (default: --eval-every).")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Feature (flow) cache folder (default: ~/.cache/actiondubber/features).")
@@ -99,8 +103,12 @@ def train_cmd(ctx, labels, videos, out_dir, val_labels, val_videos, config, iter
         return
     el = time.perf_counter() - t0
     n = res.iteration - res.start_iteration
-    click.echo(f"trained iterations {res.start_iteration + 1}-{res.iteration} ({n}) in {el:.1f} s"
-               + (f", last loss {res.losses[-1]:.4f}" if res.losses else ""))
+    if n == 0:
+        click.echo(f"nothing to train: the run in {out_dir} is already at iteration {res.iteration} "
+                   f"(raise --iterations to continue it)")
+    else:
+        click.echo(f"trained iterations {res.start_iteration + 1}-{res.iteration} ({n}) in {el:.1f} s"
+                   + (f", last loss {res.losses[-1]:.4f}" if res.losses else ""))
     if res.best_metric is not None:
         click.echo(f"best validation strict F1@±2: {res.best_metric:.3f} at iteration {res.best_iteration}")
     for p in (res.best_checkpoint, res.last_checkpoint, res.metrics_csv):

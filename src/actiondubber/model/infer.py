@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -49,7 +50,8 @@ CHECKPOINT_FORMAT = "actiondubber.ta2net/1"
 ARCH = "TA2Net"
 
 #: Defaults of the peak picking on the probability curve. ``threshold`` is the lowest probability an
-#: event may have; 0.5 is the decision boundary of the two-class output the losses train.
+#: event may have: training stores the value that did best on its validation videos in the checkpoint;
+#: without one, 0.5, the decision boundary of the two-class output the losses train.
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_SENSITIVITY = 0.5
 DEFAULT_MIN_GAP = 0.1
@@ -67,6 +69,7 @@ class LoadedModel:
     path: str
     iteration: int = 0
     meta: dict | None = None
+    threshold: float | None = None  # peak-picking threshold chosen on validation data at training time
 
 
 # --------------------------------------------------------------------------- devices
@@ -99,8 +102,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
             AttributeError, ImportError, IndexError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{p}: not a readable checkpoint (damaged, or not a PyTorch file: {first[:160]})") from None
+        text = str(exc)
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if m:
+            raise InputError(f"{p}: not an actiondubber TA2Net checkpoint (it holds {m.group(1)}, not only weights "
+                             "and plain data; only checkpoints written by 'actiondubber train' are read)") from None
+        why = "a truncated or damaged archive" if "zip archive" in text else "damaged, or not a PyTorch checkpoint"
+        raise InputError(f"{p}: not a readable checkpoint ({why})") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise InputError(
             f"{p}: not an actiondubber TA2Net checkpoint (no 'format' entry; a bare state_dict or another "
@@ -152,8 +160,14 @@ def build_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> tuple[TA2Net, 
     return model, cfg
 
 
-def load_checkpoint(checkpoint: str | os.PathLike, *, device: str | torch.device | None = "cpu") -> LoadedModel:
-    """Load *checkpoint* for inference: model in eval mode on *device*, its feature parameters and facts."""
+def load_checkpoint(
+    checkpoint: str | os.PathLike, *, device: str | torch.device | None = "cpu", fuse: bool = True
+) -> LoadedModel:
+    """Load *checkpoint* for inference: model in eval mode on *device*, its feature parameters and facts.
+
+    *fuse* folds the encoders' BatchNorms into their convolutions (same outputs, faster); such a model
+    is for inference only (its state_dict no longer matches a checkpoint's).
+    """
     from actiondubber.train.features import FeatureParams
 
     ckpt = read_checkpoint(checkpoint)
@@ -163,12 +177,22 @@ def load_checkpoint(checkpoint: str | os.PathLike, *, device: str | torch.device
     except (InputError, TypeError) as exc:
         raise InputError(f"{checkpoint}: checkpoint's feature parameters are unusable ({exc})") from None
     model.to(resolve_device(device)).eval()
+    if fuse and hasattr(model, "fuse_for_inference"):
+        try:
+            model.fuse_for_inference()
+        except Exception as exc:  # noqa: BLE001 - an optimisation only: the unfused model is just as right
+            log.debug("%s: BatchNorm folding skipped (%s)", checkpoint, exc)
     model.feature_params = fp  # type: ignore[attr-defined]
+    inference = ckpt.get("inference") if isinstance(ckpt.get("inference"), dict) else {}
+    th = inference.get("threshold")
     return LoadedModel(model, cfg, fp, str(checkpoint), int(ckpt.get("iteration", 0) or 0),
-                       ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else None)
+                       ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else None,
+                       float(th) if isinstance(th, (int, float)) and 0.0 <= th <= 1.0 else None)
 
 
-def load_model(checkpoint: str | os.PathLike, *, device: str | torch.device | None = "cpu") -> tuple[TA2Net, TA2NetConfig]:
+def load_model(
+    checkpoint: str | os.PathLike, *, device: str | torch.device | None = "cpu"
+) -> tuple[TA2Net, TA2NetConfig]:
     """``(model, config)`` from *checkpoint*; the model (eval mode) also carries ``feature_params``."""
     lm = load_checkpoint(checkpoint, device=device)
     return lm.model, lm.cfg
@@ -303,7 +327,7 @@ def predict_rows(
         n += 1
         while next_start + window <= n:
             part = buf[next_start - buf_start : next_start - buf_start + window]
-            run(next_start, *(np.stack(x) for x in zip(*part)))
+            run(next_start, *(np.stack(x) for x in zip(*part, strict=True)))
             next_start += step
             drop = next_start - buf_start
             del buf[:drop]
@@ -311,7 +335,7 @@ def predict_rows(
     covered = next_start - step + window if next_start > 0 else 0
     while covered < n:
         part = buf[next_start - buf_start :]
-        run(next_start, *(np.stack(x) for x in zip(*part)))
+        run(next_start, *(np.stack(x) for x in zip(*part, strict=True)))
         covered = next_start + window
         next_start += step
     return acc.result(n)
@@ -431,7 +455,7 @@ def detect_with_model(
     *,
     sensitivity: float = DEFAULT_SENSITIVITY,
     min_gap: float = DEFAULT_MIN_GAP,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     window: int | None = None,
     step: int | None = None,
     overlap_average: bool = False,
@@ -442,10 +466,14 @@ def detect_with_model(
 ) -> Events | tuple[Events, np.ndarray]:
     """Detect audible actions in *video* with a trained TA²Net (*checkpoint* path or :class:`LoadedModel`).
 
+    *threshold* (lowest event probability) defaults to the one chosen on the
+    validation videos during training, else :data:`DEFAULT_THRESHOLD`.
     Returns :class:`Events` (``params["detector"] == "ta2net"``), and the maps
     ``(n, h, w)`` too with *return_maps*.
     """
     lm = checkpoint if isinstance(checkpoint, LoadedModel) else load_checkpoint(checkpoint, device=device)
+    if threshold is None:
+        threshold = lm.threshold if lm.threshold is not None else DEFAULT_THRESHOLD
     probs, maps, info = _predict(lm.model, video, window=window, step=step, overlap_average=overlap_average,
                                  cache_dir=cache_dir, progress=progress)
     win, stp = _check_window(lm.model, window, step, overlap_average)

@@ -15,6 +15,7 @@ Per frame i of a clip (B clips of T frames):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import NamedTuple
@@ -159,6 +160,20 @@ class TA2Net(nn.Module):
             enc.load_imagenet(sd, source)
         log.info("TA2Net: encoders initialised from %s", source)
 
+    def fuse_for_inference(self) -> TA2Net:
+        """Fold every BatchNorm of the encoders into the convolution before it (eval mode only; the
+        model gives the same outputs, about 10-20% faster on CPU, and can no longer be trained)."""
+        if self.training:
+            raise RuntimeError("TA2Net.fuse_for_inference() needs eval mode (call .eval() first)")
+        from torch.fx.experimental.optimization import fuse
+
+        for enc in self.encoders().values():
+            enc.body = fuse(enc.body)
+            enc.proj = fuse(enc.proj)
+            if self.cfg.channels_last:
+                enc.to(memory_format=torch.channels_last)
+        return self
+
     # ------------------------------------------------------------------ introspection
     def encoders(self) -> dict[str, FrameEncoder]:
         """The encoders that exist in this configuration, by name."""
@@ -215,7 +230,9 @@ class TA2Net(nn.Module):
         b, t = rgb.shape[:2]
         hw = tuple(rgb.shape[-2:])
         cfg = self.cfg
-        with torch.autocast(rgb.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        # only enter autocast when asked: an autocast(enabled=False) here would switch off a caller's own
+        ctx = torch.autocast(rgb.device.type, dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
+        with ctx:
             f = self.encoder_rgb(self._prep(rgb.reshape(b * t, 3, *hw)))
             kin = []
             if self.encoder_motion is not None:

@@ -38,7 +38,8 @@ class Dist:
 def env_world() -> tuple[int, int, int]:
     """(rank, world size, local rank) from the torchrun environment; (0, 1, 0) without it."""
     try:
-        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        env = os.environ
+        return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
     except ValueError:
         raise ActionDubberError("RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun)") from None
 

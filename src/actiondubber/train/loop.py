@@ -61,6 +61,9 @@ BEST = "best.pt"
 METRICS = "metrics.csv"
 #: The validation figure that picks ``best.pt``.
 BEST_METRIC = "val_strict_f1_2f"
+#: Probability thresholds of the peak picker tried at each validation; the best one is stored in the
+#: checkpoint and used by default at inference (an under-trained model rarely reaches 0.5).
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 @dataclass
@@ -186,33 +189,55 @@ def _read_metrics(path: Path, upto: int) -> list[dict]:
 
 
 @torch.no_grad()
-def validate(model, val: LabelledSet, *, window: int, progress: Callable[[int], None] | None = None) -> dict:
-    """Run *model* on every validation video as at inference and return the figures (see module docs)."""
+def validate(
+    model,
+    val: LabelledSet,
+    *,
+    window: int,
+    thresholds: tuple[float, ...] = THRESHOLDS,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Run *model* on every validation video as at inference and return the figures (see module docs).
+
+    The peak picker's probability threshold is chosen among *thresholds* as
+    the one with the best pooled strict F1@±2 (``val_threshold``); the
+    figures are those at that threshold.
+    """
     from actiondubber.evaluate.metrics import evaluate, evaluate_video
 
     m = _unwrap(model)
     was_training = m.training
     m.eval()
-    rows = []
+    curves = []
     try:
         for item in val.items:
-            probs_r, maps_r = predict_rows(m, item.features, window=window, step=window)
+            probs_r, _ = predict_rows(m, item.features, window=window, step=window)
             info = item.features.info
             n = info.n_frames
             probs = np.zeros(n, np.float32)
             k = min(probs_r.size, max(0, n - 2))
             probs[FRAME_OFFSET : FRAME_OFFSET + k] = probs_r[:k]
-            ev = events_from_probs(info, probs, None)
-            ref = [f for f in item.video.frames if f < n]
-            rows.append(evaluate_video(ref, ev.frames, ref_times=[info.time_of(f) for f in ref], est_times=ev.times,
-                                       video_id=item.video.video_id))
+            curves.append((item, info, probs, [f for f in item.video.frames if f < n]))
             if progress is not None:
                 progress(1)
     finally:
         m.train(was_training)
-    agg = evaluate(rows)
-    s2 = agg.strict_pooled.get("2f")
+    best = None
+    for th in thresholds:
+        rows = []
+        for item, info, probs, ref in curves:
+            ev = events_from_probs(info, probs, None, threshold=th)
+            rows.append(evaluate_video(ref, ev.frames, ref_times=[info.time_of(f) for f in ref], est_times=ev.times,
+                                       video_id=item.video.video_id))
+        agg = evaluate(rows)
+        s2 = agg.strict_pooled.get("2f")
+        f1 = float(s2.f1) if s2 else 0.0
+        if best is None or f1 > best[0]:
+            best = (f1, th, agg, s2, len(rows))
+    assert best is not None
+    _, th, agg, s2, n_rows = best
     return {
+        "val_threshold": th,
         "val_strict_f1_2f": float(s2.f1) if s2 else 0.0,
         "val_strict_p_2f": float(s2.precision) if s2 else 0.0,
         "val_strict_r_2f": float(s2.recall) if s2 else 0.0,
@@ -221,7 +246,7 @@ def validate(model, val: LabelledSet, *, window: int, progress: Callable[[int], 
         "val_paper_precision": float(agg.paper.precision),
         "val_paper_recall": float(agg.paper.recall),
         "val_nme": float(agg.nme),
-        "val_videos": len(rows),
+        "val_videos": n_rows,
     }
 
 
@@ -278,7 +303,8 @@ def train(
 
     *cfg* None means the paper config (or, with *resume*, the checkpoint's).
     *val_csv* (videos in *val_videos*, default *videos_dir*) enables
-    validation and best-model selection. *eval_every* defaults to a tenth of
+    validation, best-model selection and the choice of the peak picker's
+    probability threshold (stored in the checkpoint, used by inference). *eval_every* defaults to a tenth of
     the run (at most 1000), *ckpt_every* to *eval_every*. *features* sets the
     flow backend etc. (size = ``cfg.size``); *cache_dir* is where features are
     cached (default: the user cache folder, see
@@ -286,11 +312,10 @@ def train(
     this call after that many iterations without the end-of-run work (as if
     the process had been killed after a checkpoint). *progress* shows a tqdm bar.
     """
+    from actiondubber.model.infer import resolve_device
     from actiondubber.model.losses import total_loss
     from actiondubber.model.ta2net import TA2Net
     from actiondubber.train.features import default_cache_dir
-
-    from actiondubber.model.infer import resolve_device
 
     out = Path(out_dir)
     if iterations < 1:
@@ -302,6 +327,8 @@ def train(
     dev = resolve_device(device)
     dd = ddp.setup(dev)
     dev = dd.device
+    saved_flags = (torch.are_deterministic_algorithms_enabled(),
+                   torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
     try:
         if dd.main:
             _check_out_dir(out, resume)
@@ -356,7 +383,8 @@ def train(
                 if ckpt.get("scaler") and scaler.is_enabled():
                     scaler.load_state_dict(ckpt["scaler"])
             except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-                raise InputError(f"{out / LAST}: checkpoint does not fit this run ({str(exc).splitlines()[0]})") from None
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"{out / LAST}: checkpoint does not fit this run ({why})") from None
             sampler.load_state_dict(ckpt["sampler"])
             start = int(ckpt["iteration"])
             best = ckpt.get("best") or {}
@@ -384,16 +412,19 @@ def train(
         meta = {
             "train_labels": str(train_csv), "videos": str(videos_dir), "val_labels": str(val_csv) if val_csv else None,
             "batch_size": batch_size, "world_size": dd.world, "lr": lr, "seed": seed, "iterations": iterations,
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
         }
         result = TrainResult(str(out), start, start, best_metric=best_metric, best_iteration=best_it,
                              metrics_csv=str(metrics_path), rows=rows)
+
+        threshold = [(ckpt or {}).get("inference", {}).get("threshold")]  # latest validation's choice
 
         def payload(it: int, full: bool, rng_states: list | None) -> dict:
             p = {"format": CHECKPOINT_FORMAT, "arch": ARCH, "kind": "full" if full else "model",
                  "config": cfg.to_dict(), "features": asdict(fp), "model": _unwrap(net).state_dict(),
                  "iteration": it, "meta": meta, "best": {"metric": result.best_metric,
-                                                          "iteration": result.best_iteration}}
+                                                          "iteration": result.best_iteration},
+                 "inference": {"threshold": threshold[0]}}
             if full:
                 p.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
                          scaler=scaler.state_dict() if scaler.is_enabled() else None,
@@ -455,6 +486,7 @@ def train(
                 if val_set is not None and dd.main:
                     row.update(validate(net, val_set, window=L))
                     score = row[BEST_METRIC]
+                    threshold[0] = row["val_threshold"]
                     if result.best_metric is None or score > result.best_metric:
                         result.best_metric, result.best_iteration = score, done
                         result.best_checkpoint = str(_save(out / BEST, payload(done, False, None)))
@@ -489,6 +521,8 @@ def train(
         result.rows = rows
         return result
     finally:
+        torch.use_deterministic_algorithms(saved_flags[0], warn_only=saved_flags[1])
+        torch.backends.cudnn.benchmark = saved_flags[2]
         ddp.cleanup(dd)
 
 
