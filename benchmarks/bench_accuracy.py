@@ -100,8 +100,8 @@ def main() -> int:
                         n_frames / dt))
     print("\nmean over clips (strict = one-to-one matching; pooled2 = strict F1@±2 from counts pooled over clips;"
           " paper = lenient ±3 frames as the reference code)")
-    hdr = ("method", "F1@±1", "F1@±2", "pooled2", "F1@±3", "F1@50ms", "paperR", "paperP", "paperF1", "NME", "PME", "MAE",
-           "OBO", "fps")
+    hdr = ("method", "F1@±1", "F1@±2", "pooled2", "F1@±3", "F1@50ms", "paperR", "paperP", "paperF1", "NME", "PME",
+           "MAE", "OBO", "fps")
     print(f"{hdr[0]:42s} " + " ".join(f"{h:>7s}" for h in hdr[1:]))
     for row in summary:
         print(f"{row[0]:42s} " + " ".join(f"{_f(x):>7s}" for x in row[1:-1]) + f" {row[-1]:7.0f}")
