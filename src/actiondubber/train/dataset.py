@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actiondubber.errors import ActionDubberError, InputError
+from actiondubber.errors import InputError
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.train.features import FRAME_OFFSET, FeatureParams, VideoFeatures, hflip, pad_rows, video_features
 
@@ -219,7 +219,7 @@ def load_set(
             if i % world == rank:
                 try:
                     video_features(row.path, params=params, cache_dir=cache_dir)
-                except ActionDubberError:
+                except InputError:
                     pass  # reported below, by every rank alike
         if barrier is not None:
             barrier()
@@ -228,7 +228,7 @@ def load_set(
     for row in rows:
         try:
             feats = video_features(row.path, params=params, cache_dir=cache_dir)
-        except ActionDubberError as exc:
+        except InputError as exc:
             emit("%s line %d (video %s): %s; row skipped", labels, row.line, row.video_id, exc)
             report.skip("with an unreadable video", row.line, row.video_id)
             feats = None

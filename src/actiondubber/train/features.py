@@ -345,8 +345,8 @@ def video_features(
 
     *params* overrides *size* / *backend*. Without *cache_dir* the result is
     computed and kept in memory only. With it, the returned object reads its
-    rows from the cache file lazily (``cached`` is False on the call that
-    computed them, True on later calls).
+    rows from the cache file lazily, so many videos can be open at once
+    (``cached`` is False on the call that computed them, True on later calls).
     """
     params = params or FeatureParams(size=size, backend=backend)
     params.validate()
@@ -364,7 +364,8 @@ def video_features(
     except OSError as exc:
         log.warning("%s: cannot write the feature cache (%s); features kept in memory", cpath, exc)
         return feats
-    return VideoFeatures(feats.info, params, feats.n_rows, cached=False, source=str(cpath), _data=feats._data)
+    # read back lazily like a cache hit: a data set of many videos must not keep them all in memory
+    return VideoFeatures(feats.info, params, feats.n_rows, cached=False, source=str(cpath))
 
 
 # --------------------------------------------------------------------------- tensors
