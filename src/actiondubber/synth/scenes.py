@@ -491,7 +491,8 @@ def render_clip(
                 vs = container.add_stream(codec, rate=rate)
                 vs.width, vs.height, vs.pix_fmt = W, H, pix_fmt
                 if codec.startswith("libx264"):
-                    vs.options = {"crf": str(int(crf)), "preset": preset}
+                    # one encoder thread: frame-threaded x264 output was seen to vary between runs under load
+                    vs.options = {"crf": str(int(crf)), "preset": preset, "threads": "1"}
                 else:
                     vs.bit_rate = int(8 * W * H * float(fps) / 20)
                 if vfr:
