@@ -42,7 +42,7 @@ VARIANTS = {
     "fused+cl+bf16": ({"channels_last": True, "bf16": True}, True),
 }
 
-CANDIDATES = ["tiny-112-concat", "r18-layer2-112", "r18-layer2-64", "r50-headF"]
+CANDIDATES = ["tiny-112-concat", "r18-layer2-112", "r18-layer2-64", "r50-headF", "paper-nochunk"]
 
 
 def preset(name: str):
@@ -54,9 +54,10 @@ def preset(name: str):
         "small_cpu": small,
         # variants compared when choosing small_cpu (--candidates)
         "tiny-112-concat": small.replace(head_input="concat"),
-        "r18-layer2-112": small.replace(backbone="resnet18", cut="layer2"),
-        "r18-layer2-64": small.replace(backbone="resnet18", cut="layer2", size=64),
+        "r18-layer2-112": small.replace(backbone="resnet18", cut="layer2", encoder_chunk=16),
+        "r18-layer2-64": small.replace(backbone="resnet18", cut="layer2", size=64, encoder_chunk=16),
         "r50-headF": TA2NetConfig.paper().replace(head_input="F"),
+        "paper-nochunk": TA2NetConfig.paper().replace(encoder_chunk=0),
     }
     return table[name]
 

@@ -96,6 +96,17 @@ def test_shipped_config_files_match_presets():
     assert TA2NetConfig.from_file(ROOT / "configs" / "ta2net_small_cpu.yaml") == TA2NetConfig.small_cpu()
 
 
+def test_configs_import_without_torch():
+    """torch is an optional extra: configs must load without importing it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from actiondubber.model import TA2NetConfig, FLOW_SCALE; "
+            "TA2NetConfig.ablation('video'); assert 'torch' not in sys.modules, 'torch imported'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
 # ----------------------------------------------------------------------------- ablations
 def test_ablation_presets_switch_the_right_parts():
     rows = [TA2NetConfig.ablation(n, tiny_cfg()) for n in ABLATIONS]
@@ -397,6 +408,17 @@ def test_fuse_for_inference_keeps_the_outputs():
             b = m.fuse_for_inference()(*x)
         assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.encoder_rgb.modules())
         assert torch.allclose(a.logits, b.logits, atol=1e-4) and torch.allclose(a.maps, b.maps, atol=1e-4)
+
+
+def test_encoder_chunking_keeps_the_outputs():
+    torch.manual_seed(0)
+    whole = TA2Net(tiny_cfg(encoder_chunk=0)).eval()
+    chunked = TA2Net(tiny_cfg(encoder_chunk=3)).eval()
+    chunked.load_state_dict(whole.state_dict())
+    x = inputs(1, 5, 32)
+    with torch.inference_mode():
+        a, b = whole(*x), chunked(*x)
+    assert torch.allclose(a.logits, b.logits, atol=1e-5) and torch.allclose(a.features, b.features, atol=1e-5)
 
 
 def test_callers_autocast_is_respected():

@@ -40,6 +40,12 @@ class TA2NetConfig:
     contrast of Xie et al. 2022 that Eq. 10 cites), ``soft_label_sigma``, ``focal_gamma`` (2, Lin et
     al. 2017), ``attn_dim``, ``head_dim``, ``temporal_layers``/``temporal_heads``, ``dropout`` and
     ``head_input`` ("concat": the 3D convolution sees concat(F, D⊗F), Sec. 4.3; "F": only F).
+
+    Speed switches (same model, same weights): ``channels_last`` memory format and ``bf16`` autocast
+    (about 1.4x and 2.2x on a 2-core AVX-512-BF16 CPU for the paper model, together 2.8x; bf16 changes
+    logits by ~1e-2), and ``encoder_chunk``: on CPU in eval mode the encoders take this many images at a
+    time (16: +45% fp32 / +30% bf16 over one batch of all 5x64 images; 0 = all at once). Measured with
+    ``benchmarks/bench_model.py``.
     """
 
     backbone: str = "resnet50"
@@ -69,6 +75,7 @@ class TA2NetConfig:
     dropout: float = 0.1
     channels_last: bool = False
     bf16: bool = False
+    encoder_chunk: int = 16
 
     def __post_init__(self) -> None:
         self.validate()
@@ -104,6 +111,8 @@ class TA2NetConfig:
         for name in ("dim", "clip_len", "size", "attn_dim", "head_dim", "temporal_heads"):
             if getattr(self, name) < 1:
                 raise InputError(f"{source}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.encoder_chunk < 0:
+            raise InputError(f"{source}: encoder_chunk must be 0 (all at once) or more, got {self.encoder_chunk}")
         if self.temporal_layers < 0:
             raise InputError(f"{source}: temporal_layers must be 0 or more, got {self.temporal_layers}")
         if self.head_dim % self.temporal_heads:
@@ -191,12 +200,14 @@ class TA2NetConfig:
 
     @classmethod
     def small_cpu(cls) -> TA2NetConfig:
-        """A CPU-friendly variant chosen with ``benchmarks/bench_model.py`` (>= 100 frames/s on 2 cores):
-        the "tiny" CNN encoders (stride 16 like ResNet50 layer3, no ImageNet weights) at 112x112, dim 64,
-        a 128-wide temporal head over F with one transformer layer, channels-last memory format.
-        ResNet18 stem..layer2 encoders (ImageNet weights usable) ran at about 10-25 frames/s here."""
+        """A CPU-friendly variant chosen with ``benchmarks/bench_model.py``: the "tiny" CNN encoders (stride 16
+        like ResNet50 layer3; no ImageNet weights, trained from scratch) at 112x112, dim 64, a 128-wide temporal
+        head over F with one transformer layer, channels-last, no encoder chunking (it slows small convs).
+        About 500-650 frames/s fp32 on 2 cores (vs >= 100 wanted). With ImageNet-initialised encoders,
+        ``small_cpu().replace(backbone="resnet18", cut="layer2", encoder_chunk=16)`` runs at ~66 frames/s
+        fp32 and ~130 frames/s with ``bf16=True``."""
         return cls(backbone="tiny", cut="layer3", dim=64, size=112, attn_dim=32, head_dim=128,
-                   temporal_layers=1, temporal_heads=4, head_input="F", channels_last=True)
+                   temporal_layers=1, temporal_heads=4, head_input="F", channels_last=True, encoder_chunk=0)
 
     @classmethod
     def ablation(cls, name: str, base: TA2NetConfig | None = None) -> TA2NetConfig:

@@ -162,7 +162,7 @@ class TA2Net(nn.Module):
 
     def fuse_for_inference(self) -> TA2Net:
         """Fold every BatchNorm of the encoders into the convolution before it (eval mode only; the
-        model gives the same outputs, about 10-20% faster on CPU, and can no longer be trained)."""
+        model gives the same outputs, 5-15% faster on CPU, and can no longer be trained)."""
         if self.training:
             raise RuntimeError("TA2Net.fuse_for_inference() needs eval mode (call .eval() first)")
         from torch.fx.experimental.optimization import fuse
@@ -214,12 +214,20 @@ class TA2Net(nn.Module):
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
+    def _encode(self, enc: FrameEncoder, x: torch.Tensor) -> torch.Tensor:
+        """Run *enc* over (N, C, H, W) images; on CPU in eval mode in chunks of ``cfg.encoder_chunk`` images
+        (smaller working set: faster; same result, as BatchNorm then uses its running statistics)."""
+        n = self.cfg.encoder_chunk
+        if self.training or n <= 0 or x.shape[0] <= n or x.device.type != "cpu":
+            return enc(self._prep(x))
+        return torch.cat([enc(self._prep(x[i : i + n])) for i in range(0, x.shape[0], n)])
+
     def _kinematic(self, enc: FrameEncoder, x: torch.Tensor, name: str, bt: int, hw: tuple[int, int]) -> torch.Tensor:
         if x is None:
             raise ValueError(f"TA2Net: {name} input is required by this configuration (use_{name}=True)")
         if x.dim() != 5 or x.shape[2] != 4 or x.shape[0] * x.shape[1] != bt or tuple(x.shape[-2:]) != hw:
             raise ValueError(f"TA2Net: {name} must be (B, T, 4, H, W) matching rgb, got {tuple(x.shape)}")
-        feats = enc(self._prep(x.reshape(bt * 2, 2, *hw)))  # backward and forward flow as separate frames
+        feats = self._encode(enc, x.reshape(bt * 2, 2, *hw))  # backward and forward flow as separate frames
         return feats.reshape(bt, 2 * feats.shape[1], *feats.shape[2:])  # concat(x⁻, x⁺) along channels
 
     def forward(
@@ -233,7 +241,7 @@ class TA2Net(nn.Module):
         # only enter autocast when asked: an autocast(enabled=False) here would switch off a caller's own
         ctx = torch.autocast(rgb.device.type, dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
         with ctx:
-            f = self.encoder_rgb(self._prep(rgb.reshape(b * t, 3, *hw)))
+            f = self._encode(self.encoder_rgb, rgb.reshape(b * t, 3, *hw))
             kin = []
             if self.encoder_motion is not None:
                 kin.append(self._kinematic(self.encoder_motion, motion, "motion", b * t, hw))
