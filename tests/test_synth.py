@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import av
 import cv2
@@ -55,9 +56,9 @@ def test_same_seed_same_clip_other_seed_other_clip(tmp_path):
     assert a.collision_times != c.collision_times
     longer = build_scene("bounce", TINY, seed=5, t_end=6.0)  # a longer clip extends the same story
     assert [i.time for i in longer.impacts][: len(a.collision_times)] == list(a.collision_times)
-    fa = [f.image for f in iter_frames(a.path, short_side=None, pix_fmt="rgb24")]
-    fb = [f.image for f in iter_frames(b.path, short_side=None, pix_fmt="rgb24")]
-    assert all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
+    # the generator is deterministic down to the encoded bytes (single-threaded x264)
+    assert Path(a.path).read_bytes() == Path(b.path).read_bytes()
+    assert Path(a.path).read_bytes() != Path(c.path).read_bytes()
 
 
 @pytest.mark.parametrize("seed,vfr", [(0, False), (1, False), (2, True), (3, False)])
