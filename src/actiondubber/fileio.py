@@ -107,3 +107,24 @@ def ffmpeg_message(exc: BaseException) -> str:
     """The human part of an FFmpeg/PyAV error message (without the ``[Errno ...] ... :`` prefix)."""
     msg = getattr(exc, "strerror", None) or str(exc)
     return msg.split(":")[-1].strip() if "]" in msg else msg.strip()
+
+
+def write_csv_rows(path: str | os.PathLike, rows: list[dict], *, fmt=None) -> Path:
+    """Write dict rows as CSV atomically; columns are the union of the keys, in first-seen order.
+
+    ``None`` values are written as empty cells; *fmt* (value -> cell) formats every other value.
+    """
+    import csv
+    import io
+
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r.get(k) is None else (fmt(r[k]) if fmt else r[k]) for k in cols})
+    return write_text_atomic(path, buf.getvalue())

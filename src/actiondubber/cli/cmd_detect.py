@@ -97,13 +97,17 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
     else:
         curve = strength_curve(video, params, info=info, flow_kwargs=flow_kwargs)
     ev = events_from_curve(curve, params)
+    _write_outputs(ev, json_out, csv_out, plot_out, truth)
+    click.echo(events_table(ev), nl=False)
+
+
+def _write_outputs(ev, json_out, csv_out, plot_out, truth) -> None:
     if json_out:
         save_events(ev, json_out)
     if csv_out:
         write_events_csv(ev, csv_out)
     if plot_out:
         plot_curve(ev, plot_out, truth=truth)
-    click.echo(events_table(ev), nl=False)
 
 
 def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap, overlap,
@@ -126,12 +130,7 @@ def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out,
             ev, maps = detect_with_model(video, lm, progress=bar.update, **kw)
     else:
         ev, maps = detect_with_model(video, lm, **kw)
-    if json_out:
-        save_events(ev, json_out)
-    if csv_out:
-        write_events_csv(ev, csv_out)
-    if plot_out:
-        plot_curve(ev, plot_out, truth=truth)
+    _write_outputs(ev, json_out, csv_out, plot_out, truth)
     if maps_out:
         write_maps_video(video, ev, maps, maps_out)
     click.echo(events_table(ev), nl=False)

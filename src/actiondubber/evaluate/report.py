@@ -9,8 +9,6 @@ and :func:`write_report_csv` present it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -33,7 +31,7 @@ from actiondubber.evaluate.metrics import (
     window_key,
 )
 from actiondubber.events import load_events
-from actiondubber.fileio import check_output_path, write_text_atomic
+from actiondubber.fileio import check_output_path, write_csv_rows, write_text_atomic
 from actiondubber.types import Events
 
 log = logging.getLogger(__name__)
@@ -421,14 +419,4 @@ def write_report_csv(report: EvaluationReport, out: str | os.PathLike) -> Path:
     check_output_path(out, inputs=report.inputs)
     rows = [video_row(report, v) for v in report.rows]
     rows += [_mean_row(report.aggregate), _pooled_row(report.aggregate)]
-    cols: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in cols:
-                cols.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    return write_text_atomic(out, buf.getvalue())
+    return write_csv_rows(out, rows)

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from actiondubber.errors import InputError, OutputError
-from actiondubber.fileio import atomic_output, write_text_atomic
+from actiondubber.fileio import atomic_output, write_csv_rows
 from actiondubber.model.config import TA2NetConfig
 from actiondubber.model.infer import ARCH, CHECKPOINT_FORMAT, events_from_probs, predict_rows, read_checkpoint
 from actiondubber.train import ddp
@@ -162,17 +162,7 @@ def _save(path: Path, payload: dict) -> Path:
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
-    cols: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in cols:
-                cols.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    write_text_atomic(path, buf.getvalue())
+    write_csv_rows(path, rows, fmt=lambda v: f"{v:.6g}" if isinstance(v, float) else v)
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict]:
