@@ -32,7 +32,7 @@ from actiondubber.errors import InputError
 from actiondubber.kinematics.flow import make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
-from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
+from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, decoded_info, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -196,24 +196,8 @@ def strength_curve(
         prev_kin, cur_kin = cur_kin, kin
     if cur_kin is not None:
         measure(cur_kin, prev_kin, None)
-    n_dec = len(times)
-    if n_dec < MIN_FRAMES:
-        raise InputError(f"{video}: only {n_dec} frame(s) could be decoded; at least {MIN_FRAMES} are needed")
-    if n_dec != info.n_frames:
-        log.warning("%s: container lists %d frames, %d decoded; using the decoded frames", video, info.n_frames, n_dec)
-    info = VideoInfo(
-        path=info.path,
-        width=info.width,
-        height=info.height,
-        fps=info.fps,
-        n_frames=n_dec,
-        duration=info.duration,
-        has_audio=info.has_audio,
-        timestamps=tuple(times),
-        codec=info.codec,
-        pix_fmt=info.pix_fmt,
-        rotation=info.rotation,
-    )
+    info = decoded_info(info, times, min_frames=MIN_FRAMES)
+    n_dec = info.n_frames
     off = params.frame_offset
     scores = np.zeros(n_dec, np.float32)
     sx = np.full(n_dec, np.nan)

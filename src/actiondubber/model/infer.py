@@ -366,8 +366,8 @@ def predict_video(
 
 
 def _predict(model, video, *, window, step, overlap_average, cache_dir, progress):
-    from actiondubber.train.features import MIN_FRAMES, FeatureParams, _with_times, iter_features, video_features
-    from actiondubber.video.reader import probe
+    from actiondubber.train.features import MIN_FRAMES, FeatureParams, iter_features, video_features
+    from actiondubber.video.reader import decoded_info, probe
 
     fp = getattr(model, "feature_params", None) or FeatureParams(size=model.cfg.size)
     _check_window(model, window, step, overlap_average)
@@ -384,12 +384,7 @@ def _predict(model, video, *, window, step, overlap_average, cache_dir, progress
         rows = ((r, m, a) for _, r, m, a in iter_features(video, fp, times=times))
         probs_r, maps_r = predict_rows(model, rows, window=window, step=step, overlap_average=overlap_average,
                                        progress=progress)
-        if len(times) < MIN_FRAMES:
-            raise InputError(f"{video}: only {len(times)} frame(s) could be decoded; at least {MIN_FRAMES} are needed")
-        if len(times) != info.n_frames:
-            log.warning("%s: container lists %d frames, %d decoded; using the decoded frames", video, info.n_frames,
-                        len(times))
-        info = _with_times(info, times)
+        info = decoded_info(info, times, min_frames=MIN_FRAMES)
     n = info.n_frames
     probs = np.zeros(n, np.float32)
     h, w = maps_r.shape[1:] if maps_r.ndim == 3 else (1, 1)

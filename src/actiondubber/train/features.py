@@ -38,6 +38,7 @@ import numpy as np
 from actiondubber.errors import InputError
 from actiondubber.fileio import atomic_output, check_input_file
 from actiondubber.types import VideoInfo
+from actiondubber.video.reader import decoded_info
 
 log = logging.getLogger(__name__)
 
@@ -255,12 +256,7 @@ def compute_features(
         rgb.append(r)
         mot.append(m)
         inf.append(a)
-    if len(times) < MIN_FRAMES:
-        raise InputError(f"{p}: only {len(times)} frame(s) could be decoded; at least {MIN_FRAMES} are needed")
-    if len(times) != info.n_frames:
-        log.warning("%s: container lists %d frames, %d decoded; using the decoded frames", p, info.n_frames,
-                    len(times))
-    info = _with_times(info, times)
+    info = decoded_info(info, times, min_frames=MIN_FRAMES)
     s = params.size
     data = {
         "rgb": np.stack(rgb) if rgb else np.zeros((0, s, s, 3), np.uint8),
@@ -268,12 +264,6 @@ def compute_features(
         "inflection": np.stack(inf) if inf else np.zeros((0, s, s, 4), np.float16),
     }
     return VideoFeatures(info, params, len(rgb), cached=False, source=None, _data=data)
-
-
-def _with_times(info: VideoInfo, times: list[float]) -> VideoInfo:
-    return VideoInfo(path=info.path, width=info.width, height=info.height, fps=info.fps, n_frames=len(times),
-                     duration=info.duration, has_audio=info.has_audio, timestamps=tuple(times), codec=info.codec,
-                     pix_fmt=info.pix_fmt, rotation=info.rotation)
 
 
 # --------------------------------------------------------------------------- cache file

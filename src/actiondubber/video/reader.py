@@ -22,11 +22,12 @@ packets through one damage-tolerant demuxer:
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -623,3 +624,17 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
         )
     elif n_bad_packets:
         _warn(path, "%d damaged packet(s) skipped", n_bad_packets)
+
+
+def decoded_info(info: VideoInfo, times: Sequence[float], *, min_frames: int = 3) -> VideoInfo:
+    """*info* updated with the times of the frames actually decoded (the truth after a full pass).
+
+    Raises :class:`InputError` when fewer than *min_frames* frames were decoded; warns when the
+    count differs from the container's.
+    """
+    n = len(times)
+    if n < min_frames:
+        raise InputError(f"{info.path}: only {n} frame(s) could be decoded; at least {min_frames} are needed")
+    if n != info.n_frames:
+        log.warning("%s: container lists %d frames, %d decoded; using the decoded frames", info.path, info.n_frames, n)
+    return dataclasses.replace(info, n_frames=n, timestamps=tuple(times))
