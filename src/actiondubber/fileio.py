@@ -128,3 +128,17 @@ def write_csv_rows(path: str | os.PathLike, rows: list[dict], *, fmt=None) -> Pa
     for r in rows:
         w.writerow({k: "" if r.get(k) is None else (fmt(r[k]) if fmt else r[k]) for k in cols})
     return write_text_atomic(path, buf.getvalue())
+
+
+def ensure_output_dir(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Create *path* (and parents) if needed; raise :class:`OutputError` unless it is a writable folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{p}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot create the {what} ({exc.strerror or exc})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise OutputError(f"{p}: {what} is not writable")
+    return p

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from actiondubber.errors import InputError, OutputError
-from actiondubber.fileio import check_output_path
+from actiondubber.fileio import check_output_path, ensure_output_dir
 from actiondubber.kinematics.colour import RunningScale, colour_wheel_legend, flow_to_colour
 from actiondubber.kinematics.flow import FlowBackend, make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
@@ -95,18 +95,6 @@ def compose_preview_frame(
     return np.concatenate(panels, axis=1)
 
 
-def _prepare_png_dir(png_dir: Path) -> Path:
-    if png_dir.exists() and not png_dir.is_dir():
-        raise OutputError(f"{png_dir}: exists and is not a folder")
-    try:
-        png_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{png_dir}: cannot create folder ({exc.strerror or exc})") from None
-    if not os.access(png_dir, os.W_OK | os.X_OK):
-        raise OutputError(f"{png_dir}: folder is not writable")
-    return png_dir
-
-
 def render_flow_preview(
     video: str | os.PathLike,
     out: str | os.PathLike | None,
@@ -141,7 +129,7 @@ def render_flow_preview(
     info = probe(video)
     if info.n_frames < 3:
         raise InputError(f"{video}: needs at least 3 frames for an inflection preview, has {info.n_frames}")
-    png_p = _prepare_png_dir(Path(png_dir)) if png_dir is not None else None
+    png_p = ensure_output_dir(png_dir) if png_dir is not None else None
     flow = make_flow_backend(backend) if isinstance(backend, str) else backend
 
     n_total = info.n_frames - 2 if max_frames is None else min(info.n_frames - 2, max_frames)

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from actiondubber.errors import InputError, OutputError
-from actiondubber.fileio import atomic_output, write_csv_rows
+from actiondubber.fileio import atomic_output, ensure_output_dir, write_csv_rows
 from actiondubber.model.config import TA2NetConfig
 from actiondubber.model.infer import ARCH, CHECKPOINT_FORMAT, events_from_probs, predict_rows, read_checkpoint
 from actiondubber.train import ddp
@@ -252,12 +252,7 @@ def _check_out_dir(out: Path, resume: bool) -> None:
         return
     if (out / LAST).exists():
         raise OutputError(f"{out}: folder already holds a training run ({LAST}); use --resume or another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputError(f"{out}: output folder is not writable")
+    ensure_output_dir(out, "output folder")
 
 
 def train(
