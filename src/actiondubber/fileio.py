@@ -142,3 +142,14 @@ def ensure_output_dir(path: str | os.PathLike, what: str = "folder") -> Path:
     if not os.access(p, os.W_OK | os.X_OK):
         raise OutputError(f"{p}: {what} is not writable")
     return p
+
+
+def read_text_input(path: str | os.PathLike, what: str = "file") -> tuple[Path, str]:
+    """``(path, text)`` of a UTF-8 input file (a BOM is dropped); :class:`InputError` naming *what* otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: {what} not found")
+    try:
+        return p, p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read {what} as UTF-8 text ({exc})") from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actiondubber.errors import InputError
-from actiondubber.fileio import write_text_atomic
+from actiondubber.fileio import read_text_input, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +66,7 @@ def read_labels(path: str | os.PathLike) -> LabelFile:
     Raises :class:`InputError` if the file is missing or lacks the required
     columns; rows with an unparsable frame list are skipped with a warning.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: labels file not found")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read labels file ({exc})") from None
+    p, text = read_text_input(path, "labels file")
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip() for f in (reader.fieldnames or [])]
     if "video_id" not in fields or "sound_label" not in fields:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from actiondubber.errors import InputError
 from actiondubber.export.timecode import clock_time, parse_clock_time
-from actiondubber.fileio import check_output_path, write_text_atomic
+from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Event, Events
 
 #: Default marker name; fields: ``{n}`` (1-based event number), ``{frame}``, ``{time}``, ``{score}``.
@@ -136,19 +136,9 @@ def write_vtt(ev: Events, out: str | os.PathLike, *, name: str = DEFAULT_NAME,
 # ---------------------------------------------------------------- readers
 
 
-def _read(path: str | os.PathLike) -> tuple[Path, str]:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: file not found")
-    try:
-        return p, p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read as UTF-8 text ({exc})") from None
-
-
 def read_audacity(path: str | os.PathLike) -> list[Cue]:
     """Labels from an Audacity label file (spectral-selection ``\\`` lines are skipped)."""
-    p, text = _read(path)
+    p, text = read_text_input(path)
     cues = []
     for no, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("\\"):
@@ -189,13 +179,13 @@ def _timed_block(p: Path, block: list[str]) -> Cue:
 
 def read_srt(path: str | os.PathLike) -> list[Cue]:
     """Cues from a SubRip (``.srt``) file."""
-    p, text = _read(path)
+    p, text = read_text_input(path)
     return [_timed_block(p, b) for b in _blocks(text)]
 
 
 def read_vtt(path: str | os.PathLike) -> list[Cue]:
     """Cues from a WebVTT (``.vtt``) file (NOTE, STYLE and REGION blocks are skipped)."""
-    p, text = _read(path)
+    p, text = read_text_input(path)
     blocks = _blocks(text)
     if not blocks or not (blocks[0][0] == "WEBVTT" or blocks[0][0].startswith(("WEBVTT ", "WEBVTT\t"))):
         raise InputError(f"{p}: not a WebVTT file (no WEBVTT header)")

@@ -37,7 +37,7 @@ from pathlib import Path
 from actiondubber.errors import BackendUnavailableError, InputError, OutputError
 from actiondubber.export.cues import DEFAULT_NAME, Cue, check_name, marker_name
 from actiondubber.export.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, video_duration, video_fps
-from actiondubber.fileio import check_output_path, write_text_atomic
+from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Events
 
 log = logging.getLogger(__name__)
@@ -204,12 +204,7 @@ def read_markers(path: str | os.PathLike, *, fps: float | None = None) -> list[C
         raise InputError(f"{p}: unknown marker format {p.suffix!r} (use .otio, .edl or .xml)")
     check_adapter(fmt)
     otio = _otio()
-    if not p.is_file():
-        raise InputError(f"{p}: file not found")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: cannot read as UTF-8 text ({exc})") from None
+    p, text = read_text_input(p)
     kw = {}
     if fmt == "edl":
         if not fps:
