@@ -204,3 +204,13 @@ def _decode_frame_index_fixture() -> Callable[[np.ndarray], int]:
 def _video_times_fixture() -> Callable[..., list[float]]:
     """The :func:`video_times` function (the times :func:`write_test_video` writes)."""
     return video_times
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one intra-op thread, and two OpenMP threads stall badly on a busy 2-core machine."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

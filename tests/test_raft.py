@@ -6,9 +6,7 @@ is downloaded; flows from them are meaningless, only shapes and plumbing are che
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
 import time
 from urllib.parse import urlparse
 
@@ -23,7 +21,7 @@ from torchvision.models.optical_flow import Raft_Small_Weights, raft_large, raft
 from actiondubber.cli import cli  # noqa: E402
 from actiondubber.errors import BackendUnavailableError, InputError  # noqa: E402
 from actiondubber.kinematics.flow import make_flow_backend  # noqa: E402
-from actiondubber.kinematics.raft import RAFTFlow  # noqa: E402
+from actiondubber.kinematics.raft import RAFTFlow, _resolves  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -121,25 +119,11 @@ def test_no_weights_without_download_is_a_clean_error(tmp_path, monkeypatch):
         RAFTFlow(allow_download=False, device="cpu")
 
 
-def _host_resolves(host: str, timeout: float = 3.0) -> bool:
-    ok: list[bool] = []
-
-    def look() -> None:
-        try:
-            socket.getaddrinfo(host, 443)
-            ok.append(True)
-        except OSError:
-            ok.append(False)
-
-    t = threading.Thread(target=look, daemon=True)
-    t.start()
-    t.join(timeout)
-    return bool(ok and ok[0])
 
 
 def test_offline_download_fails_fast_and_clean(tmp_path, monkeypatch):
     host = urlparse(Raft_Small_Weights.DEFAULT.url).hostname
-    if _host_resolves(host):
+    if _resolves(host, 3.0):
         pytest.skip("the pretrained-weights host is reachable here; the offline path cannot be exercised")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     t0 = time.monotonic()
