@@ -9,6 +9,7 @@ the paper's lenient Recall/Precision/F1 (±3 frames, as its reference code).
 
     python benchmarks/bench_train.py                       # defaults below, work folder benchmarks/results/train
     python benchmarks/bench_train.py --iterations 300 --clip-len 16
+    python benchmarks/bench_train.py --ablation video --no-baseline   # one Table-4 row (see bench_ablation.py)
 
 The model is ``TA2NetConfig.small_cpu()`` with the clip length and input size
 given here (paper: 64 frames at 112 px; 32 frames keeps a step near 1 s on this
@@ -20,6 +21,7 @@ short warm-up, one torch thread (two OpenMP threads stall on a busy 2-core box).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -36,7 +38,7 @@ from actiondubber.evaluate.labels import read_labels  # noqa: E402
 from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
 from actiondubber.events import save_events  # noqa: E402
 from actiondubber.fileio import write_text_atomic  # noqa: E402
-from actiondubber.model.config import TA2NetConfig  # noqa: E402
+from actiondubber.model.config import ABLATIONS, TA2NetConfig  # noqa: E402
 from actiondubber.model.infer import detect_with_model, load_checkpoint  # noqa: E402
 from actiondubber.train.dataset import index_videos  # noqa: E402
 from actiondubber.train.loop import train  # noqa: E402
@@ -64,12 +66,13 @@ def _score(name: str, pred_dir: Path, labels: Path) -> tuple:
             agg.paper.f1, agg.nme, agg.pme)
 
 
-def _run_methods(set_name: str, videos: Path, labels: Path, lm, out: Path, cache: Path) -> list[tuple]:
+def _run_methods(set_name: str, videos: Path, labels: Path, lm, out: Path, cache: Path,
+                 methods: tuple[str, ...] = ("ta2net", "training-free"), tag: str = "") -> list[tuple]:
     ids = set(read_labels(labels).videos)
     files = {k: v for k, v in index_videos(videos).items() if k in ids}
     rows = []
-    for method in ("ta2net", "training-free"):
-        d = out / "pred" / set_name / method
+    for method in methods:
+        d = out / "pred" / set_name / (method + tag)
         d.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         frames = 0
@@ -97,6 +100,11 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ablation", choices=ABLATIONS, default="+temp",
+                    help="Table-4 row built on the small config (default +temp = the full model); rows other "
+                         "than +temp train in WORK/run-ROW")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the training-free detector")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--fresh", action="store_true", help="delete an earlier run in WORK/run first")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -109,12 +117,13 @@ def main() -> int:
     val_labels = _make_set(work / "synth_val", 2, 8)
     test_labels = _make_set(work / "synth_test", 1, 24)
     t_data = time.perf_counter() - t0
-    run = work / "run"
+    run = work / ("run" if args.ablation == "+temp" else "run-" + args.ablation.strip("+").replace("+", "-"))
     if args.fresh and run.exists():
         import shutil
 
         shutil.rmtree(run)
-    cfg = TA2NetConfig.small_cpu().replace(clip_len=args.clip_len, size=args.size)
+    cfg = TA2NetConfig.ablation(args.ablation, TA2NetConfig.small_cpu().replace(clip_len=args.clip_len,
+                                                                                size=args.size))
     t0 = time.perf_counter()
     res = train(cfg, train_labels, train_labels.parent, run, val_csv=val_labels, val_videos=val_labels.parent,
                 iterations=args.iterations, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
@@ -122,16 +131,19 @@ def main() -> int:
                 resume=(run / "last.pt").is_file())
     t_train = time.perf_counter() - t0
     lm = load_checkpoint(run / "best.pt")
-    rows = _run_methods("synth held-out", test_labels.parent, test_labels, lm, work, cache)
+    methods = ("ta2net",) if args.no_baseline else ("ta2net", "training-free")
+    tag = "" if args.ablation == "+temp" else "-" + run.name
+    rows = _run_methods("synth held-out", test_labels.parent, test_labels, lm, work, cache, methods, tag)
     real_labels = REAL / "labels_audio_onsets.csv"
     if real_labels.is_file():
-        rows += _run_methods("real", REAL, real_labels, lm, work, cache)
+        rows += _run_methods("real", REAL, real_labels, lm, work, cache, methods, tag)
     else:
         print(f"(real clips skipped: {real_labels} not found)")
     lines = [
         "TA2Net small-scale benchmark (synthetic training data only; NOT comparable with the paper's Audible623 "
         "figures)",
-        f"model: small_cpu config, clip_len {args.clip_len}, size {args.size}, from scratch; "
+        f"model: small_cpu config, Table-4 row {args.ablation}, clip_len {args.clip_len}, size {args.size}, "
+        f"from scratch; "
         f"{args.iterations} iterations x batch {args.batch_size}, Adam lr {args.lr}, warm-up {args.warmup}, "
         f"seed {args.seed}, {args.threads} torch thread(s)",
         f"data: 24 train / 8 validation / 24 held-out synthetic clips (make_synth_set seeds 0/2/1), real clips "
@@ -150,7 +162,13 @@ def main() -> int:
                  "cached features where present)")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
-    write_text_atomic(work / "summary.txt", text)
+    write_text_atomic(run / "summary.txt", text)
+    if args.json:
+        keys = ("set", "f1_2", "pooled_f1_2", "paper_recall", "paper_precision", "paper_f1", "nme", "pme", "fps")
+        record = {"ablation": args.ablation, "iterations": args.iterations, "seed": args.seed,
+                  "best_iteration": res.best_iteration, "best_val_f1_2": res.best_metric,
+                  "train_seconds": t_train, "rows": [dict(zip(keys, r, strict=True)) for r in rows]}
+        write_text_atomic(args.json, json.dumps(record, indent=1) + "\n")
     return 0
 
 

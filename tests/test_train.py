@@ -211,6 +211,28 @@ def test_bad_rows_are_warned_about_and_counted(synth_set, tmp_path, caplog):
         load_set(csv_path, synth_set, FeatureParams(size=32), cache_dir=tmp_path / "c")
 
 
+def test_rows_without_labels_as_negatives(synth_set, tmp_path, caplog):
+    csv_path = tmp_path / "labels.csv"
+    write_labels(csv_path, {"clip0": [10, 20], "clip1": []})
+    with caplog.at_level(logging.WARNING):
+        ds = load_set(csv_path, synth_set, FeatureParams(size=32), cache_dir=tmp_path / "c", negatives=True)
+    assert [it.video.video_id for it in ds.items] == ["clip0", "clip1"]
+    assert ds.report.n_skipped == 0 and ds.report.n_negatives == 1
+    assert "2 of 2 row(s) used (1 without labels, as negatives)" in ds.report.summary()
+    assert "empty label list" not in caplog.text
+    neg = ds.items[1]
+    starts = set()
+    for seed in range(20):
+        c = ds.clip(1, 8, np.random.default_rng(seed))
+        assert c.targets.sum() == 0 and c.n_valid == 8 and 0 <= c.start <= neg.n_rows - 8
+        starts.add(c.start)
+    assert len(starts) > 5  # anywhere in the video, not one fixed place
+    # negatives only: nothing to learn the audible class from, a clear error
+    write_labels(csv_path, {"clip1": [], "clip2": []})
+    with pytest.raises(InputError, match="no usable rows with labels"):
+        load_set(csv_path, synth_set, FeatureParams(size=32), cache_dir=tmp_path / "c", negatives=True)
+
+
 def test_sampler_is_a_pure_function_of_its_state(synth_set, cache):
     ds = load_set(synth_set / "labels.csv", synth_set, FeatureParams(size=32), cache_dir=cache)
     s1 = ClipSampler(len(ds), seed=7)
@@ -246,6 +268,25 @@ def test_tiny_model_trains_and_loss_falls(synth_set, cache, tmp_path):
     # the folder holds a run now: starting another one there is refused
     with pytest.raises(OutputError, match="already holds a training run"):
         train(tiny_cfg(), synth_set / "labels.csv", synth_set, out, iterations=2, cache_dir=cache)
+
+
+def test_tensorboard_scalars_and_negatives_in_training(synth_set, cache, tmp_path):
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    csv_path = tmp_path / "labels.csv"
+    write_labels(csv_path, {"clip0": [12, 30], "clip1": []})
+    res = train(tiny_cfg(), csv_path, synth_set, tmp_path / "run", val_csv=synth_set / "labels.csv", iterations=4,
+                batch_size=2, lr=1e-3, eval_every=2, cache_dir=cache, negatives=True)
+    assert res.iteration == 4 and all(np.isfinite(res.losses))
+    acc = ea.EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert "train_total" in tags and "val_strict_f1_2f" in tags
+    assert [e.step for e in acc.Scalars("train_total")] == [2, 4]
+    csv_rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    header = csv_rows[0].split(",")
+    col = header.index("train_total")
+    assert [round(e.value, 4) for e in acc.Scalars("train_total")] == \
+        [round(float(r.split(",")[col]), 4) for r in csv_rows[1:]]
 
 
 def test_resume_continues_exactly(synth_set, cache, tmp_path):

@@ -10,15 +10,17 @@ by ``actiondubber label-from-audio`` or ``actiondubber synth --labels``.
 Rows that cannot be used are skipped with a warning naming the labels file,
 its line and the video, and counted in :class:`DatasetReport` (one summary
 line): no video file for the id, a video that cannot be read, an empty label
-list, or labels all beyond the video's length. Labels beyond the length in an
+list (unless ``negatives=True``: then the video is kept as footage with no
+audible action, and its clips teach the model where *not* to fire), or
+labels all beyond the video's length. Labels beyond the length in an
 otherwise usable row are dropped with a warning. Labels on the first or last
 frame (which have no inflection, Eq. 4) move to the nearest frame that has one.
 
 Training clips (:class:`ClipSampler`, :meth:`LabelledSet.clip`): each epoch
 visits every video once in a seeded random order; a clip of ``clip_len``
 frames is placed so that it contains one annotated frame picked at random
-(the issue's "sampled around annotated frames"), and is mirrored left-right
-at random. Everything random is a pure function of (seed, epoch, position),
+(the issue's "sampled around annotated frames"), or anywhere in a negative
+video, and is mirrored left-right at random. Everything random is a pure function of (seed, epoch, position),
 so the sampler's state is two integers and a resumed run draws exactly the
 clips the uninterrupted run would have drawn.
 """
@@ -71,6 +73,7 @@ class DatasetReport:
     n_used: int = 0
     skipped: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     dropped_labels: int = 0
+    n_negatives: int = 0
 
     @property
     def n_skipped(self) -> int:
@@ -82,6 +85,8 @@ class DatasetReport:
     def summary(self) -> str:
         """One line: rows used / skipped by reason / labels dropped."""
         parts = [f"{self.labels}: {self.n_used} of {self.n_rows} row(s) used"]
+        if self.n_negatives:
+            parts[0] += f" ({self.n_negatives} without labels, as negatives)"
         if self.skipped:
             why = ", ".join(f"{len(v)} {k}" for k, v in self.skipped.items())
             parts.append(f"{self.n_skipped} skipped ({why})")
@@ -121,11 +126,12 @@ def _line_numbers(path: Path) -> dict[str, int]:
 
 
 def resolve_rows(
-    labels: str | os.PathLike, videos_dir: str | os.PathLike, *, warn: bool = True
+    labels: str | os.PathLike, videos_dir: str | os.PathLike, *, warn: bool = True, negatives: bool = False
 ) -> tuple[list[LabelledVideo], DatasetReport]:
     """Pair every labels row with its video file; skip (warn, count) rows without a video or labels.
 
-    Frame ranges are checked later, when the videos are read (:func:`load_set`).
+    With *negatives* a row with an empty label list is kept (a video without audible actions). Frame ranges
+    are checked later, when the videos are read (:func:`load_set`).
     """
     lf = read_labels(labels)
     lines = _line_numbers(Path(labels))
@@ -143,8 +149,9 @@ def resolve_rows(
             emit("%s: no video file named %s.* in %s; row skipped", where, vid, videos_dir)
             report.skip("without a video file", line, vid)
             continue
-        if not vl.frames:
-            emit("%s: empty label list; row skipped", where)
+        if not vl.frames and not negatives:
+            emit("%s: empty label list; row skipped (train with --negatives to use it as a clip without "
+                 "audible actions)", where)
             report.skip("with no labels", line, vid)
             continue
         rows.append(LabelledVideo(vid, str(path), tuple(vl.frames), vl.label_class, line))
@@ -178,6 +185,9 @@ def _check_frames(
     emit = log.warning if warn else log.debug
     where = f"{report.labels} line {row.line} (video {row.video_id})"
     frames = np.asarray(row.frames, np.int64)
+    if frames.size == 0:
+        report.n_negatives += 1
+        return np.zeros(0, np.int64)
     beyond = frames[frames >= n]
     if beyond.size:
         shown = ", ".join(str(int(f)) for f in beyond[:5]) + (" ..." if beyond.size > 5 else "")
@@ -203,6 +213,7 @@ def load_set(
     barrier: Callable[[], None] | None = None,
     progress: Callable[[int], None] | None = None,
     warn: bool = True,
+    negatives: bool = False,
 ) -> LabelledSet:
     """Read labels, pair rows with videos, compute (or load cached) features and check frame ranges.
 
@@ -210,9 +221,10 @@ def load_set(
     ``world``-th video only, then calls *barrier* and opens the rest from the
     cache (distributed training: each video's flow is computed once).
     *progress* is called with 1 per video. Logs a summary line (a warning
-    when rows were skipped) and raises :class:`InputError` when no row is usable.
+    when rows were skipped) and raises :class:`InputError` when no row is usable
+    (or only negatives). *negatives* keeps rows with an empty label list (see :func:`resolve_rows`).
     """
-    rows, report = resolve_rows(labels, videos_dir, warn=warn)
+    rows, report = resolve_rows(labels, videos_dir, warn=warn, negatives=negatives)
     rank, world = shard
     if world > 1 and cache_dir is not None:
         for i, row in enumerate(rows):
@@ -247,8 +259,8 @@ def load_set(
         items.append(Item(row, feats, pos))
     report.n_used = len(items)
     (emit if report.n_skipped else log.info)("%s", report.summary())
-    if not items:
-        raise InputError(f"{labels}: no usable rows ({report.summary()})")
+    if not any(it.positive_rows.size for it in items):
+        raise InputError(f"{labels}: no usable rows with labels ({report.summary()})")
     return LabelledSet(items, report, params)
 
 
@@ -277,13 +289,17 @@ class LabelledSet:
         return len(self.items)
 
     def clip(self, index: int, length: int, rng: np.random.Generator, *, augment: bool = True) -> Clip:
-        """A clip of *length* rows from video *index* containing one random annotated frame."""
+        """A clip of *length* rows from video *index* containing one random annotated frame (anywhere in a
+        video without labels)."""
         item = self.items[index]
         n = item.n_rows
-        anchor = int(rng.choice(item.positive_rows))
-        lo = max(0, anchor - length + 1)
-        hi = min(anchor, max(0, n - length))
-        start = int(rng.integers(lo, hi + 1)) if hi >= lo else hi
+        if item.positive_rows.size:
+            anchor = int(rng.choice(item.positive_rows))
+            lo = max(0, anchor - length + 1)
+            hi = min(anchor, max(0, n - length))
+            start = int(rng.integers(lo, hi + 1)) if hi >= lo else hi
+        else:
+            start = int(rng.integers(0, max(0, n - length) + 1))
         rgb, mot, inf = item.features.rows(start, start + length)
         rgb, mot, inf, n_valid = pad_rows(rgb, mot, inf, length)
         if augment and rng.random() < 0.5:

@@ -281,6 +281,7 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     features: FeatureParams | None = None,
     augment: bool = True,
+    negatives: bool = False,
     progress: bool = False,
     stop_after: int | None = None,
 ) -> TrainResult:
@@ -295,7 +296,9 @@ def train(
     cached (default: the user cache folder, see
     :func:`actiondubber.train.features.default_cache_dir`). *stop_after* ends
     this call after that many iterations without the end-of-run work (as if
-    the process had been killed after a checkpoint). *progress* shows a tqdm bar.
+    the process had been killed after a checkpoint). *progress* shows a tqdm bar. *negatives* trains on rows
+    of *train_csv* with an empty label list too, as videos without audible actions (otherwise they are skipped
+    with a warning).
     """
     from actiondubber.model.infer import resolve_device
     from actiondubber.model.losses import total_loss
@@ -345,7 +348,7 @@ def train(
         # data (features computed once, shared through the cache)
         warn = dd.main
         train_set = load_set(train_csv, videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
-                             barrier=lambda: ddp.barrier(dd), warn=warn)
+                             barrier=lambda: ddp.barrier(dd), warn=warn, negatives=negatives)
         val_set = None
         if val_csv is not None:
             val_set = load_set(val_csv, val_videos or videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
