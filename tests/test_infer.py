@@ -132,6 +132,19 @@ def test_detect_with_model_events_schema(world, tmp_path):
     assert chosen.params["threshold"] == lm.threshold and all(e.score >= lm.threshold for e in chosen.events)
 
 
+def test_bf16_and_channels_last_switch_at_load_time(world, tmp_path):
+    base = load_checkpoint(world["ckpt"])
+    fast = load_checkpoint(world["ckpt"], bf16=True, channels_last=True)
+    assert not base.cfg.bf16 and fast.cfg.bf16 and fast.cfg.channels_last
+    p32 = detect_with_model(world["long"], base, cache_dir=world["cache"]).scores
+    p16 = detect_with_model(world["long"], fast, cache_dir=world["cache"]).scores
+    assert len(p16) == 150 and np.abs(np.asarray(p16) - np.asarray(p32)).max() < 0.05
+    r = CliRunner().invoke(cli, ["detect", str(world["long"]), "--model", str(world["ckpt"]), "--bf16", "--json",
+                                 str(tmp_path / "ev.json")])
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((tmp_path / "ev.json").read_text())["scores"]) == 150
+
+
 def test_map_peak_in_original_pixels():
     m = np.zeros((4, 4), np.float32)
     m[1, 2] = 1.0
@@ -158,7 +171,7 @@ def test_cli_detect_with_model_and_heat_map_video(world, tmp_path):
     d40 = np.abs(over[40][top] - src[40][top]).mean()
     assert d40 > 10 and d40 > 3 * d0
     r = CliRunner().invoke(cli, ["detect", str(world["long"]), "--maps", str(tmp_path / "m2.mp4")])
-    assert r.exit_code == 2 and "--maps and --overlap need --model" in r.output
+    assert r.exit_code == 2 and "--maps, --overlap and --bf16 need --model" in r.output
 
 
 def test_cli_evaluate_with_model(world, tmp_path):

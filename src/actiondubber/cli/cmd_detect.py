@@ -64,13 +64,15 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
               help="With --model: write a video with the model's spatial map D laid over the frames as a heat map.")
 @click.option("--overlap", is_flag=True, help="With --model: half-overlapping windows, predictions averaged.")
 @click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
+@click.option("--bf16", is_flag=True,
+              help="With --model: bfloat16 autocast (same weights; about 2x faster on CPUs with bf16 support).")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
                raft_weights,
-               compensate, kind, gravity, min_gap, frame_offset, model, maps_out, overlap, device):
+               compensate, kind, gravity, min_gap, frame_offset, model, maps_out, overlap, device, bf16):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
-    if model is None and (maps_out is not None or overlap):
-        raise click.UsageError("--maps and --overlap need --model")
+    if model is None and (maps_out is not None or overlap or bf16):
+        raise click.UsageError("--maps, --overlap and --bf16 need --model")
     outs = [p for p in (json_out, csv_out, plot_out, maps_out) if p is not None]
     if len({p.resolve() for p in outs}) != len(outs):
         raise OutputError("two outputs point to the same file")
@@ -78,7 +80,7 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
         check_output_path(p, inputs=[video] + ([labels] if labels else []) + ([model] if model else []))
     if model is not None:
         _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap,
-                           overlap, device)
+                           overlap, device, bf16)
         return
     if raft_weights is not None and backend != "raft":
         raise click.UsageError("--raft-weights needs --backend raft")
@@ -111,13 +113,13 @@ def _write_outputs(ev, json_out, csv_out, plot_out, truth) -> None:
 
 
 def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap, overlap,
-                       device):
+                       device, bf16):
     """``detect --model``: TA2Net inference (needs the torch extra)."""
     try:
         from actiondubber.model.infer import detect_with_model, load_checkpoint, write_maps_video
     except ImportError as exc:
         raise InputError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
-    lm = load_checkpoint(model, device=device)
+    lm = load_checkpoint(model, device=device, bf16=True if bf16 else None)
     info = probe(video)
     truth = _truth_frames(labels, video)
     kw = dict(sensitivity=sensitivity, min_gap=min_gap, overlap_average=overlap, return_maps=True)

@@ -46,9 +46,12 @@ from actiondubber.fileio import check_output_path
 @click.option("--videos", "videos", type=click.Path(path_type=Path), help="With --model: folder of the videos.")
 @click.option("--overlap", is_flag=True, help="With --model: half-overlapping windows, predictions averaged.")
 @click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
+@click.option("--bf16", is_flag=True,
+              help="With --model: bfloat16 autocast (same weights; about 2x faster on CPUs with bf16 support).")
 @click.pass_context
 def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Path | None, csv_out: Path | None,
-                 model: Path | None, videos: Path | None, overlap: bool, device: str) -> None:
+                 model: Path | None, videos: Path | None, overlap: bool, device: str,
+                 bf16: bool) -> None:
     """Score predicted events against Audible623-format labels.
 
     Prints per-video and mean figures: strict one-to-one F1 at ±1/±2/±3 frames
@@ -59,8 +62,8 @@ def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Pat
         raise click.UsageError("give either --pred or --model (with --videos)")
     if model is not None and videos is None:
         raise click.UsageError("--model needs --videos")
-    if model is None and (videos is not None or overlap):
-        raise click.UsageError("--videos and --overlap need --model")
+    if model is None and (videos is not None or overlap or bf16):
+        raise click.UsageError("--videos, --overlap and --bf16 need --model")
     if model is not None:
         inputs = [labels, model]
     else:
@@ -70,7 +73,7 @@ def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Pat
             check_output_path(out, inputs=inputs)
     with tempfile.TemporaryDirectory(prefix="actiondubber-eval-") as tmp:
         if model is not None:
-            pred = _predict_with_model(ctx, model, videos, labels, Path(tmp), overlap, device)
+            pred = _predict_with_model(ctx, model, videos, labels, Path(tmp), overlap, device, bf16)
         report = evaluate_predictions(pred, labels, merge=merge)
     if model is not None:  # the events files were temporary: name the model and the videos instead
         report = dataclasses.replace(report, pred=f"{model} (TA2Net) on {videos}",
@@ -86,7 +89,8 @@ def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Pat
         click.echo(f"wrote {out}")
 
 
-def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path, overlap: bool, device: str) -> Path:
+def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path, overlap: bool, device: str,
+                        bf16: bool = False) -> Path:
     """Run the checkpoint on every labelled video found in *videos*; events JSON files go into *tmp*."""
     import logging
 
@@ -101,7 +105,7 @@ def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path,
     except ImportError as exc:
         raise InputError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
     log = logging.getLogger("actiondubber.cli.evaluate")
-    lm = load_checkpoint(model, device=device)
+    lm = load_checkpoint(model, device=device, bf16=True if bf16 else None)
     ids = list(read_labels(labels).videos)
     files = index_videos(videos)
     todo = [(vid, files[vid]) for vid in ids if vid in files]
