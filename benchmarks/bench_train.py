@@ -102,7 +102,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ablation", choices=ABLATIONS, default="+temp",
                     help="Table-4 row built on the small config (default +temp = the full model); rows other "
-                         "than +temp train in WORK/run-ROW")
+                         "than +temp train in WORK/run-ROW (WORK/run[-ROW]-seedN for a seed other than 0)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the training-free detector")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--fresh", action="store_true", help="delete an earlier run in WORK/run first")
@@ -117,7 +117,8 @@ def main() -> int:
     val_labels = _make_set(work / "synth_val", 2, 8)
     test_labels = _make_set(work / "synth_test", 1, 24)
     t_data = time.perf_counter() - t0
-    run = work / ("run" if args.ablation == "+temp" else "run-" + args.ablation.strip("+").replace("+", "-"))
+    run = work / (("run" if args.ablation == "+temp" else "run-" + args.ablation.strip("+").replace("+", "-"))
+                  + (f"-seed{args.seed}" if args.seed else ""))
     if args.fresh and run.exists():
         import shutil
 
@@ -132,7 +133,7 @@ def main() -> int:
     t_train = time.perf_counter() - t0
     lm = load_checkpoint(run / "best.pt")
     methods = ("ta2net",) if args.no_baseline else ("ta2net", "training-free")
-    tag = "" if args.ablation == "+temp" else "-" + run.name
+    tag = "" if run.name == "run" else "-" + run.name
     rows = _run_methods("synth held-out", test_labels.parent, test_labels, lm, work, cache, methods, tag)
     real_labels = REAL / "labels_audio_onsets.csv"
     if real_labels.is_file():

@@ -307,6 +307,12 @@ def test_resume_continues_exactly(synth_set, cache, tmp_path):
     # a different config cannot resume this run
     with pytest.raises(InputError, match="differs from the checkpoint"):
         train(tiny_cfg(dim=16), synth_set / "labels.csv", synth_set, tmp_path / "b", resume=True, **kw)
+    # ... but one that only changes the memory layout can (same numbers, e.g. a newer default)
+    more = train(tiny_cfg(channels_last=False, encoder_chunk=4), synth_set / "labels.csv", synth_set, tmp_path / "b",
+                 resume=True, **{**kw, "iterations": 7})
+    assert more.start_iteration == 6 and more.iteration == 7 and np.isfinite(more.losses).all()
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["config"]
+    assert ck["channels_last"] is False and ck["encoder_chunk"] == 4
     with pytest.raises(InputError, match="no checkpoint to resume"):
         train(None, synth_set / "labels.csv", synth_set, tmp_path / "c", resume=True, **kw)
 

@@ -326,8 +326,13 @@ def train(
             ck_cfg = TA2NetConfig.from_dict(dict(ckpt["config"]), source=f"{out / LAST} (config)")
             if cfg is not None and cfg.to_dict() != ck_cfg.to_dict():
                 diff = sorted(k for k, v in cfg.to_dict().items() if ck_cfg.to_dict().get(k) != v)
-                raise InputError(f"{out / LAST}: the given config differs from the checkpoint's ({', '.join(diff)}); "
-                                 "resume without --config, or train into another folder")
+                layout_only = set(diff) <= {"channels_last", "encoder_chunk"}  # memory layout: same numbers
+                if not layout_only:
+                    raise InputError(f"{out / LAST}: the given config differs from the checkpoint's "
+                                     f"({', '.join(diff)}); resume without --config, or train into another folder")
+                given = ", ".join(f"{k}={getattr(cfg, k)}" for k in diff)
+                log.info("%s: resuming with the given %s", out / LAST, given)
+                ck_cfg = ck_cfg.replace(**{k: getattr(cfg, k) for k in diff})
             cfg = ck_cfg
             ck_feat = FeatureParams.from_dict(ckpt.get("features"))
             if features is not None and features != ck_feat:
