@@ -130,6 +130,8 @@ def main() -> int:
                             ("ta2net",), "-synth+real")
         rows += _run_methods(f"fold{test}", tdir, tdir / "labels.csv", synth_model, pred, work / "feature_cache",
                              ("ta2net", "training-free"), "")
+        rows = [(f"fold{test}: {label}", *r[1:]) for label, r in
+                zip(("TA2Net, synthetic + real", "TA2Net, synthetic only", "training-free"), rows, strict=True)]
         results.append((folds[test], rows))
     # all 12 clips, each scored by the model that did not see it: pool the two folds' prediction folders
     both = {}
@@ -149,7 +151,7 @@ def main() -> int:
         "TA2Net trained with real clips labelled from their soundtracks (two-fold over the 12 real clips; "
         "SMALL SCALE)",
         f"small_cpu model, 32-frame clips, {args.iterations} iterations x batch 2, lr 1e-3, seed {args.seed}; "
-        f"checkpoints chosen on synthetic validation clips; fold training took {t_train:.0f} s",
+        f"checkpoints chosen on synthetic validation clips; fold training in this call {t_train:.0f} s (0 when reused)",
         f"fold0 = {', '.join(folds[0])}",
         f"fold1 = {', '.join(folds[1])}",
         "",
