@@ -103,6 +103,8 @@ def main() -> int:
     ap.add_argument("--ablation", choices=ABLATIONS, default="+temp",
                     help="Table-4 row built on the small config (default +temp = the full model); rows other "
                          "than +temp train in WORK/run-ROW (WORK/run[-ROW]-seedN for a seed other than 0)")
+    ap.add_argument("--negatives", action="store_true",
+                    help="also train on the clips without collisions (empty label lists); run folder gets -neg")
     ap.add_argument("--no-baseline", action="store_true", help="skip the training-free detector")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     ap.add_argument("--fresh", action="store_true", help="delete an earlier run in WORK/run first")
@@ -118,7 +120,7 @@ def main() -> int:
     test_labels = _make_set(work / "synth_test", 1, 24)
     t_data = time.perf_counter() - t0
     run = work / (("run" if args.ablation == "+temp" else "run-" + args.ablation.strip("+").replace("+", "-"))
-                  + (f"-seed{args.seed}" if args.seed else ""))
+                  + ("-neg" if args.negatives else "") + (f"-seed{args.seed}" if args.seed else ""))
     if args.fresh and run.exists():
         import shutil
 
@@ -129,6 +131,7 @@ def main() -> int:
     res = train(cfg, train_labels, train_labels.parent, run, val_csv=val_labels, val_videos=val_labels.parent,
                 iterations=args.iterations, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                 seed=args.seed, eval_every=max(1, args.iterations // 7), cache_dir=cache, progress=True,
+                negatives=args.negatives,
                 resume=(run / "last.pt").is_file())
     t_train = time.perf_counter() - t0
     lm = load_checkpoint(run / "best.pt")
@@ -146,7 +149,8 @@ def main() -> int:
         f"model: small_cpu config, Table-4 row {args.ablation}, clip_len {args.clip_len}, size {args.size}, "
         f"from scratch; "
         f"{args.iterations} iterations x batch {args.batch_size}, Adam lr {args.lr}, warm-up {args.warmup}, "
-        f"seed {args.seed}, {args.threads} torch thread(s)",
+        f"seed {args.seed}, {args.threads} torch thread(s)"
+        + (", clips without collisions used as negatives" if args.negatives else ""),
         f"data: 24 train / 8 validation / 24 held-out synthetic clips (make_synth_set seeds 0/2/1), real clips "
         f"from {REAL}",
         f"time: data {t_data:.0f} s (cached after the first run), training incl. flow features {t_train:.0f} s; "
@@ -166,7 +170,8 @@ def main() -> int:
     write_text_atomic(run / "summary.txt", text)
     if args.json:
         keys = ("set", "f1_2", "pooled_f1_2", "paper_recall", "paper_precision", "paper_f1", "nme", "pme", "fps")
-        record = {"ablation": args.ablation, "iterations": args.iterations, "seed": args.seed,
+        record = {"ablation": args.ablation, "negatives": args.negatives, "iterations": args.iterations,
+                  "seed": args.seed,
                   "best_iteration": res.best_iteration, "best_val_f1_2": res.best_metric,
                   "train_seconds": t_train, "rows": [dict(zip(keys, r, strict=True)) for r in rows]}
         write_text_atomic(args.json, json.dumps(record, indent=1) + "\n")
