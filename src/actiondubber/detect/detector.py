@@ -21,6 +21,7 @@ import math
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -50,6 +51,9 @@ class DetectorParams:
     ``deceleration`` strength of frame i also check the flows of the pairs
     (i−2, i−1) and (i+1, i+2), so that a one-pair flow glitch is not taken for
     an impact (:mod:`.strength`); it delays each frame's result by one frame.
+    ``skip_repeats`` leaves isolated repeated frames (pulldown, frame-rate
+    conversion by duplication, a dropped frame shown twice) out of the motion
+    analysis (:func:`skip_repeated_frames`); such a frame scores 0.
     """
 
     short_side: int = DEFAULT_SHORT_SIDE
@@ -67,6 +71,7 @@ class DetectorParams:
     top_fraction: float = 0.01
     frame_offset: int = 0
     persistence: bool = True
+    skip_repeats: bool = True
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -90,6 +95,43 @@ class StrengthCurve:
     xs: np.ndarray  # original-video pixels, same indexing
     ys: np.ndarray
     analysis_size: tuple[int, int]
+
+
+#: A frame is an isolated repeat when its mean absolute difference to the previous frame is below this
+#: fraction of the differences on both sides (motion before and after it) ...
+REPEAT_RATIO = 0.2
+#: ... and no pixel changed by more than this (grey levels; lossy coding of a repeat stays below it).
+REPEAT_MAX_DIFF = 12
+
+
+def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> Iterator[Frame]:
+    """Yield *frames* without isolated repeats: a frame (almost) equal to the previous one between two
+    frames that do differ (a duplicate inserted by pulldown or frame-rate conversion, a dropped frame
+    shown twice). Left in, such a frame reads as a sudden stop followed by a double-speed jump, which
+    the deceleration strength takes for an impact. Runs of still frames (a scene that really stands
+    still) are kept; the first and last frames are always kept. *stats* gets ``{"skipped": n}``."""
+    window: deque[Frame] = deque()  # raw frames k-2, k-1, k, k+1 (frame k is decided when k+1 arrives)
+    diffs: deque[tuple[float, int]] = deque()  # (mean, max) |difference| of consecutive frames in window
+    skipped = 0
+    for fr in frames:
+        window.append(fr)
+        if len(window) >= 2:
+            d = np.abs(window[-2].image.astype(np.int16) - fr.image.astype(np.int16))
+            diffs.append((float(d.mean()), int(d.max())))
+        if len(window) <= 2:  # frames 0 and 1 have no motion before them to compare with: kept
+            yield fr
+        elif len(window) == 4:
+            (p_mean, _), (c_mean, c_max), (n_mean, _) = diffs
+            if c_max <= REPEAT_MAX_DIFF and c_mean < REPEAT_RATIO * min(p_mean, n_mean):
+                skipped += 1
+            else:
+                yield window[2]
+            window.popleft()
+            diffs.popleft()
+    if len(window) == 3:  # the last frame is always kept
+        yield window[2]
+    if stats is not None:
+        stats["skipped"] = skipped
 
 
 def _threaded(it: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
@@ -167,7 +209,9 @@ def strength_curve(
             yield fr
 
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
-    kins = iter_kinematics(_threaded(frames()), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
+    repeats: dict = {}
+    stream = skip_repeated_frames(frames(), repeats) if params.skip_repeats else frames()
+    kins = iter_kinematics(_threaded(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
     link = params.persistence
 
     def measure(kin, prev, nxt):
@@ -196,6 +240,8 @@ def strength_curve(
         prev_kin, cur_kin = cur_kin, kin
     if cur_kin is not None:
         measure(cur_kin, prev_kin, None)
+    if repeats.get("skipped"):
+        log.info("%s: %d repeated frame(s) left out of the motion analysis", video, repeats["skipped"])
     info = decoded_info(info, times, min_frames=MIN_FRAMES)
     n_dec = info.n_frames
     off = params.frame_offset

@@ -32,6 +32,7 @@ per-frame times, and collision frames follow them.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import os
@@ -413,6 +414,24 @@ def _knocks(model: SceneModel, impacts: Sequence[Impact], sr: int, seed: int) ->
     return out
 
 
+def _one_opencv_thread(fn):
+    """Run *fn* with OpenCV on one thread. Its worker threads may differ in floating-point state
+    (denormal handling) and which thread draws which stripe varies with load, so a seed's pixels and
+    encoded bytes could differ between runs (seen only under heavy load); one thread removes that source."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        n = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cv2.setNumThreads(n)
+
+    return wrapper
+
+
+@_one_opencv_thread
 def render_clip(
     out_path: str | os.PathLike,
     *,
