@@ -238,3 +238,41 @@ def test_persistence_rejects_a_one_pair_glitch_but_keeps_a_stop():
         checked = float(strength_map(seq[1], change_gate=0, prev=seq[0], nxt=seq[2]).max())
         assert alone == pytest.approx(5.0, abs=1e-3)
         assert (checked > 4.0) is expect_event, (checked, expect_event)
+
+
+def test_isolated_repeated_frames_are_skipped_and_still_runs_kept():
+    from actiondubber.detect.detector import skip_repeated_frames
+    from actiondubber.video.reader import Frame
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (40, 60), dtype=np.uint8)
+
+    def moving(k: int) -> np.ndarray:  # the texture shifted by k pixels: every frame differs
+        return np.roll(base, 3 * k, axis=1)
+
+    # 0..9 moving, with the picture of frame 4 shown again as frame 5 (a repeat), then shifts 6..9
+    images = [moving(k) for k in range(5)] + [moving(4)] + [moving(k) for k in range(5, 9)]
+    # then a scene that stands still for 4 frames, then moves again
+    images += [moving(8)] * 4 + [moving(k) for k in range(9, 12)]
+    frames = [Frame(i, i / 25, img) for i, img in enumerate(images)]
+    stats: dict = {}
+    kept = [f.index for f in skip_repeated_frames(frames, stats)]
+    assert stats["skipped"] == [5]
+    assert kept == [i for i in range(len(images)) if i != 5]
+    # slight coding noise on the repeat is still a repeat; the first and last frames are always kept
+    noisy = [f.image.copy() for f in frames]
+    noisy[5] = np.clip(noisy[5].astype(int) + rng.integers(-2, 3, noisy[5].shape), 0, 255).astype(np.uint8)
+    stats = {}
+    list(skip_repeated_frames([Frame(i, i / 25, im) for i, im in enumerate(noisy)], stats))
+    assert stats["skipped"] == [5]
+    two = [Frame(0, 0.0, base), Frame(1, 0.04, base)]
+    assert [f.index for f in skip_repeated_frames(two)] == [0, 1]
+
+
+def test_cli_skip_repeats_is_recorded(tmp_path):
+    clip = render_clip(tmp_path / "c.mp4", scene="bounce", size=(160, 120), seconds=2, seed=4, with_audio=False)
+    out = tmp_path / "ev.json"
+    r = CliRunner().invoke(cli, ["detect", clip.path, "--skip-repeats", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    ev = load_events(out)
+    assert ev.params["skip_repeats"] is True and len(ev.scores) == clip.n_frames

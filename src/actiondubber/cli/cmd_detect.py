@@ -57,6 +57,9 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
               help="Minimum time between two events, seconds (at least 3 frames).")
 @click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
               help="0: the frame at the change of motion; 1: the frame after it.")
+@click.option("--skip-repeats", is_flag=True,
+              help="Leave isolated repeated frames (frame-rate conversion by duplication, pulldown) out of the "
+                   "motion analysis; see README.")
 @click.option("--model", "model", type=click.Path(path_type=Path),
               help="Use a trained TA2Net checkpoint (e.g. runs/ta2net/best.pt) instead of the training-free detector "
                    "(flow options then come from the checkpoint).")
@@ -69,7 +72,8 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
                raft_weights,
-               compensate, kind, gravity, min_gap, frame_offset, model, maps_out, overlap, device, bf16):
+               compensate, kind, gravity, min_gap, frame_offset, skip_repeats, model, maps_out, overlap,
+               device, bf16):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     if model is None and (maps_out is not None or overlap or bf16):
         raise click.UsageError("--maps, --overlap and --bf16 need --model")
@@ -86,7 +90,8 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
         raise click.UsageError("--raft-weights needs --backend raft")
     params = DetectorParams(short_side=short_side, backend=backend, flow_preset=flow_preset, compensate=compensate,
                             kind=kind, gravity=gravity,
-                            sensitivity=sensitivity, min_gap=min_gap, frame_offset=frame_offset)
+                            sensitivity=sensitivity, min_gap=min_gap, frame_offset=frame_offset,
+                            skip_repeats=skip_repeats)
     params.validate()
     info = probe(video)
     truth = _truth_frames(labels, video)
