@@ -289,6 +289,19 @@ def test_tensorboard_scalars_and_negatives_in_training(synth_set, cache, tmp_pat
         [round(float(r.split(",")[col]), 4) for r in csv_rows[1:]]
 
 
+def test_gradient_accumulation_trains_the_same_clips(synth_set, cache, tmp_path):
+    kw = dict(iterations=3, batch_size=2, lr=1e-3, cache_dir=cache, seed=2)
+    whole = train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "a", **kw)
+    split = train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "b", accumulate=2, **kw)
+    assert split.iteration == 3 and np.isfinite(split.losses).all()
+    # same clips; only BatchNorm's batch statistics differ (one clip per micro-batch instead of two)
+    assert split.losses[0] == pytest.approx(whole.losses[0], rel=0.2)
+    meta = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["meta"]
+    assert meta["accumulate"] == 2 and meta["batch_size"] == 2
+    with pytest.raises(InputError, match="accumulate must be at least 1"):
+        train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "c", accumulate=0, **kw)
+
+
 def test_resume_continues_exactly(synth_set, cache, tmp_path):
     kw = dict(iterations=6, batch_size=2, lr=1e-3, eval_every=3, ckpt_every=3, cache_dir=cache, seed=3,
               val_csv=synth_set / "labels.csv")
@@ -354,14 +367,15 @@ def test_torchrun_two_cpu_processes(synth_set, cache, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "actiondubber", "train", "--labels", str(synth_set / "labels.csv"), "--videos", str(synth_set),
-           "--out", str(out), "--config", str(cfg_file), "--iterations", "2", "--batch-size", "1", "--lr", "1e-3",
-           "--cache-dir", str(cache), "--device", "cpu"]
+           "--out", str(out), "--config", str(cfg_file), "--iterations", "2", "--batch-size", "2", "--accumulate", "2",
+           "--lr", "1e-3", "--cache-dir", str(cache), "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "trained iterations 1-2 (2)" in proc.stdout
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["iteration"] == 2 and ck["meta"]["world_size"] == 2 and len(ck["rng"]) == 2
-    assert ck["sampler"]["position"] == 1 and ck["sampler"]["epoch"] == 1  # 2 steps x 2 processes x 1 clip
+    assert ck["meta"]["accumulate"] == 2  # micro-batches of one clip; DDP syncs gradients on the last one
+    assert ck["sampler"]["position"] == 2 and ck["sampler"]["epoch"] == 2  # 2 steps x 2 processes x 2 clips, 3 videos
 
 
 def test_cli_train_resume_and_clean_errors(synth_set, cache, tmp_path):

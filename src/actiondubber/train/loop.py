@@ -32,6 +32,7 @@ writes the files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -282,6 +283,7 @@ def train(
     features: FeatureParams | None = None,
     augment: bool = True,
     negatives: bool = False,
+    accumulate: int = 1,
     progress: bool = False,
     stop_after: int | None = None,
 ) -> TrainResult:
@@ -298,7 +300,11 @@ def train(
     this call after that many iterations without the end-of-run work (as if
     the process had been killed after a checkpoint). *progress* shows a tqdm bar. *negatives* trains on rows
     of *train_csv* with an empty label list too, as videos without audible actions (otherwise they are skipped
-    with a warning).
+    with a warning). *accumulate* splits each process's batch into that many
+    micro-batches whose gradients add up before the step: the same clips and
+    loss weighting in a fraction of the memory (BatchNorm then normalises over
+    a micro-batch); the paper recipe (batch 4 of 64 frames, five ResNet50 passes per
+    frame) needs about 10 GB of RAM per clip on CPU, so ``accumulate=4`` fits 16 GB.
     """
     from actiondubber.model.infer import resolve_device
     from actiondubber.model.losses import total_loss
@@ -310,6 +316,9 @@ def train(
         raise InputError(f"iterations must be at least 1, got {iterations}")
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if accumulate < 1:
+        raise InputError(f"accumulate must be at least 1, got {accumulate}")
+    n_micro = min(accumulate, batch_size)
     if not lr > 0:
         raise InputError(f"learning rate must be positive, got {lr}")
     dev = resolve_device(device)
@@ -404,7 +413,8 @@ def train(
         tb = _tensorboard(out) if dd.main else None
         meta = {
             "train_labels": str(train_csv), "videos": str(videos_dir), "val_labels": str(val_csv) if val_csv else None,
-            "batch_size": batch_size, "world_size": dd.world, "lr": lr, "seed": seed, "iterations": iterations,
+            "batch_size": batch_size, "accumulate": n_micro, "world_size": dd.world, "lr": lr, "seed": seed,
+            "iterations": iterations,
             "torch": str(torch.__version__),
         }
         result = TrainResult(str(out), start, start, best_metric=best_metric, best_iteration=best_it,
@@ -439,20 +449,31 @@ def train(
         for it in range(start, end):
             draws = sampler.take(batch_size * dd.world)[dd.rank * batch_size : (dd.rank + 1) * batch_size]
             clips = [train_set.clip(i, L, rng, augment=augment) for i, rng in draws]
-            rgb, mot, inf, targets, valid = collate(clips, use_motion=cfg.use_motion,
-                                                    use_inflection=cfg.use_inflection)
-            nb = dev.type == "cuda"
-            rgb = rgb.to(dev, non_blocking=nb)
-            mot = mot.to(dev, non_blocking=nb) if mot is not None else None
-            inf = inf.to(dev, non_blocking=nb) if inf is not None else None
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp and not cfg.bf16):
-                out_m = net(rgb, mot, inf)
-            loss, parts = total_loss(out_m, targets.to(dev), cfg, valid=valid.to(dev))
-            if not torch.isfinite(loss):
-                raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss)}); "
-                                 "lower the learning rate")
             opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            micro = [clips[j::n_micro] for j in range(n_micro)]
+            loss_sum, parts = 0.0, {}
+            for j, part in enumerate(micro):
+                rgb, mot, inf, targets, valid = collate(part, use_motion=cfg.use_motion,
+                                                        use_inflection=cfg.use_inflection)
+                nb = dev.type == "cuda"
+                rgb = rgb.to(dev, non_blocking=nb)
+                mot = mot.to(dev, non_blocking=nb) if mot is not None else None
+                inf = inf.to(dev, non_blocking=nb) if inf is not None else None
+                sync = contextlib.nullcontext() if (not dd.enabled or j == n_micro - 1) else net.no_sync()
+                with sync:
+                    with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp and not cfg.bf16):
+                        out_m = net(rgb, mot, inf)
+                    loss_j, parts_j = total_loss(out_m, targets.to(dev), cfg, valid=valid.to(dev))
+                    if not torch.isfinite(loss_j):
+                        raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss_j)}); "
+                                         "lower the learning rate")
+                    scaler.scale(loss_j * (len(part) / len(clips))).backward()
+                w = len(part) / len(clips)
+                loss_sum += float(loss_j.detach()) * w
+                for k, v in parts_j.items():
+                    parts[k] = parts.get(k, 0.0) + v * w
+                del out_m, loss_j
+            loss = torch.tensor(loss_sum)
             if grad_clip:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
