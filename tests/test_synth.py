@@ -55,14 +55,13 @@ def test_same_seed_same_clip_other_seed_other_clip(tmp_path):
     assert a.collision_times != c.collision_times
     longer = build_scene("bounce", TINY, seed=5, t_end=6.0)  # a longer clip extends the same story
     assert [i.time for i in longer.impacts][: len(a.collision_times)] == list(a.collision_times)
-    # the same pictures (single-threaded OpenCV and x264 make the bytes identical in practice; a rare
-    # difference in a coded pixel under heavy load would not change the clip)
-    fa, fb, fc = ([f.image.astype(np.int16) for f in iter_frames(x.path, short_side=None, pix_fmt="rgb24")]
+    # the same pictures up to coding noise: the rendered frames are identical, and in a fresh process so are
+    # the encoded bytes, but inside a long test session x264 was seen to code them differently now and then
+    # (mean |difference| of the decoded pictures up to ~0.8 grey levels; another seed differs by > 5)
+    fa, fb, fc = (np.stack([f.image.astype(np.int16) for f in iter_frames(x.path, short_side=None, pix_fmt="rgb24")])
                   for x in (a, b, c))
-    assert len(fa) == len(fb) == len(fc)
-    ab = np.abs(np.stack(fa) - np.stack(fb))
-    assert ab.mean() < 0.05 and ab.max() <= 24
-    assert np.abs(np.stack(fa) - np.stack(fc)).mean() > 5
+    assert fa.shape == fb.shape == fc.shape
+    assert np.abs(fa - fb).mean() < 1.5 and np.abs(fa - fc).mean() > 5
 
 
 @pytest.mark.parametrize("seed,vfr", [(0, False), (1, False), (2, True), (3, False)])

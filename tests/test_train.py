@@ -401,3 +401,20 @@ def test_cli_train_resume_and_clean_errors(synth_set, cache, tmp_path):
     r = runner.invoke(cli, [*base, "--iterations", "4", "--resume"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert str(tmp_path / "run" / "last.pt") in r.output and "not a readable checkpoint" in r.output
+
+
+def test_memory_warning_suggests_accumulation(monkeypatch, caplog):
+    from actiondubber.train import loop
+
+    paper = TA2NetConfig.paper()
+    assert loop.estimated_step_gb(paper, 4) == pytest.approx(4 * loop.estimated_step_gb(paper, 1))
+    assert loop.estimated_step_gb(paper.replace(clip_len=32), 1) < loop.estimated_step_gb(paper, 1)
+    assert loop.estimated_step_gb(TA2NetConfig.small_cpu(), 4) is None  # not measured: no guess
+    monkeypatch.setattr(loop, "_available_gb", lambda: 22.0)
+    with caplog.at_level(logging.WARNING):
+        loop._warn_if_short_of_memory(paper, 4, 1)
+    assert "needs about 40 GB of RAM" in caplog.text and "use --accumulate 2" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        loop._warn_if_short_of_memory(paper, 4, 4)  # one clip at a time: ~10 GB fits
+    assert caplog.text == ""

@@ -414,6 +414,23 @@ def _knocks(model: SceneModel, impacts: Sequence[Impact], sr: int, seed: int) ->
     return out
 
 
+def _yuv420p_frame(i420: np.ndarray, w: int, h: int) -> av.VideoFrame:
+    """A yuv420p frame from OpenCV's I420 layout with the rows' alignment padding zeroed.
+
+    ``VideoFrame.from_ndarray`` leaves that padding uninitialised, and x264 was seen to read it: the
+    same pictures then gave different bytes from run to run at widths that are not a multiple of the
+    row alignment (160 px: 5 of 12 renders), while zeroed padding gives identical bytes."""
+    frame = av.VideoFrame(w, h, "yuv420p")
+    flat = i420.reshape(-1)
+    planes = (flat[: w * h].reshape(h, w), flat[w * h : w * h + (w // 2) * (h // 2)].reshape(h // 2, w // 2),
+              flat[w * h + (w // 2) * (h // 2) :].reshape(h // 2, w // 2))
+    for plane, data in zip(frame.planes, planes, strict=True):
+        buf = np.zeros((data.shape[0], plane.line_size), np.uint8)
+        buf[:, : data.shape[1]] = data
+        plane.update(buf)
+    return frame
+
+
 def _one_opencv_thread(fn):
     """Run *fn* with OpenCV on one thread. Its worker threads may differ in floating-point state
     (denormal handling) and which thread draws which stripe varies with load, so a seed's pixels and
@@ -535,7 +552,7 @@ def render_clip(
                         img = (acc / blur_n + 0.5).astype(np.uint8)
                     img = bank.apply(img)
                     if pix_fmt == "yuv420p":  # OpenCV's BT.601 conversion: ~10x faster than swscale here
-                        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+                        frame = _yuv420p_frame(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), W, H)
                     else:
                         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                     frame.pts = pts[i]

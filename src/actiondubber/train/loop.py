@@ -108,6 +108,47 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+#: Peak RAM of one training step on CPU per clip in a micro-batch, paper config (ResNet50 to layer3, five
+#: encoder passes per frame, 64 frames at 112 px): measured 9.5-9.9 GB with ``actiondubber train``.
+PAPER_GB_PER_CLIP = 9.9
+
+
+def estimated_step_gb(cfg: TA2NetConfig, clips: int) -> float | None:
+    """Rough peak RAM (GB) of a CPU training step over *clips* clips, scaled from the paper config by
+    clip length, encoder passes and image area; None for backbones it was not measured for."""
+    depth = {"resnet50": 1.0, "resnet34": 0.45, "resnet18": 0.3}.get(cfg.backbone)
+    if depth is None:
+        return None
+    cut = {"layer1": 0.35, "layer2": 0.65, "layer3": 1.0, "layer4": 1.1}[cfg.cut]
+    passes = (1 + 2 * cfg.n_kinematics) / 5
+    return PAPER_GB_PER_CLIP * depth * cut * passes * (cfg.clip_len / 64) * (cfg.size / 112) ** 2 * clips
+
+
+def _available_gb() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def _warn_if_short_of_memory(cfg: TA2NetConfig, batch_size: int, n_micro: int) -> None:
+    """Warn (before hours of work are lost to the out-of-memory killer) when a step will not fit in RAM."""
+    clips = math.ceil(batch_size / n_micro)
+    need, have = estimated_step_gb(cfg, clips), _available_gb()
+    if need is None or have is None or need < 0.9 * have:
+        return
+    per_clip = need / clips
+    fits = max(1, int(0.9 * have // per_clip))
+    hint = (f"use --accumulate {math.ceil(batch_size / fits)}" if fits < clips
+            else "even one clip per micro-batch may not fit: use a smaller config or a GPU")
+    log.warning("a training step needs about %.0f GB of RAM on CPU (%d clip(s) of %d frames at a time), %.0f GB "
+                "are available: %s", need, clips, cfg.clip_len, have, hint)
+
+
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
     """Seed python, numpy and torch; *deterministic* also asks torch for deterministic kernels."""
     random.seed(seed)
@@ -357,6 +398,8 @@ def train(
         use_amp = (dev.type == "cuda") if amp is None else bool(amp and dev.type == "cuda")
         if amp and dev.type != "cuda":
             log.info("mixed precision is only used on a GPU; training in float32 on %s", dev)
+        if dev.type == "cpu" and dd.main:
+            _warn_if_short_of_memory(cfg, batch_size, n_micro)
         seed_everything(seed, deterministic=deterministic)
 
         # data (features computed once, shared through the cache)
