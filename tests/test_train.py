@@ -302,6 +302,30 @@ def test_gradient_accumulation_trains_the_same_clips(synth_set, cache, tmp_path)
         train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "c", accumulate=0, **kw)
 
 
+def test_fine_tuning_starts_from_another_checkpoints_weights(synth_set, cache, tmp_path):
+    kw = dict(batch_size=1, cache_dir=cache, seed=4)
+    train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "a", iterations=3, lr=1e-3, **kw)
+    src = tmp_path / "a" / "last.pt"
+    tuned = train(None, synth_set / "labels.csv", synth_set, tmp_path / "b", iterations=1, lr=1e-12, init_from=src,
+                  **kw)
+    assert tuned.start_iteration == 0 and tuned.iteration == 1
+    a = torch.load(src, weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert b["config"] == a["config"] and b["meta"]["init_from"] == str(src)
+    floats = [k for k, v in a["model"].items() if v.is_floating_point() and "running" not in k]
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in floats)  # lr ~0: the same weights
+    train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "e", iterations=1, lr=1e-12, **kw)
+    e = torch.load(tmp_path / "e" / "last.pt", weights_only=True)["model"]
+    assert not all(torch.allclose(a["model"][k], e[k], atol=1e-6) for k in floats)  # without it: other weights
+    with pytest.raises(InputError, match="do not fit the model of the given config"):
+        train(tiny_cfg(dim=16), synth_set / "labels.csv", synth_set, tmp_path / "c", iterations=1, lr=1e-3,
+              init_from=src, **kw)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="bad.pt"):
+        train(None, synth_set / "labels.csv", synth_set, tmp_path / "d", iterations=1, lr=1e-3, init_from=bad, **kw)
+
+
 def test_resume_continues_exactly(synth_set, cache, tmp_path):
     kw = dict(iterations=6, batch_size=2, lr=1e-3, eval_every=3, ckpt_every=3, cache_dir=cache, seed=3,
               val_csv=synth_set / "labels.csv")

@@ -76,6 +76,8 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--flow-backend", type=click.Choice(["dis", "farneback", "tvl1", "raft"]), default="dis",
               show_default=True, help="Optical flow for the motion and inflection inputs.")
 @click.option("--no-augment", is_flag=True, help="No random left-right mirroring of training clips.")
+@click.option("--init", "init_from", type=click.Path(path_type=Path),
+              help="Start from the weights of this TA2Net checkpoint (fine-tuning; its config unless --config).")
 @click.option("--accumulate", type=click.IntRange(1), default=1, show_default=True,
               help="Split each batch into this many micro-batches (same clips, less memory: the paper recipe "
                    "needs ~10 GB of RAM per clip on CPU).")
@@ -85,7 +87,7 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
 @click.pass_context
 def train_cmd(ctx, labels, videos, out_dir, val_labels, val_videos, config, iterations, batch_size, lr, lr_mult, warmup,
               schedule, grad_clip, seed, resume, device, no_amp, eval_every, ckpt_every, cache_dir, flow_backend,
-              no_augment, accumulate, negatives):
+              no_augment, init_from, accumulate, negatives):
     """Train TA²Net on labelled videos (the paper's recipe by default)."""
     try:
         from actiondubber.train.features import FeatureParams
@@ -104,7 +106,7 @@ def train_cmd(ctx, labels, videos, out_dir, val_labels, val_videos, config, iter
                 grad_clip=grad_clip, seed=seed if seed is not None else 0, deterministic=seed is not None,
                 resume=resume, device=device, amp=False if no_amp else None, eval_every=eval_every,
                 ckpt_every=ckpt_every, cache_dir=cache_dir, features=features, augment=not no_augment,
-                negatives=negatives, accumulate=accumulate,
+                negatives=negatives, accumulate=accumulate, init_from=init_from,
                 progress=show_progress(ctx) and rank == 0)
     if rank != 0:
         return

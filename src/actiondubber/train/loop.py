@@ -325,6 +325,7 @@ def train(
     augment: bool = True,
     negatives: bool = False,
     accumulate: int = 1,
+    init_from: str | os.PathLike | None = None,
     progress: bool = False,
     stop_after: int | None = None,
 ) -> TrainResult:
@@ -341,7 +342,9 @@ def train(
     this call after that many iterations without the end-of-run work (as if
     the process had been killed after a checkpoint). *progress* shows a tqdm bar. *negatives* trains on rows
     of *train_csv* with an empty label list too, as videos without audible actions (otherwise they are skipped
-    with a warning). *accumulate* splits each process's batch into that many
+    with a warning). *init_from* starts from the weights of another TA²Net checkpoint (fine-tuning, e.g. a
+    model trained on Audible623 on your own footage): with no *cfg* its config is used; the optimiser,
+    schedule and iteration count start afresh. *accumulate* splits each process's batch into that many
     micro-batches whose gradients add up before the step: the same clips and
     loss weighting in a fraction of the memory (BatchNorm then normalises over
     a micro-batch); the paper recipe (batch 4 of 64 frames, five ResNet50 passes per
@@ -388,6 +391,17 @@ def train(
             if features is not None and features != ck_feat:
                 raise InputError(f"{out / LAST}: the given feature parameters differ from the checkpoint's")
             features = ck_feat
+        init_ck = None
+        if init_from is not None and ckpt is None:
+            init_ck = read_checkpoint(init_from)
+            if cfg is None:
+                d = dict(init_ck["config"])
+                d["pretrained"] = None  # the weights come from the checkpoint
+                cfg = TA2NetConfig.from_dict(d, source=f"{init_from} (config)")
+            if features is None and isinstance(init_ck.get("features"), dict):
+                features = FeatureParams.from_dict(init_ck["features"])
+        elif init_from is not None:
+            log.info("resuming %s: the weights come from its last checkpoint, not from %s", out / LAST, init_from)
         cfg = cfg or TA2NetConfig.paper()
         fp = features or FeatureParams(size=cfg.size)
         if fp.size != cfg.size:
@@ -412,7 +426,16 @@ def train(
                                barrier=lambda: ddp.barrier(dd), warn=warn)
 
         # model, optimiser, schedule
-        model = TA2Net(cfg).to(dev)
+        model = TA2Net(cfg)
+        if init_ck is not None:
+            try:
+                model.load_state_dict(init_ck["model"])
+            except (RuntimeError, TypeError, AttributeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InputError(f"{init_from}: its weights do not fit the model of the given config ({first})") \
+                    from None
+            log.info("starting from the weights of %s (iteration %s)", init_from, init_ck.get("iteration"))
+        model = model.to(dev)
         opt = make_optimizer(model, lr, lr_mult, weight_decay)
         sched = make_scheduler(opt, iterations=iterations, warmup=warmup, schedule=schedule)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not cfg.bf16)
@@ -456,6 +479,7 @@ def train(
         tb = _tensorboard(out) if dd.main else None
         meta = {
             "train_labels": str(train_csv), "videos": str(videos_dir), "val_labels": str(val_csv) if val_csv else None,
+            "init_from": str(init_from) if init_ck is not None else None,
             "batch_size": batch_size, "accumulate": n_micro, "world_size": dd.world, "lr": lr, "seed": seed,
             "iterations": iterations,
             "torch": str(torch.__version__),
