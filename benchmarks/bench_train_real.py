@@ -5,11 +5,13 @@ made by ``actiondubber label-from-audio``) are split into two folds (sorted ids,
 alternating). For each fold the CPU-sized model trains on the 24 synthetic
 training clips of ``bench_train.py`` *plus that fold's 6 real clips*, picks its
 checkpoint on the 8 synthetic validation clips (never on real clips), and is
-scored on the *other* fold. Next to it, on the same clips: the model trained on
+scored on the *other* fold. A second model per fold starts from the synthetic-only
+model and is fine-tuned on that fold's 6 real clips alone (``train --init``,
+``--finetune-iterations`` at lr 3e-4). Next to it, on the same clips: the model trained on
 synthetic clips only (``bench_train.py``'s run, trained first if missing) and
 the training-free detector. Every real clip is scored by a model that never saw it.
 
-    python benchmarks/bench_train_real.py          # about 15 min on 2 cores after bench_train.py
+    python benchmarks/bench_train_real.py          # about 20 min on 2 cores after bench_train.py
     python benchmarks/bench_train_real.py --jobs 1
 
 Small-scale (6 real training clips per fold): it shows what a little real data
@@ -74,12 +76,39 @@ def _train_fold(k: int, args, folds: list[list[str]], real_lf, work: Path) -> Pa
     return run
 
 
+def _finetune_fold(k: int, args, folds: list[list[str]], real_lf, work: Path) -> Path:
+    run = work / f"run-real-finetune-fold{k}"
+    if (run / "best.pt").is_file() and (run / "last.pt").is_file():
+        return run
+    data = work / f"real_train_fold{k}"
+    _link_folder(data, {v: index_videos(REAL)[v] for v in folds[k]})
+    write_labels(data / "labels.csv", {v: real_lf.videos[v].frames for v in folds[k]}, "real")
+    cmd = [sys.executable, __file__, "--_train-one", str(k), "--_finetune", "--work", str(work),
+           "--finetune-iterations", str(args.finetune_iterations), "--seed", str(args.seed)]
+    log = work / f"run-real-finetune-fold{k}.log"
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise SystemExit(f"fold {k} fine-tuning failed (exit {proc.returncode}); see {log}")
+    return run
+
+
 def _train_one(k: int, args) -> int:
     torch.set_num_threads(1)
     work = args.work
+    t0 = time.perf_counter()
+    if args._finetune:
+        # fine-tune the synthetic-only model on this fold's real clips alone (train --init)
+        data = work / f"real_train_fold{k}"
+        out = work / f"run-real-finetune-fold{k}"
+        res = train(None, data / "labels.csv", data, out, val_csv=work / "synth_val" / "labels.csv",
+                    val_videos=work / "synth_val", iterations=args.finetune_iterations, batch_size=2, lr=3e-4,
+                    seed=args.seed, eval_every=max(1, args.finetune_iterations // 5), cache_dir=work / "feature_cache",
+                    progress=True, init_from=work / "run" / "best.pt", resume=(out / "last.pt").is_file())
+        print(f"fold {k}: fine-tuned in {time.perf_counter() - t0:.0f} s, best iteration {res.best_iteration}")
+        return 0
     data = work / f"mixed_fold{k}"
     cfg = TA2NetConfig.small_cpu().replace(clip_len=32, size=112)
-    t0 = time.perf_counter()
     res = train(cfg, data / "labels.csv", data, work / f"run-real-fold{k}", val_csv=work / "synth_val" / "labels.csv",
                 val_videos=work / "synth_val", iterations=args.iterations, batch_size=2, lr=1e-3, warmup=50,
                 seed=args.seed, eval_every=max(1, args.iterations // 7), cache_dir=work / "feature_cache",
@@ -94,7 +123,10 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=700)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--finetune-iterations", type=int, default=300,
+                    help="iterations of fine-tuning the synthetic-only model on each fold's real clips")
     ap.add_argument("--_train-one", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_finetune", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._train_one is not None:
         return _train_one(args._train_one, args)
@@ -116,6 +148,7 @@ def main() -> int:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         runs = list(pool.map(lambda k: _train_fold(k, args, folds, real_lf, work), range(2)))
+        tuned_runs = list(pool.map(lambda k: _finetune_fold(k, args, folds, real_lf, work), range(2)))
     t_train = time.perf_counter() - t0
     synth_model = load_checkpoint(work / "run" / "best.pt")
     pred = work / "pred_real_folds"
@@ -128,14 +161,18 @@ def main() -> int:
         mixed = load_checkpoint(runs[k] / "best.pt")
         rows = _run_methods(f"fold{test}", tdir, tdir / "labels.csv", mixed, pred, work / "feature_cache",
                             ("ta2net",), "-synth+real")
+        tuned = load_checkpoint(tuned_runs[k] / "best.pt")
+        rows += _run_methods(f"fold{test}", tdir, tdir / "labels.csv", tuned, pred, work / "feature_cache",
+                             ("ta2net",), "-finetuned")
         rows += _run_methods(f"fold{test}", tdir, tdir / "labels.csv", synth_model, pred, work / "feature_cache",
                              ("ta2net", "training-free"), "")
         rows = [(f"fold{test}: {label}", *r[1:]) for label, r in
-                zip(("TA2Net, synthetic + real", "TA2Net, synthetic only", "training-free"), rows, strict=True)]
+                zip(("TA2Net, synthetic + real", "TA2Net, fine-tuned on real", "TA2Net, synthetic only",
+                     "training-free"), rows, strict=True)]
         results.append((folds[test], rows))
     # all 12 clips, each scored by the model that did not see it: pool the two folds' prediction folders
     both = {}
-    for method in ("ta2net-synth+real", "ta2net", "training-free"):
+    for method in ("ta2net-synth+real", "ta2net-finetuned", "ta2net", "training-free"):
         d = pred / "all" / method
         d.mkdir(parents=True, exist_ok=True)
         for test in range(2):
@@ -145,7 +182,9 @@ def main() -> int:
         pooled = agg.strict_pooled.get("2f")
         both[method] = (agg.strict_mean["2f"][2], pooled.f1 if pooled else None, agg.paper.recall,
                         agg.paper.precision, agg.paper.f1, agg.nme, agg.pme)
-    names = {"ta2net-synth+real": "TA2Net, synthetic + 6 real clips", "ta2net": "TA2Net, synthetic only",
+    names = {"ta2net-synth+real": "TA2Net, synthetic + 6 real clips",
+             "ta2net-finetuned": "TA2Net, synthetic, then fine-tuned on 6 real clips",
+             "ta2net": "TA2Net, synthetic only",
              "training-free": "training-free detector"}
     lines = [
         "TA2Net trained with real clips labelled from their soundtracks (two-fold over the 12 real clips; "
@@ -155,11 +194,11 @@ def main() -> int:
         f"fold0 = {', '.join(folds[0])}",
         f"fold1 = {', '.join(folds[1])}",
         "",
-        f"{'all 12 real clips (unseen): method':40s} {'F1@±2':>7s} {'pooled2':>7s} {'paperR':>7s} {'paperP':>7s} "
+        f"{'all 12 real clips (unseen): method':52s} {'F1@±2':>7s} {'pooled2':>7s} {'paperR':>7s} {'paperP':>7s} "
         f"{'paperF1':>7s} {'NME':>7s} {'PME':>7s}",
     ]
     for method, vals in both.items():
-        lines.append(f"{names[method]:40s} " + " ".join(f"{_f(x):>7s}" for x in vals))
+        lines.append(f"{names[method]:52s} " + " ".join(f"{_f(x):>7s}" for x in vals))
     lines += ["", "per fold (test fold: method):"]
     for _, rows in results:
         for r in rows:
