@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_train import run_logged  # noqa: E402
 
 from actiondubber.fileio import write_text_atomic  # noqa: E402
 from actiondubber.model.config import ABLATIONS  # noqa: E402
@@ -51,12 +53,8 @@ def _run_row(job: tuple[str, int], args, out: Path) -> dict:
         return json.loads(js.read_text(encoding="utf-8"))
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_train.py"), "--work", str(args.work), "--ablation", row,
            "--no-baseline", "--iterations", str(args.iterations), "--seed", str(seed), "--json", str(js)]
-    log = out / f"{name}.log"
     t0 = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise SystemExit(f"row {row} seed {seed} failed (exit {proc.returncode}); see {log}")
+    run_logged(cmd, out / f"{name}.log", f"row {row} seed {seed}")
     print(f"row {row!r} seed {seed} done in {time.perf_counter() - t0:.0f} s", flush=True)
     return json.loads(js.read_text(encoding="utf-8"))
 

@@ -55,6 +55,14 @@ def _make_set(folder: Path, seed: int, n: int) -> Path:
     return labels
 
 
+def run_logged(cmd: list[str], log: Path, what: str) -> None:
+    """Run *cmd* with its output in *log*; stop the benchmark naming *what* and the log if it fails."""
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise SystemExit(f"{what} failed (exit {proc.returncode}); see {log}")
+
+
 def _f(x) -> str:
     return "  -  " if x is None or x != x else f"{x:.3f}"
 

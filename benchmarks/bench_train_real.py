@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
-from bench_train import REAL, _f, _make_set, _run_methods  # noqa: E402
+from bench_train import REAL, _f, _make_set, _run_methods, run_logged  # noqa: E402
 
 from actiondubber.evaluate.labels import read_labels, write_labels  # noqa: E402
 from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
@@ -68,11 +68,7 @@ def _train_fold(k: int, args, folds: list[list[str]], real_lf, work: Path) -> Pa
     write_labels(data / "labels.csv", rows, "mixed")
     cmd = [sys.executable, __file__, "--_train-one", str(k), "--work", str(work), "--iterations",
            str(args.iterations), "--seed", str(args.seed)]
-    log = work / f"run-real-fold{k}.log"
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise SystemExit(f"fold {k} training failed (exit {proc.returncode}); see {log}")
+    run_logged(cmd, work / f"run-real-fold{k}.log", f"fold {k} training")
     return run
 
 
@@ -85,11 +81,7 @@ def _finetune_fold(k: int, args, folds: list[list[str]], real_lf, work: Path) ->
     write_labels(data / "labels.csv", {v: real_lf.videos[v].frames for v in folds[k]}, "real")
     cmd = [sys.executable, __file__, "--_train-one", str(k), "--_finetune", "--work", str(work),
            "--finetune-iterations", str(args.finetune_iterations), "--seed", str(args.seed)]
-    log = work / f"run-real-finetune-fold{k}.log"
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise SystemExit(f"fold {k} fine-tuning failed (exit {proc.returncode}); see {log}")
+    run_logged(cmd, work / f"run-real-finetune-fold{k}.log", f"fold {k} fine-tuning")
     return run
 
 

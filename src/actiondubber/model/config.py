@@ -28,6 +28,9 @@ BACKBONES = ("resnet50", "resnet34", "resnet18", "tiny")
 CUTS = ("layer1", "layer2", "layer3", "layer4")
 HEAD_INPUTS = ("concat", "F")
 
+#: Settings that change only the memory layout, not a single number the model computes.
+LAYOUT_SETTINGS = ("channels_last", "encoder_chunk")
+
 #: Rows of the paper's Table 4, each adding one part to the previous row.
 ABLATIONS = ("video", "video+motion", "video+motion+inflection", "+aggregation", "+cont", "+temp")
 

@@ -39,7 +39,7 @@ import torch
 
 from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.errors import InputError
-from actiondubber.model.config import TA2NetConfig
+from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
 from actiondubber.model.ta2net import TA2Net
 from actiondubber.types import Event, Events, VideoInfo
 
@@ -126,13 +126,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 #: Config settings that change speed only (same weights, same model): inference may override them.
-SPEED_SETTINGS = ("channels_last", "bf16", "encoder_chunk")
+SPEED_SETTINGS = (*LAYOUT_SETTINGS, "bf16")
 
 
-def build_from_checkpoint(
-    ckpt: dict, path: str | os.PathLike, speed: dict | None = None
-) -> tuple[TA2Net, TA2NetConfig]:
-    """A :class:`TA2Net` with the checkpoint's config and weights; :class:`InputError` when they do not fit.
+def checkpoint_config(ckpt: dict, path: str | os.PathLike, speed: dict | None = None) -> TA2NetConfig:
+    """The checkpoint's config, without ImageNet weights to fetch (the weights come from the checkpoint).
 
     *speed* overrides settings of :data:`SPEED_SETTINGS` (e.g. ``{"bf16": True}``); None values are ignored.
     """
@@ -140,15 +138,23 @@ def build_from_checkpoint(
     if not isinstance(ckpt.get("config"), dict):
         raise InputError(f"{p}: checkpoint's config is not a mapping of settings")
     cfg_d = dict(ckpt["config"])
-    cfg_d["pretrained"] = None  # the weights come from the checkpoint; never fetch ImageNet weights here
+    cfg_d["pretrained"] = None  # never fetch ImageNet weights here
     for k, v in (speed or {}).items():
         if k not in SPEED_SETTINGS:
             raise ValueError(f"{k!r} is not a speed-only setting ({', '.join(SPEED_SETTINGS)})")
         if v is not None:
             cfg_d[k] = v
-    cfg = TA2NetConfig.from_dict(cfg_d, source=f"{p} (config)")
-    model = TA2Net(cfg)
-    state = ckpt["model"]
+    return TA2NetConfig.from_dict(cfg_d, source=f"{p} (config)")
+
+
+def load_weights(
+    model: TA2Net, ckpt: dict, path: str | os.PathLike,
+    *, fits: str = "the TA2Net architecture of the checkpoint's config (another architecture or version?)",
+) -> None:
+    """Load the checkpoint's weights into *model*; :class:`InputError` ("the weights do not fit *fits*")
+    naming the keys that do not fit."""
+    p = Path(path)
+    state = ckpt.get("model")
     if not isinstance(state, dict):
         raise InputError(f"{p}: checkpoint's weights are not a state_dict")
     own = model.state_dict()
@@ -166,11 +172,18 @@ def build_from_checkpoint(
             parts.append(f"{len(unexpected)} unexpected: {few(unexpected)}")
         if wrong:
             parts.append(f"{len(wrong)} of another shape: {few(wrong)}")
-        raise InputError(
-            f"{p}: the weights do not fit the TA2Net architecture of the checkpoint's config "
-            f"(another architecture or version?): {'; '.join(parts)}"
-        )
+        raise InputError(f"{p}: the weights do not fit {fits}: {'; '.join(parts)}")
     model.load_state_dict(state)
+
+
+def build_from_checkpoint(
+    ckpt: dict, path: str | os.PathLike, speed: dict | None = None
+) -> tuple[TA2Net, TA2NetConfig]:
+    """A :class:`TA2Net` with the checkpoint's config (*speed*: see :func:`checkpoint_config`) and weights;
+    :class:`InputError` when they do not fit."""
+    cfg = checkpoint_config(ckpt, path, speed)
+    model = TA2Net(cfg)
+    load_weights(model, ckpt, path)
     return model, cfg
 
 

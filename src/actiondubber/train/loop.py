@@ -49,8 +49,16 @@ import torch
 
 from actiondubber.errors import InputError, OutputError
 from actiondubber.fileio import atomic_output, ensure_output_dir, write_csv_rows
-from actiondubber.model.config import TA2NetConfig
-from actiondubber.model.infer import ARCH, CHECKPOINT_FORMAT, events_from_probs, predict_rows, read_checkpoint
+from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
+from actiondubber.model.infer import (
+    ARCH,
+    CHECKPOINT_FORMAT,
+    checkpoint_config,
+    events_from_probs,
+    load_weights,
+    predict_rows,
+    read_checkpoint,
+)
 from actiondubber.train import ddp
 from actiondubber.train.dataset import ClipSampler, LabelledSet, collate, load_set
 from actiondubber.train.features import FRAME_OFFSET, FeatureParams
@@ -379,8 +387,7 @@ def train(
             ck_cfg = TA2NetConfig.from_dict(dict(ckpt["config"]), source=f"{out / LAST} (config)")
             if cfg is not None and cfg.to_dict() != ck_cfg.to_dict():
                 diff = sorted(k for k, v in cfg.to_dict().items() if ck_cfg.to_dict().get(k) != v)
-                layout_only = set(diff) <= {"channels_last", "encoder_chunk"}  # memory layout: same numbers
-                if not layout_only:
+                if not set(diff) <= set(LAYOUT_SETTINGS):
                     raise InputError(f"{out / LAST}: the given config differs from the checkpoint's "
                                      f"({', '.join(diff)}); resume without --config, or train into another folder")
                 given = ", ".join(f"{k}={getattr(cfg, k)}" for k in diff)
@@ -395,9 +402,7 @@ def train(
         if init_from is not None and ckpt is None:
             init_ck = read_checkpoint(init_from)
             if cfg is None:
-                d = dict(init_ck["config"])
-                d["pretrained"] = None  # the weights come from the checkpoint
-                cfg = TA2NetConfig.from_dict(d, source=f"{init_from} (config)")
+                cfg = checkpoint_config(init_ck, init_from)
             if features is None and isinstance(init_ck.get("features"), dict):
                 features = FeatureParams.from_dict(init_ck["features"])
         elif init_from is not None:
@@ -428,12 +433,7 @@ def train(
         # model, optimiser, schedule
         model = TA2Net(cfg)
         if init_ck is not None:
-            try:
-                model.load_state_dict(init_ck["model"])
-            except (RuntimeError, TypeError, AttributeError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(f"{init_from}: its weights do not fit the model of the given config ({first})") \
-                    from None
+            load_weights(model, init_ck, init_from, fits="the model of the given config")
             log.info("starting from the weights of %s (iteration %s)", init_from, init_ck.get("iteration"))
         model = model.to(dev)
         opt = make_optimizer(model, lr, lr_mult, weight_decay)
@@ -534,20 +534,19 @@ def train(
                     if not torch.isfinite(loss_j):
                         raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss_j)}); "
                                          "lower the learning rate")
-                    scaler.scale(loss_j * (len(part) / len(clips))).backward()
-                w = len(part) / len(clips)
+                    w = len(part) / len(clips)  # each micro-batch's share of the batch's mean loss
+                    scaler.scale(loss_j * w).backward()
                 loss_sum += float(loss_j.detach()) * w
                 for k, v in parts_j.items():
                     parts[k] = parts.get(k, 0.0) + v * w
                 del out_m, loss_j
-            loss = torch.tensor(loss_sum)
             if grad_clip:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(opt)
             scaler.update()
             sched.step()
-            lv = ddp.mean_scalar(dd, float(loss.detach()), dev)
+            lv = ddp.mean_scalar(dd, loss_sum, dev)
             result.losses.append(lv)
             result.iteration = it + 1
             for k, v in parts.items():
