@@ -20,6 +20,14 @@ class InputError(ActionDubberError):
     exit_code = 2
 
 
+class ParameterError(InputError, ValueError):
+    """A bad argument or option value (out of range, unknown name, wrong combination).
+
+    Also a :class:`ValueError`, so plain-Python callers can catch it the usual way. Raised by the
+    ``__post_init__`` validation of the parameter dataclasses and by the public functions.
+    """
+
+
 class OutputError(ActionDubberError):
     """An output path cannot be written (unwritable, equal to an input...)."""
 
