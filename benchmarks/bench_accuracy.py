@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
 from actiondubber.evaluate.labels import read_labels  # noqa: E402
 from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
 from actiondubber.events import save_events  # noqa: E402
-from actiondubber.export.plot import plot_curve  # noqa: E402
+from actiondubber.exporters.plot import plot_curve  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from actiondubber.audio.onsets import impact_onsets  # noqa: E402
 from actiondubber.audio.reader import read_audio_clip  # noqa: E402
-from actiondubber.detect.detector import detect  # noqa: E402
-from actiondubber.dub import DubParams, dub  # noqa: E402
+from actiondubber.detection.detector import detect  # noqa: E402
+from actiondubber.dubbing import DubParams, dub  # noqa: E402
 from actiondubber.evaluate.metrics import match_events  # noqa: E402
 from actiondubber.synth import render_clip  # noqa: E402
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
-from actiondubber.detect.detector import detect  # noqa: E402
+from actiondubber.detection.detector import detect  # noqa: E402
 from actiondubber.evaluate.labels import read_labels  # noqa: E402
 from actiondubber.evaluate.metrics import match_events  # noqa: E402
 from actiondubber.train.dataset import index_videos  # noqa: E402

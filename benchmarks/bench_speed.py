@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
-from actiondubber.detect.strength import frame_strength  # noqa: E402
+from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detection.strength import frame_strength  # noqa: E402
 from actiondubber.kinematics import iter_kinematics, make_flow_backend  # noqa: E402
 from actiondubber.video import iter_frames  # noqa: E402
 from actiondubber.video.writer import write_video  # noqa: E402

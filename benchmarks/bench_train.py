@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
 from actiondubber.evaluate.labels import read_labels  # noqa: E402
 from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
 from actiondubber.events import save_events  # noqa: E402

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from actiondubber import detect
 from actiondubber.cli import cli
-from actiondubber.detect import pick_peaks, sensitivity_to_delta
+from actiondubber.detection import pick_peaks, sensitivity_to_delta
 from actiondubber.errors import InputError
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
@@ -226,7 +226,7 @@ def _kin(index: int, v_in: tuple[float, float], v_out: tuple[float, float]):
 
 
 def test_persistence_rejects_a_one_pair_glitch_but_keeps_a_stop():
-    from actiondubber.detect.strength import strength_map
+    from actiondubber.detection.strength import strength_map
 
     down = (0.0, 5.0)
     # velocity per pair: 5, 5, [0 glitch], 5, 5  -> frame 2 sees 5 -> 0, frame 3 sees 0 -> 5
@@ -241,7 +241,7 @@ def test_persistence_rejects_a_one_pair_glitch_but_keeps_a_stop():
 
 
 def test_isolated_repeated_frames_are_skipped_and_still_runs_kept():
-    from actiondubber.detect.detector import skip_repeated_frames
+    from actiondubber.detection.detector import skip_repeated_frames
     from actiondubber.video.reader import Frame
 
     rng = np.random.default_rng(0)

@@ -21,7 +21,7 @@ from scipy.signal import correlate
 
 from actiondubber.audio.reader import read_audio_clip
 from actiondubber.cli import cli
-from actiondubber.dub import (
+from actiondubber.dubbing import (
     BUILTIN_SOUNDS,
     DubParams,
     Sound,
@@ -36,7 +36,7 @@ from actiondubber.dub import (
     synthesize,
     video_timing,
 )
-from actiondubber.dub.place import db, duck_envelope, pan_gains, score_gains
+from actiondubber.dubbing.place import db, duck_envelope, pan_gains, score_gains
 from actiondubber.errors import InputError, OutputError
 from actiondubber.evaluate.metrics import match_events
 from actiondubber.events import save_events

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from actiondubber.cli import cli
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import load_events, save_events
-from actiondubber.export.cues import read_audacity, read_cues, read_srt, read_vtt, srt_text, vtt_text
-from actiondubber.export.editors import build_timeline, read_markers, write_edl, write_fcpxml, write_otio
-from actiondubber.export.markers import FORMATS, check_events, export_events
-from actiondubber.export.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, smpte_timecode
+from actiondubber.exporters.cues import read_audacity, read_cues, read_srt, read_vtt, srt_text, vtt_text
+from actiondubber.exporters.editors import build_timeline, read_markers, write_edl, write_fcpxml, write_otio
+from actiondubber.exporters.markers import FORMATS, check_events, export_events
+from actiondubber.exporters.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, smpte_timecode
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video.reader import probe
 

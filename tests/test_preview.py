@@ -1,4 +1,4 @@
-"""Tests of the event preview (``actiondubber.export.preview`` and ``actiondubber preview``)."""
+"""Tests of the event preview (``actiondubber.exporters.preview`` and ``actiondubber preview``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from actiondubber.audio.reader import read_audio_clip
 from actiondubber.cli import cli
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
-from actiondubber.export.preview import (
+from actiondubber.exporters.preview import (
     MARK_RGB,
     PreviewRenderer,
     check_events_match,

@@ -31,7 +31,7 @@ class VideoInfo:
     n_frames: int
     duration: float
     has_audio: bool
-    timestamps: tuple[float, ...] = ()
+    timestamps: tuple[float, ...] = field(default=(), repr=False)
     codec: str = ""
     pix_fmt: str = ""
     rotation: int = 0
@@ -64,7 +64,7 @@ class Event:
     y: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Events:
     """A video's detected events plus the per-frame score curve.
 
@@ -89,3 +89,17 @@ class Events:
 
     def __len__(self) -> int:
         return len(self.events)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when video, events, parameters and the score curve (element-wise) are all equal."""
+        if not isinstance(other, Events):
+            return NotImplemented
+        return (self.video == other.video and self.events == other.events and self.params == other.params
+                and np.array_equal(np.asarray(self.scores), np.asarray(other.scores)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable parts (dict, array): not hashable
+
+    def __repr__(self) -> str:
+        det = self.params.get("detector")
+        return (f"Events(video={self.video.path!r}, frames={self.video.n_frames}, fps={round(self.video.fps, 3)}, "
+                f"events={len(self.events)}" + (f", detector={det!r}" if det else "") + ")")

@@ -14,7 +14,7 @@ import sys
 import click
 
 from actiondubber import __version__
-from actiondubber.errors import ActionDubberError
+from actiondubber.errors import ActionDubberError, OutputError
 
 #: Modules that each define ``COMMANDS``: a list of click commands.
 _COMMAND_MODULES = (
@@ -33,14 +33,21 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("actiondubber: interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:  # a write the library did not foresee: full disk, name too long, read-only ...
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"actiondubber: error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(OutputError.exit_code)
         except MemoryError:
             click.echo("actiondubber: error: out of memory", err=True)
             sys.exit(1)
 
 
-class _WarningHandler(logging.Handler):
-    def emit(self, record):
-        click.echo(f"actiondubber: warning: {record.getMessage()}", err=True)
+def _warning_handler() -> logging.Handler:
+    """Warnings as ``actiondubber: warning: ...`` lines on stderr; a StreamHandler, so that
+    :func:`actiondubber.progress.progress_bar` can route it around a live progress bar."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("actiondubber: warning: %(message)s"))
+    return handler
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +59,7 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     root = logging.getLogger("actiondubber")
-    root.handlers[:] = [_WarningHandler()]
+    root.handlers[:] = [_warning_handler()]
     root.setLevel(logging.ERROR if quiet else logging.WARNING)
     root.propagate = False
 

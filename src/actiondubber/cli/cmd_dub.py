@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from actiondubber.cli.common import show_progress
-from actiondubber.detect.detector import DetectorParams
-from actiondubber.dub.library import ORDERS, describe
-from actiondubber.dub.pipeline import dub
-from actiondubber.dub.place import MIXES, DubParams
-from actiondubber.dub.sounds import BUILTIN_SOUNDS
+from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
+from actiondubber.dubbing.library import ORDERS, describe
+from actiondubber.dubbing.pipeline import dub
+from actiondubber.dubbing.place import MIXES, DubParams
+from actiondubber.dubbing.sounds import BUILTIN_SOUNDS
+from actiondubber.progress import progress_bar
 from actiondubber.video.reader import probe
 
 _D = DubParams()
-_DET = DetectorParams()
 
 
 @click.command("dub")
@@ -45,14 +44,11 @@ _DET = DetectorParams()
               help="Random pitch variation between repeats, ± semitones.")
 @click.option("--pan", is_flag=True, help="Stereo: pan each sound by the event's horizontal position.")
 @click.option("--seed", type=int, default=_D.seed, show_default=True, help="Seed of the random variations.")
-@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_DET.sensitivity, show_default=True,
-              help="Detector: higher finds more (and weaker) events.")
-@click.option("--short-side", type=click.IntRange(16, 4096), default=_DET.short_side, show_default=True,
-              help="Detector: analysis size (short side of the scaled frames, pixels).")
+@detector_options
 @click.option("--save-events", type=click.Path(path_type=Path), help="Also write the events used as JSON.")
 @click.pass_context
 def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, mix, original_db, duck_db, level_db,
-            no_score_gain, jitter_db, pitch_jitter, pan, seed, sensitivity, short_side, save_events):
+            no_score_gain, jitter_db, pitch_jitter, pan, seed, save_events, **detector_kw):
     """Put a sound at every audible action in VIDEO and write the dubbed video to OUTPUT.
 
     Events come from the training-free detector, or from --events. The video
@@ -63,21 +59,17 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
     """
     if sound is not None and sound_dir is not None:
         raise click.UsageError("give --sound or --sound-dir, not both")
-    if events_path is not None:
-        for name in ("sensitivity", "short_side"):
-            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-                raise click.UsageError(f"--{name.replace('_', '-')} tunes detection; it has no effect with --events")
+    if events_path is not None and detector_options_given(ctx):
+        raise click.UsageError(f"{detector_options_given(ctx)[0]} tunes detection; it has no effect with --events")
     params = DubParams(mix=mix, original_db=original_db, duck_db=duck_db, level_db=level_db,
                        score_gain=not no_score_gain, gain_jitter_db=jitter_db, pitch_jitter=pitch_jitter, pan=pan,
                        seed=seed, order=order)
-    detector = DetectorParams(sensitivity=sensitivity, short_side=short_side)
+    detector = pop_detector_params(detector_kw)
     kw = dict(sound=sound or "knock", sound_dir=sound_dir, params=params, detector=detector,
               save_events_to=save_events)
     if events_path is None and show_progress(ctx):
-        from tqdm import tqdm
-
         info = probe(video)
-        with tqdm(total=info.n_frames, unit="frame", desc=video.name, leave=False) as bar:
+        with progress_bar(total=info.n_frames, desc=video.name) as bar:
             res = dub(video, out, None, info=info, progress=bar.update, **kw)
     else:
         res = dub(video, out, events_path, **kw)

@@ -9,8 +9,8 @@ import click
 
 from actiondubber.errors import InputError
 from actiondubber.events import load_events
-from actiondubber.export.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME, check_name
-from actiondubber.export.markers import FORMATS, check_events, export_events, resolve_video, with_video
+from actiondubber.exporters.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME, check_name
+from actiondubber.exporters.markers import FORMATS, check_events, export_events, resolve_video, with_video
 from actiondubber.fileio import check_output_path
 
 log = logging.getLogger(__name__)

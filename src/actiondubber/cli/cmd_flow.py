@@ -17,8 +17,10 @@ from actiondubber.video.reader import DEFAULT_SHORT_SIDE
 
 @click.command("flow")
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Preview video to write (.mp4, .mkv, .mov, .webm).")
-@click.option("--png-dir", type=click.Path(path_type=Path), help="Also (or instead) write each frame as a PNG here.")
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path),
+              help="Preview video to write (.mp4, .mkv, .mov, .webm).")
+@click.option("--out-dir", "--png-dir", "png_dir", type=click.Path(path_type=Path),
+              help="Also (or instead) write each frame as a PNG into this folder.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="dis", show_default=True, help="Optical-flow backend.")
 @click.option("--raft-weights", type=click.Path(path_type=Path), help="RAFT state_dict file (.pth) for --backend raft.")
 @click.option(
@@ -66,7 +68,7 @@ def flow_cmd(
     speed; white = still); each panel's label gives the speed drawn at full colour.
     """
     if out is None and png_dir is None:
-        raise click.UsageError("give --out FILE and/or --png-dir DIR")
+        raise click.UsageError("give -o/--output FILE and/or --out-dir DIR")
     if raft_weights is not None and backend != "raft":
         raise click.UsageError("--raft-weights needs --backend raft")
     if out is not None:

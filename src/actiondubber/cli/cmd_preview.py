@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import click
 
 from actiondubber.cli.common import show_progress
-from actiondubber.detect.detector import DetectorParams
-from actiondubber.export.preview import DEFAULT_MAX_WIDTH, FORMATS, WINDOW_SECONDS, render_preview
+from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
+from actiondubber.exporters.preview import DEFAULT_MAX_WIDTH, FORMATS, WINDOW_SECONDS, render_preview
 from actiondubber.video.reader import probe
 
 
 @click.command("preview")
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(path_type=Path),
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path),
               help=f"Preview video to write ({', '.join(sorted(FORMATS))}).")
 @click.option("--events", "events_file", type=click.Path(path_type=Path),
               help="Events JSON (from `actiondubber detect --json`); without it the training-free detector runs first.")
@@ -28,12 +29,11 @@ from actiondubber.video.reader import probe
 @click.option("--no-audio", is_flag=True, help="Write the preview without sound.")
 @click.option("--window", type=click.FloatRange(0.5, 60), default=WINDOW_SECONDS, show_default=True,
               help="The timeline shows this many seconds either side of the playhead.")
-@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1),
-              help=f"Detector sensitivity when no --events is given [default: {DetectorParams().sensitivity}].")
+@detector_options
 @click.pass_context
 def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: Path | None, png: Path | None,
                 png_frame: int | None, max_width: int, audio_file: Path | None, no_audio: bool, window: float,
-                sensitivity: float | None) -> None:
+                **detector_kw) -> None:
     """Render VIDEO with its events drawn in: a mark at each sound's place, a flash at its frame, a timeline below.
 
     The timeline strip scrolls with the video and shows the detector's score
@@ -41,15 +41,16 @@ def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: 
     and, unless told otherwise, its soundtrack.
     """
     if out is None and png is None:
-        raise click.UsageError("give -o/--out FILE and/or --png FILE")
+        raise click.UsageError("give -o/--output FILE and/or --png FILE")
     if audio_file is not None and no_audio:
         raise click.UsageError("--audio and --no-audio exclude each other")
     if png_frame is not None and png is None:
         raise click.UsageError("--png-frame needs --png")
-    if sensitivity is not None and events_file is not None:
-        raise click.UsageError("--sensitivity applies to the detector; it cannot change events read from --events")
+    if events_file is not None and detector_options_given(ctx):
+        raise click.UsageError(f"{detector_options_given(ctx)[0]} applies to the detector; it cannot change events "
+                               "read from --events")
     audio: bool | Path = False if no_audio else (audio_file if audio_file is not None else True)
-    detect_options = {"sensitivity": sensitivity} if sensitivity is not None else None
+    detect_options = dataclasses.asdict(pop_detector_params(detector_kw))
     with contextlib.ExitStack() as stack:
         progress = detect_progress = None
         if show_progress(ctx):

@@ -46,7 +46,7 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
               help="Training labels CSV in the Audible623 format (video_id,sound_label,class).")
 @click.option("--videos", required=True, type=click.Path(path_type=Path),
               help="Folder with the videos (searched recursively; file stem = video_id).")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+@click.option("--out-dir", "--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Run folder: last.pt, best.pt, metrics.csv.")
 @click.option("--val-labels", type=click.Path(path_type=Path),
               help="Validation labels CSV: evaluated every --eval-every iterations; picks best.pt.")

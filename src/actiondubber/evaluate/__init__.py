@@ -1,4 +1,8 @@
-"""Evaluation: labels in the Audible623 format and the paper's and strict metrics."""
+"""Evaluation: labels in the Audible623 format, the paper's and strict metrics, and :func:`score`.
+
+``score(predictions, labels)`` is the in-memory scorer (validate → metrics → report) that the
+``evaluate`` command, training validation and the benchmarks all use.
+"""
 
 from actiondubber.evaluate.labels import LabelFile, VideoLabels, read_labels, write_labels
 from actiondubber.evaluate.metrics import (
@@ -21,6 +25,7 @@ from actiondubber.evaluate.report import (
     EvaluationReport,
     evaluate_predictions,
     format_report,
+    score,
     write_report_csv,
     write_report_json,
     write_report_text,
@@ -47,6 +52,7 @@ __all__ = [
     "prf_frames",
     "prf_time",
     "read_labels",
+    "score",
     "write_labels",
     "write_report_csv",
     "write_report_json",

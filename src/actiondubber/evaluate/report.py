@@ -13,11 +13,12 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from actiondubber.errors import InputError
-from actiondubber.evaluate.labels import read_labels
+from actiondubber.errors import InputError, ParameterError
+from actiondubber.evaluate.labels import LabelFile, VideoLabels, read_labels
 from actiondubber.evaluate.metrics import (
     DEFAULT_FRAME_TOLERANCES,
     DEFAULT_WINDOW,
@@ -128,9 +129,49 @@ def _label_times(ev: Events, frames: tuple[int, ...]) -> list[float] | None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate_predictions(
-    pred: str | os.PathLike,
-    labels: str | os.PathLike,
+def _as_labels(labels) -> tuple[str, dict[str, tuple[int, ...]]]:
+    """(name, {video id: sorted frames}) from a labels CSV path, a LabelFile or a plain mapping."""
+    if isinstance(labels, LabelFile):
+        return labels.path, {k: v.frames for k, v in labels.videos.items()}
+    if isinstance(labels, Mapping):
+        out = {}
+        for k, v in labels.items():
+            frames = v.frames if isinstance(v, VideoLabels) else v
+            try:
+                out[str(k)] = tuple(sorted({int(f) for f in frames}))
+            except (TypeError, ValueError):
+                raise ParameterError(f"labels for {k!r} must be a list of frame numbers") from None
+        return "<labels>", out
+    lab = read_labels(labels)
+    return str(labels), {k: v.frames for k, v in lab.videos.items()}
+
+
+def _as_predictions(predictions) -> dict[str, Events]:
+    """{video id: Events} from a mapping, or from a list of Events keyed by their video's file stem."""
+    if isinstance(predictions, Events):
+        predictions = [predictions]
+    if isinstance(predictions, Mapping):
+        items = dict(predictions)
+    else:
+        items = {}
+        for ev in predictions:
+            if not isinstance(ev, Events):
+                raise ParameterError(f"predictions must be Events, got {type(ev).__name__}")
+            vid = Path(ev.video.path).name.split(".")[0] if ev.video.path else ""
+            if not vid:
+                raise ParameterError("an Events without a video path needs an id: pass {video_id: events}")
+            if vid in items:
+                raise ParameterError(f"two predictions for video {vid!r}")
+            items[vid] = ev
+    for k, ev in items.items():
+        if not isinstance(ev, Events):
+            raise ParameterError(f"prediction for {k!r} must be Events, got {type(ev).__name__}")
+    return {str(k): v for k, v in items.items()}
+
+
+def score(
+    predictions: Mapping[str, Events] | Sequence[Events] | Events,
+    labels: Mapping[str, Sequence[int]] | LabelFile | str | os.PathLike,
     *,
     merge: int = 0,
     tolerances: tuple[int, ...] = DEFAULT_FRAME_TOLERANCES,
@@ -138,30 +179,51 @@ def evaluate_predictions(
     paper_tolerance: float = PAPER_TOLERANCE,
     pme_tolerance: float = PME_TOLERANCE,
 ) -> EvaluationReport:
-    """Score events JSON file(s) against an Audible623-format labels CSV.
+    """Score predicted events against labelled frames, in memory.
 
-    *pred* is one events JSON or a folder of them (``*.json``; files that are
-    not events JSON are skipped with a warning). A prediction belongs to the
-    labelled video whose ``video_id`` equals the JSON file's stem (the part
-    before the first dot also counts, so ``abc.events.json`` -> ``abc``) or,
-    failing that, the stem of the video path stored in the JSON. Labelled
-    videos without predictions are scored as all misses (warned, listed in
-    ``missing``); predictions without labels are warned about and skipped.
-    Label times for the ±*window* score come from the prediction's frame
-    timestamps (or frame/fps). Other options: see
-    :func:`~actiondubber.evaluate.metrics.evaluate_video`.
+    The one scorer behind ``actiondubber evaluate``, training validation and the benchmarks.
 
-    Raises :class:`InputError` for a missing or malformed input, two files
-    for one video, or when no prediction matches a labelled video.
+    Parameters
+    ----------
+    predictions
+        ``{video id: Events}``, or Events (a list or one) keyed by their video's file stem.
+    labels
+        ``{video id: [0-based frames]}``, a :class:`LabelFile`, or an Audible623 labels CSV path.
+        Labelled videos without predictions count as all misses (warned, listed in ``missing``);
+        predictions without labels are skipped (``unlabelled``).
+    merge
+        Merge runs of labels at most this many frames apart (strict and counting figures only).
+    tolerances, window, paper_tolerance, pme_tolerance
+        Strict F1 frame tolerances, the ±seconds window, and the paper metrics' tolerances.
+
+    Returns
+    -------
+    EvaluationReport
+        Per-video :class:`VideoScores` and their :class:`Aggregate`.
+
+    Raises
+    ------
+    ParameterError
+        Predictions or labels of the wrong type, or no prediction matching a labelled video.
+
+    Examples
+    --------
+    >>> from actiondubber.evaluate import score
+    >>> rep = score({"clip": ev}, {"clip": ev.frames})
+    >>> rep.aggregate.strict_pooled["2f"].f1
+    1.0
     """
-    pred_p, labels_p = Path(pred), Path(labels)
-    lab = read_labels(labels_p)
-    if not lab.videos:
-        raise InputError(f"{labels_p}: labels file has no usable rows")
-    found, unlabelled = _load_predictions(pred_p, set(lab.videos))
+    label_name, lab = _as_labels(labels)
+    preds = _as_predictions(predictions)
+    if not lab:
+        raise InputError(f"{label_name}: labels have no usable rows")
+    found = {k: v for k, v in preds.items() if k in lab}
     if not found:
-        raise InputError(f"{pred_p}: no predictions match a labelled video in {labels_p} (ids are file stems)")
-
+        raise ParameterError(f"no predictions match a labelled video in {label_name} (ids: "
+                             f"{', '.join(sorted(preds)[:3]) or 'none'})")
+    unlabelled = [k for k in preds if k not in lab]
+    for k in unlabelled:
+        log.warning("no labels for video %s; skipped", k)
     opts = dict(
         merge=merge,
         tolerances=tuple(tolerances),
@@ -171,19 +233,19 @@ def evaluate_predictions(
     )
     rows: list[VideoScores] = []
     missing: list[str] = []
-    for vid, vl in lab.videos.items():
+    for vid, frames in lab.items():
         if vid not in found:
             missing.append(vid)
-            rows.append(evaluate_video(vl.frames, [], video_id=vid, missing=True, **opts))
+            rows.append(evaluate_video(frames, [], video_id=vid, missing=True, **opts))
             continue
-        f, ev = found[vid]
+        ev = found[vid]
         n = ev.video.n_frames
-        if n > 0 and vl.frames and max(vl.frames) >= n:
-            log.warning("%s: labelled frame %d is beyond the video's %d frames; wrong video?", f, max(vl.frames), n)
-        ref_times = _label_times(ev, vl.frames)
+        if n > 0 and frames and max(frames) >= n:
+            log.warning("%s: labelled frame %d is beyond the video's %d frames; wrong video?", vid, max(frames), n)
+        ref_times = _label_times(ev, frames)
         rows.append(
             evaluate_video(
-                vl.frames,
+                frames,
                 ev.frames,
                 ref_times=ref_times,
                 est_times=ev.times if ref_times is not None else None,
@@ -198,18 +260,45 @@ def evaluate_predictions(
             ", ".join(missing[:5]),
             " ..." if len(missing) > 5 else "",
         )
-    inputs = [str(labels_p)] + [str(f) for f, _ in found.values()]
     return EvaluationReport(
-        pred=str(pred_p),
-        labels=str(labels_p),
+        pred="<memory>",
+        labels=label_name,
         rows=tuple(rows),
         aggregate=evaluate(rows),
         missing=tuple(missing),
         unlabelled=tuple(unlabelled),
-        sources={vid: str(f) for vid, (f, _) in found.items()},
-        inputs=tuple(inputs),
         settings={"merge": int(merge), **{k: v for k, v in opts.items() if k != "merge"}},
     )
+
+
+def evaluate_predictions(
+    pred: str | os.PathLike,
+    labels: str | os.PathLike,
+    **options,
+) -> EvaluationReport:
+    """Score events JSON file(s) against an Audible623-format labels CSV (``actiondubber evaluate``).
+
+    *pred* is one events JSON or a folder of them (``*.json``; files that are
+    not events JSON are skipped with a warning). A prediction belongs to the
+    labelled video whose ``video_id`` equals the JSON file's stem (the part
+    before the first dot also counts, so ``abc.events.json`` -> ``abc``) or,
+    failing that, the stem of the video path stored in the JSON. The files are
+    loaded and handed to :func:`score` (*options* are its keyword options).
+
+    Raises :class:`InputError` for a missing or malformed input, two files
+    for one video, or when no prediction matches a labelled video.
+    """
+    pred_p, labels_p = Path(pred), Path(labels)
+    lab = read_labels(labels_p)
+    if not lab.videos:
+        raise InputError(f"{labels_p}: labels file has no usable rows")
+    found, unlabelled = _load_predictions(pred_p, set(lab.videos))
+    if not found:
+        raise InputError(f"{pred_p}: no predictions match a labelled video in {labels_p} (ids are file stems)")
+    rep = score({vid: ev for vid, (_, ev) in found.items()}, lab, **options)
+    inputs = [str(labels_p)] + [str(f) for f, _ in found.values()]
+    return replace(rep, pred=str(pred_p), labels=str(labels_p), unlabelled=tuple(unlabelled),
+                   sources={vid: str(f) for vid, (f, _) in found.items()}, inputs=tuple(inputs))
 
 
 # --------------------------------------------------------------------------- flattening

@@ -18,7 +18,7 @@ last frame have no inflection (Eq. 4) and get probability 0.
 
 :func:`detect_with_model` turns the per-frame audible probability into
 :class:`~actiondubber.types.Events` with the training-free detector's peak
-picker (:func:`actiondubber.detect.peaks.pick_peaks`); each event carries the
+picker (:func:`actiondubber.detection.peaks.pick_peaks`); each event carries the
 peak of the spatial map D, mapped to original-video pixels.
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.errors import InputError
 from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
 from actiondubber.model.ta2net import TA2Net

@@ -200,7 +200,7 @@ def iter_features(
     """
     import cv2
 
-    from actiondubber.detect.detector import _threaded
+    from actiondubber.detection.detector import _threaded
     from actiondubber.kinematics.flow import make_flow_backend
     from actiondubber.kinematics.inflection import iter_kinematics
     from actiondubber.video.reader import Frame, iter_frames

@@ -602,7 +602,7 @@ def render_preview(
     if audio_path is not None:
         _check_audio_file(audio_path)
     if events is None:
-        from actiondubber.detect.detector import detect
+        from actiondubber.detection.detector import detect
 
         ev = detect(video, progress=detect_progress, **(detect_options or {}))
     elif isinstance(events, Events):

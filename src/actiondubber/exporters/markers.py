@@ -16,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from actiondubber.errors import InputError, OutputError
-from actiondubber.export.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME, audacity_text, check_name, srt_text, vtt_text
-from actiondubber.export.editors import ADAPTERS, check_adapter, markers_text
-from actiondubber.export.tabular import events_csv
-from actiondubber.export.timecode import video_duration, video_fps
+from actiondubber.exporters.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME, audacity_text, check_name, srt_text, vtt_text
+from actiondubber.exporters.editors import ADAPTERS, check_adapter, markers_text
+from actiondubber.exporters.tabular import events_csv
+from actiondubber.exporters.timecode import video_duration, video_fps
 from actiondubber.fileio import check_output_path, write_text_atomic
 from actiondubber.types import Events
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.audio.reader import read_audio_clip
-from actiondubber.dub.sounds import BUILTIN_SOUNDS, Sound, canonical_name, synthesize
+from actiondubber.dubbing.sounds import BUILTIN_SOUNDS, Sound, canonical_name, synthesize
 from actiondubber.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.audio.reader import NoAudioStreamError, read_audio_clip
-from actiondubber.dub.library import resolve_sounds, sound_inputs
-from actiondubber.dub.mux import output_audio_codec, output_sample_rate, video_timing, write_dubbed
-from actiondubber.dub.place import DubParams, Placement, render_mix
+from actiondubber.dubbing.library import resolve_sounds, sound_inputs
+from actiondubber.dubbing.mux import output_audio_codec, output_sample_rate, video_timing, write_dubbed
+from actiondubber.dubbing.place import DubParams, Placement, render_mix
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import load_events, save_events
 from actiondubber.fileio import check_output_path
@@ -120,7 +120,7 @@ def dub(
 
     *events* is an :class:`Events`, an events JSON file, or ``None`` to run
     the training-free detector (*detector*: a
-    :class:`~actiondubber.detect.detector.DetectorParams`; *progress* is
+    :class:`~actiondubber.detection.detector.DetectorParams`; *progress* is
     called with 1 per decoded frame). *sound* is a built-in name or a sound
     file, *sound_dir* a folder of sound files (overrides *sound*). With no
     events the video is still written (original audio under ``keep``/``duck``,
@@ -143,7 +143,7 @@ def dub(
     sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed)
 
     if events is None:
-        from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve
+        from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
 
         dparams = detector or DetectorParams()
         curve = strength_curve(src, dparams, info=info, progress=progress, flow_kwargs=flow_kwargs)

@@ -28,8 +28,8 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d
 from scipy.signal import resample_poly
 
-from actiondubber.dub.library import ORDERS, choose
-from actiondubber.dub.sounds import Sound
+from actiondubber.dubbing.library import ORDERS, choose
+from actiondubber.dubbing.sounds import Sound
 from actiondubber.types import Event
 
 #: Ways to treat the original soundtrack.

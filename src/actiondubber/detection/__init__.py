@@ -1,8 +1,8 @@
 """Training-free detection: inflection strength curve, peak picking, events."""
 
-from actiondubber.detect.detector import DetectorParams, StrengthCurve, detect, events_from_curve, strength_curve
-from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
-from actiondubber.detect.strength import KINDS, frame_strength, strength_map
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, detect, events_from_curve, strength_curve
+from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detection.strength import KINDS, frame_strength, strength_map
 
 __all__ = [
     "KINDS",

@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from actiondubber.detect.peaks import pick_peaks, sensitivity_to_delta
-from actiondubber.detect.strength import KINDS, frame_strength
-from actiondubber.errors import InputError
+from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detection.strength import KINDS, frame_strength
+from actiondubber.errors import InputError, ParameterError
 from actiondubber.kinematics.flow import make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
@@ -77,17 +77,28 @@ class DetectorParams:
     persistence: bool = True
     skip_repeats: bool = False
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> None:
+            raise ParameterError(msg)
+
         if self.kind not in KINDS:
-            raise InputError(f"unknown strength kind {self.kind!r}; choose from {', '.join(KINDS)}")
+            bad(f"unknown strength kind {self.kind!r}; choose from {', '.join(KINDS)}")
         if not 0.0 <= self.sensitivity <= 1.0:
-            raise InputError(f"sensitivity must be between 0 and 1, got {self.sensitivity}")
+            bad(f"sensitivity must be between 0 and 1, got {self.sensitivity}")
         if not 0.0 <= self.gravity <= 1.0:
-            raise InputError(f"gravity prior must be between 0 and 1, got {self.gravity}")
-        if self.short_side is not None and self.short_side < 16:
-            raise InputError(f"analysis short side must be at least 16 px, got {self.short_side}")
+            bad(f"gravity prior must be between 0 and 1, got {self.gravity}")
+        if self.short_side is not None and not 16 <= self.short_side <= 4096:
+            bad(f"analysis short side must be between 16 and 4096 px, got {self.short_side}")
         if self.frame_offset not in (0, 1):
-            raise InputError("frame offset must be 0 or 1")
+            bad(f"frame offset must be 0 or 1, got {self.frame_offset}")
+        for name in ("change_gate", "min_gap", "floor"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                bad(f"{name.replace('_', ' ')} must be a finite number ≥ 0, got {v}")
+        if self.window < 1 or self.blur < 0:
+            bad(f"window must be ≥ 1 and blur ≥ 0, got {self.window} and {self.blur}")
+        if not 0.0 < self.top_fraction <= 1.0:
+            bad(f"top fraction must be in (0, 1], got {self.top_fraction}")
 
 
 @dataclass
@@ -183,7 +194,6 @@ def strength_curve(
     flow_kwargs: dict | None = None,
 ) -> StrengthCurve:
     """Compute the per-frame strength curve of *video* (streaming, flat memory)."""
-    params.validate()
     info = info or probe(video)
     if info.n_frames < MIN_FRAMES:
         raise InputError(
@@ -304,7 +314,7 @@ def detect(
     """
     unknown = set(kwargs) - set(DetectorParams.__dataclass_fields__)
     if unknown:
-        raise TypeError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
+        raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
     params = DetectorParams(**kwargs)
     curve = strength_curve(video, params, progress=progress, flow_kwargs=flow_kwargs)
     return events_from_curve(curve, params)

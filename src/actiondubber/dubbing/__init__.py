@@ -7,11 +7,11 @@
 * :mod:`.pipeline`: :func:`dub`, the whole job.
 """
 
-from actiondubber.dub.library import ORDERS, choose, load_sound_dir, load_sound_file, resolve_sounds
-from actiondubber.dub.mux import MuxResult, VideoTiming, video_timing, write_dubbed
-from actiondubber.dub.pipeline import DubResult, check_events, dub
-from actiondubber.dub.place import MIXES, DubParams, Placement, limit, render_mix
-from actiondubber.dub.sounds import BUILTIN_SOUNDS, Sound, synthesize
+from actiondubber.dubbing.library import ORDERS, choose, load_sound_dir, load_sound_file, resolve_sounds
+from actiondubber.dubbing.mux import MuxResult, VideoTiming, video_timing, write_dubbed
+from actiondubber.dubbing.pipeline import DubResult, check_events, dub
+from actiondubber.dubbing.place import MIXES, DubParams, Placement, limit, render_mix
+from actiondubber.dubbing.sounds import BUILTIN_SOUNDS, Sound, synthesize
 
 __all__ = [
     "BUILTIN_SOUNDS",

@@ -20,7 +20,7 @@ What each format keeps:
   import): markers as ``<marker>`` frame numbers with the score in
   ``<comment>``; the file's timecode is flagged drop-frame at 29.97/59.94.
 
-EDL and FCP XML need an SMPTE rate (:func:`~actiondubber.export.timecode.smpte_rate`):
+EDL and FCP XML need an SMPTE rate (:func:`~actiondubber.exporters.timecode.smpte_rate`):
 a video at another rate (variable frame rate, 15 fps …) is placed on the
 nearest suitable timecode rate, with a warning.
 """
@@ -35,8 +35,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from actiondubber.errors import BackendUnavailableError, InputError, OutputError
-from actiondubber.export.cues import DEFAULT_NAME, Cue, check_name, marker_name
-from actiondubber.export.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, video_duration, video_fps
+from actiondubber.exporters.cues import DEFAULT_NAME, Cue, check_name, marker_name
+from actiondubber.exporters.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, video_duration, video_fps
 from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Events
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actiondubber.errors import InputError
-from actiondubber.export.timecode import clock_time, parse_clock_time
+from actiondubber.exporters.timecode import clock_time, parse_clock_time
 from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Event, Events
 

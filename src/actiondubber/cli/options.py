@@ -1,0 +1,73 @@
+"""Options shared by several commands, generated once so every command spells them the same way.
+
+:func:`detector_options` adds one option per :class:`DetectorParams` field (``detect``, ``dub``,
+``preview`` and any command that runs the training-free detector expose the same knobs, with the
+same defaults); :func:`pop_detector_params` turns the parsed values back into the dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import click
+from click.core import ParameterSource
+
+from actiondubber.detection.detector import DetectorParams
+from actiondubber.detection.strength import KINDS
+from actiondubber.kinematics.flow import BACKENDS
+from actiondubber.kinematics.globalmotion import MODELS
+
+_D = DetectorParams()
+
+#: field -> (click type, help). Every DetectorParams field must be here (checked at import).
+DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
+    "sensitivity": (click.FloatRange(0, 1), "Higher finds more (and weaker) events."),
+    "short_side": (click.IntRange(16, 4096), "Analysis size: short side of the scaled frames, pixels."),
+    "backend": (click.Choice(BACKENDS), "Optical flow."),
+    "flow_preset": (click.Choice(["ultrafast", "fast", "medium"]),
+                    "DIS flow preset: ultrafast is ~1.6x faster, slightly less accurate."),
+    "compensate": (click.Choice(MODELS), "Camera-motion model removed from the flow."),
+    "kind": (click.Choice(KINDS), "Strength measure (flow and impact are baselines)."),
+    "gravity": (click.FloatRange(0, 1), "Weight of the prior that sounding impacts arrive moving down (0 = off)."),
+    "change_gate": (click.FloatRange(0, None), "Brightness change (grey levels) below which flow is ignored."),
+    "min_gap": (click.FloatRange(0, None), "Minimum time between two events, seconds (at least 3 frames)."),
+    "window": (click.IntRange(1, None), "Running-median window of the peak picker, frames."),
+    "floor": (click.FloatRange(0, None), "Absolute strength floor, px/frame at a 128-px short side."),
+    "blur": (click.IntRange(0, None), "Blur of the strength map before the top fraction is taken, pixels."),
+    "top_fraction": (click.FloatRange(0, 1, min_open=True), "Fraction of strongest pixels averaged per frame."),
+    "frame_offset": (click.IntRange(0, 1), "0: the frame at the change of motion; 1: the frame after it."),
+    "persistence": (bool, "Require the loss of speed to persist over neighbouring frame pairs."),
+    "skip_repeats": (bool, "Leave isolated repeated frames (frame-rate conversion, pulldown) out of the analysis."),
+}
+_FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
+if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import
+    raise RuntimeError("cli.options.DETECTOR_OPTIONS is out of step with DetectorParams")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def detector_options(f: Callable) -> Callable:
+    """Decorate a click command with one option per :class:`DetectorParams` field."""
+    for name in reversed(_FIELDS):
+        typ, help_ = DETECTOR_OPTIONS[name]
+        default = getattr(_D, name)
+        if typ is bool:
+            decls = [f"{_flag(name)}/--no-{_flag(name)[2:]}"]
+            f = click.option(*decls, name, default=default, show_default=True, help=help_)(f)
+        else:
+            decls = ["-s", _flag(name)] if name == "sensitivity" else [_flag(name)]
+            f = click.option(*decls, name, type=typ, default=default, show_default=True, help=help_)(f)
+    return f
+
+
+def pop_detector_params(kwargs: dict) -> DetectorParams:
+    """Remove the detector options from a command's *kwargs* and build the :class:`DetectorParams`."""
+    return DetectorParams(**{name: kwargs.pop(name) for name in _FIELDS})
+
+
+def detector_options_given(ctx: click.Context) -> list[str]:
+    """The detector options the user set on the command line (to refuse them where no detector runs)."""
+    return [_flag(n) for n in _FIELDS if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
