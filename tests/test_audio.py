@@ -233,7 +233,10 @@ def test_cli_label_from_audio(clip, silent_video, tmp_path):
     assert set(labels) == {"hits"} and labels["hits"].label_class == "hit"
     assert list(labels["hits"].frames) == labels_from_audio([clip])["hits"]
     # --min-time past the first hit drops it
+    before = out.read_bytes()
     res = runner.invoke(cli, ["label-from-audio", str(clip), "-o", str(out), "--min-time", "1.0"])
+    assert res.exit_code == 3 and "--force" in res.stderr and out.read_bytes() == before  # no silent overwrite
+    res = runner.invoke(cli, ["label-from-audio", str(clip), "-o", str(out), "--min-time", "1.0", "--force"])
     assert res.exit_code == 0 and len(read_labels(out).videos["hits"].frames) == 2
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from actiondubber import detect
 from actiondubber.cli import cli
 from actiondubber.detection import pick_peaks, sensitivity_to_delta
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
 from actiondubber.events import load_events
@@ -114,7 +114,7 @@ def test_vfr_event_times_come_from_the_container(tmp_path):
 
 
 def test_detect_rejects_unknown_option(bounce_clip):
-    with pytest.raises(TypeError):
+    with pytest.raises(ParameterError):
         detect(bounce_clip.path, sensitivty=0.4)
     with pytest.raises(InputError):
         detect(bounce_clip.path, sensitivity=2.0)

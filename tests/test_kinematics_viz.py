@@ -182,7 +182,7 @@ def test_preview_errors(square_clip, tmp_path, make_video):
 
 def test_cli_flow(square_clip, tmp_path):
     out = tmp_path / "flow_preview.mp4"
-    res = CliRunner().invoke(cli, ["flow", str(square_clip), "--out", str(out), "--max-frames", "6"])
+    res = CliRunner().invoke(cli, ["flow", str(square_clip), "-o", str(out), "--max-frames", "6"])
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and "6 frames" in res.output
     assert probe(out).n_frames == 6
@@ -207,24 +207,24 @@ def test_cli_flow(square_clip, tmp_path):
 
 def test_cli_flow_bad_input_is_one_clean_line(square_clip, tmp_path):
     before = square_clip.read_bytes()
-    res = CliRunner().invoke(cli, ["flow", str(square_clip), "--out", str(square_clip)])
+    res = CliRunner().invoke(cli, ["flow", str(square_clip), "-o", str(square_clip)])
     assert res.exit_code == 3
     assert res.stderr.strip().count("\n") == 0 and "same as the input" in res.stderr
     assert "Traceback" not in res.output
     assert square_clip.read_bytes() == before
 
-    res = CliRunner().invoke(cli, ["flow", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o.mp4")])
+    res = CliRunner().invoke(cli, ["flow", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.mp4")])
     assert res.exit_code == 2
     assert res.stderr.strip().startswith("actiondubber: error:") and "file not found" in res.stderr
     assert not (tmp_path / "o.mp4").exists()
 
     not_video = tmp_path / "junk.mp4"
     not_video.write_bytes(b"this is not a video" * 50)
-    res = CliRunner().invoke(cli, ["flow", str(not_video), "--out", str(tmp_path / "o.mp4")])
+    res = CliRunner().invoke(cli, ["flow", str(not_video), "-o", str(tmp_path / "o.mp4")])
     assert res.exit_code == 2 and "not a video file" in res.stderr
 
     res = CliRunner().invoke(cli, ["flow", str(square_clip)])
-    assert res.exit_code == 2 and "--out" in res.output  # usage error: nothing to write
+    assert res.exit_code == 2 and "--output" in res.output  # usage error: nothing to write
 
     res = CliRunner().invoke(cli, ["flow", str(square_clip), "-o", str(tmp_path / "o.mp4"), "--raft-weights", "w.pth"])
     assert res.exit_code == 2 and "--backend raft" in res.output

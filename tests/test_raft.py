@@ -144,7 +144,7 @@ def test_missing_torchvision_gives_install_hint(monkeypatch):
 def test_cli_flow_with_raft_weights(tmp_path, small_weights, make_video):
     clip = make_video(tmp_path / "clip.mp4", 5, (64, 48), 25)
     out = tmp_path / "raft_preview.mp4"
-    args = ["flow", str(clip), "--out", str(out), "--backend", "raft", "--raft-weights", str(small_weights)]
+    args = ["flow", str(clip), "-o", str(out), "--backend", "raft", "--raft-weights", str(small_weights)]
     res = CliRunner().invoke(cli, [*args, "--max-frames", "1"])
     assert res.exit_code == 0, res.output
     info = probe(out)

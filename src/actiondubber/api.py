@@ -93,13 +93,18 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
     (True, True)
     """
     if model is not None:
+        import inspect
+
         from actiondubber.model import infer
 
+        allowed = set(inspect.signature(infer.detect_with_model).parameters) - {"video", "checkpoint", "progress",
+                                                                              "return_maps"}
+        unknown = set(params) - allowed
+        if unknown:
+            raise ParameterError(f"unknown option(s) for detect(model=...): {', '.join(sorted(unknown))} "
+                                 f"(it takes {', '.join(sorted(allowed))})")
         with _ticker(progress, _frame_total(video) if progress is True else None, Path(video).name) as tick:
-            try:
-                return infer.detect_with_model(video, model, progress=tick, **params)
-            except TypeError as exc:  # an option detect_with_model does not take
-                raise ParameterError(f"detect(model=...): {exc}") from None
+            return infer.detect_with_model(video, model, progress=tick, **params)
     unknown = set(params) - set(DetectorParams.__dataclass_fields__)
     if unknown:
         raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")

@@ -7,6 +7,7 @@ failure never leaves a half-written file and an input is never overwritten.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -14,14 +15,22 @@ from pathlib import Path
 
 from actiondubber.errors import InputError, OutputError
 
+#: Whether an existing output file may be replaced. The library default is yes; the command line sets
+#: it to its ``--force`` flag for the length of one command, so a command never overwrites without it.
+OVERWRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("actiondubber_overwrite", default=True)
 
-def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+
+def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *,
+                      force: bool | None = None) -> Path:
     """Validate *out* before any work is done; return it as a ``Path``.
 
     Raises :class:`OutputError` when *out* is a directory, equals one of
-    *inputs*, or its folder does not exist or is not writable.
+    *inputs* (never allowed), already exists and *force* (default:
+    :data:`OVERWRITE`) is false, or its folder does not exist or is not writable.
     """
     out_p = Path(out)
+    if len(os.fsencode(out_p.name)) > 255:
+        raise OutputError(f"{str(out_p)[:60]}...: file name is longer than 255 bytes")
     if out_p.is_dir():
         raise OutputError(f"{out_p}: output path is a directory")
     for inp in inputs:
@@ -36,6 +45,8 @@ def check_output_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike
         raise OutputError(f"{out_p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{out_p}: folder {parent} is not writable")
+    if out_p.exists() and not (OVERWRITE.get() if force is None else force):
+        raise OutputError(f"{out_p}: file exists; use --force to overwrite it")
     if out_p.exists() and not os.access(out_p, os.W_OK):
         raise OutputError(f"{out_p}: file exists and is not writable")
     return out_p

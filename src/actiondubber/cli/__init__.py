@@ -15,6 +15,7 @@ import click
 
 from actiondubber import __version__
 from actiondubber.errors import ActionDubberError, OutputError
+from actiondubber.fileio import OVERWRITE
 
 #: Modules that each define ``COMMANDS``: a list of click commands.
 _COMMAND_MODULES = (
@@ -25,6 +26,7 @@ _COMMAND_MODULES = (
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        token = OVERWRITE.set(False)  # no command overwrites an existing file without --force
         try:
             return super().invoke(ctx)
         except ActionDubberError as exc:
@@ -40,6 +42,17 @@ class _Group(click.Group):
         except MemoryError:
             click.echo("actiondubber: error: out of memory", err=True)
             sys.exit(1)
+        finally:
+            OVERWRITE.reset(token)
+
+
+def _set_force(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    OVERWRITE.set(bool(value))
+
+
+def _force_option() -> click.Option:
+    return click.Option(["--force"], is_flag=True, expose_value=False, callback=_set_force,
+                        help="Replace output files that already exist (an input is never overwritten).")
 
 
 def _warning_handler() -> logging.Handler:
@@ -72,6 +85,8 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     for _cmd in _mod.COMMANDS:
+        if not any(p.name == "force" for p in _cmd.params):
+            _cmd.params.append(_force_option())
         cli.add_command(_cmd)
 
 

@@ -45,8 +45,17 @@ if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the te
     raise RuntimeError("cli.options.DETECTOR_OPTIONS is out of step with DetectorParams")
 
 
+#: Flags that differ from the field name, where the plain name would be ambiguous next to other options.
+_FLAG_NAMES = {"window": "--peak-window"}
+
+
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def _dest(name: str) -> str:
+    """The command's keyword for a field (the flag's name, so it cannot clash with the command's own)."""
+    return _flag(name)[2:].replace("-", "_")
 
 
 def detector_options(f: Callable) -> Callable:
@@ -56,18 +65,18 @@ def detector_options(f: Callable) -> Callable:
         default = getattr(_D, name)
         if typ is bool:
             decls = [f"{_flag(name)}/--no-{_flag(name)[2:]}"]
-            f = click.option(*decls, name, default=default, show_default=True, help=help_)(f)
+            f = click.option(*decls, _dest(name), default=default, show_default=True, help=help_)(f)
         else:
             decls = ["-s", _flag(name)] if name == "sensitivity" else [_flag(name)]
-            f = click.option(*decls, name, type=typ, default=default, show_default=True, help=help_)(f)
+            f = click.option(*decls, _dest(name), type=typ, default=default, show_default=True, help=help_)(f)
     return f
 
 
 def pop_detector_params(kwargs: dict) -> DetectorParams:
     """Remove the detector options from a command's *kwargs* and build the :class:`DetectorParams`."""
-    return DetectorParams(**{name: kwargs.pop(name) for name in _FIELDS})
+    return DetectorParams(**{name: kwargs.pop(_dest(name)) for name in _FIELDS})
 
 
 def detector_options_given(ctx: click.Context) -> list[str]:
     """The detector options the user set on the command line (to refuse them where no detector runs)."""
-    return [_flag(n) for n in _FIELDS if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+    return [_flag(n) for n in _FIELDS if ctx.get_parameter_source(_dest(n)) is ParameterSource.COMMANDLINE]

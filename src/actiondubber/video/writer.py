@@ -80,7 +80,9 @@ def write_video(
     are files *out* must not overwrite. Returns *out*; raises
     :class:`OutputError` when the file cannot be written or there are no frames.
     """
-    out_p = check_output_path(out, inputs=inputs)
+    # A low-level writer: the commands check their outputs (and --force) before any work; callers may
+    # write into a temporary file they created themselves, so an existing *out* is not refused here.
+    out_p = check_output_path(out, inputs=inputs, force=True)
     if input_format not in _CHANNELS:
         raise ValueError(f"input_format must be one of {sorted(_CHANNELS)}, not {input_format!r}")
     if codec not in av.codecs_available:
