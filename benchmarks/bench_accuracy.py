@@ -17,17 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import REAL, RESULTS, labelled_videos, require
 
-from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
-from actiondubber.evaluate.labels import read_labels  # noqa: E402
-from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
-from actiondubber.events import save_events  # noqa: E402
-from actiondubber.exporters.plot import plot_curve  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
-VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+from actiondubber.evaluate import read_labels, score
+from actiondubber.events import save_events
+from actiondubber.exporters.plot import plot_curve
 
 #: name -> DetectorParams overrides
 METHODS: dict[str, dict] = {
@@ -41,10 +36,6 @@ METHODS: dict[str, dict] = {
 }
 
 
-def _videos(folder: Path, ids: set[str]) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_EXT and p.stem in ids}
-
-
 def _f(x) -> str:
     return "  -  " if x is None or x != x else f"{x:.3f}"
 
@@ -53,17 +44,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=Path, default=REAL)
     ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy")
+    ap.add_argument("--out", type=Path, default=RESULTS / "accuracy")
     ap.add_argument("--methods", default="all", help="comma-separated method numbers (1-based) or 'all'")
     ap.add_argument("--merge-labels", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     labels = args.labels or args.videos / "labels_audio_onsets.csv"
-    if not labels.is_file():
-        print(f"labels not found: {labels} (is ../shared present?)", file=sys.stderr)
-        return 2
-    lab = read_labels(labels).videos
-    vids = _videos(args.videos, set(lab))
+    lab_file = read_labels(require(labels, "labels"))
+    lab = lab_file.videos
+    vids = labelled_videos(args.videos, set(lab))
     names = list(METHODS)
     if args.methods != "all":
         names = [names[int(i) - 1] for i in args.methods.split(",")]
@@ -75,15 +64,17 @@ def main() -> int:
         mdir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         n_frames = 0
+        found = {}
         for vid, path in vids.items():
             curve = strength_curve(path, params)
             ev = events_from_curve(curve, params)
             n_frames += ev.video.n_frames
-            save_events(ev, mdir / f"{vid}.json")
+            found[vid] = ev
+            save_events(ev, mdir / f"{vid}.json")  # for inspection; scoring is in memory
             if mi == 1:
                 plot_curve(ev, mdir / f"{vid}.png", truth=lab[vid].frames, title=f"{vid}: {name}")
         dt = time.perf_counter() - t0
-        rep = evaluate_predictions(mdir, labels, merge=args.merge_labels)
+        rep = score(found, lab_file, merge=args.merge_labels)
         agg = rep.aggregate
         if mi == 1:
             print(f"\nper clip, {name}: strict F1@±2 (P/R), F1@±50ms, paper F1")

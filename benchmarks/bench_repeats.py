@@ -18,19 +18,14 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import numpy as np
+from common import REAL, labelled_videos
 
-import numpy as np  # noqa: E402
-
-from actiondubber.detection.detector import detect  # noqa: E402
-from actiondubber.evaluate.labels import read_labels  # noqa: E402
-from actiondubber.evaluate.metrics import match_events  # noqa: E402
-from actiondubber.train.dataset import index_videos  # noqa: E402
-from actiondubber.video.reader import iter_frames, probe  # noqa: E402
-from actiondubber.video.writer import write_video  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
+from actiondubber.detection.detector import detect
+from actiondubber.evaluate.labels import read_labels
+from actiondubber.evaluate.metrics import match_events
+from actiondubber.video.reader import iter_frames, probe
+from actiondubber.video.writer import write_video
 
 
 def _with_repeats(src: Path, every: int, dst: Path) -> list[int]:
@@ -83,7 +78,7 @@ def main() -> int:
         return 0
     print("2. real clips, audio key: strict F1@±2 with skip_repeats off / on")
     lf = read_labels(labels)
-    files = index_videos(REAL)
+    files = labelled_videos(REAL, set(lf.videos))
     res = {"off": [], "on": []}
     for vid, vl in sorted(lf.videos.items()):
         a = _f1(list(vl.frames), list(detect(files[vid], **off).frames))

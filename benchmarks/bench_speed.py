@@ -21,17 +21,15 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+from actiondubber.detection.strength import frame_strength
+from actiondubber.kinematics import iter_kinematics, make_flow_backend
+from actiondubber.video import iter_frames
+from actiondubber.video.writer import write_video
 
-from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
-from actiondubber.detection.strength import frame_strength  # noqa: E402
-from actiondubber.kinematics import iter_kinematics, make_flow_backend  # noqa: E402
-from actiondubber.video import iter_frames  # noqa: E402
-from actiondubber.video.writer import write_video  # noqa: E402
-
-OUT = ROOT / "benchmarks" / "results" / "speed"
+OUT = RESULTS / "speed"
 
 
 def make_clip(path: Path, w: int, h: int, seconds: float, fps: int = 30) -> Path:
