@@ -55,7 +55,7 @@ def _plain_logging():
 
 def _events(frames, *, name="clip.mp4", n=120, fps=25.0, timestamps=None) -> Events:
     ts = tuple(timestamps) if timestamps is not None else tuple(i / fps for i in range(n))
-    info = VideoInfo(name, 64, 48, fps, n, n / fps, False, ts)
+    info = VideoInfo(name, 64, 48, fps, n, max(n / fps, ts[-1] + 1 / fps if ts else 0.0), False, ts)
     return Events(info, tuple(Event(int(f), info.time_of(int(f)), 1.0) for f in frames))
 
 

@@ -53,49 +53,130 @@ def save_events(ev: Events, path: str | os.PathLike) -> Path:
     return write_text_atomic(path, json.dumps(events_to_dict(ev), indent=1) + "\n")
 
 
+#: Slack (s) allowed past the video's end: the file rounds times to the microsecond.
+END_SLACK = 1e-3
+#: Largest events file read (a 10-hour 60-fps video's curve is ~30 MB).
+MAX_BYTES = 256 * 2**20
+
+
+def _num(value, what: str, *, lo: float | None = None, hi: float | None = None, integer: bool = False):
+    """*value* as a finite float (or int), inside [lo, hi]; ValueError naming *what* otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number, got {type(value).__name__}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    if integer:
+        if x != int(x):
+            raise ValueError(f"{what} must be a whole number, got {value!r}")
+        x = int(x)
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        raise ValueError(f"{what} {value!r} is out of range")
+    return x
+
+
 def events_from_dict(d: dict, source: str = "<dict>") -> Events:
-    """Rebuild :class:`Events` from its JSON dictionary; raise InputError if malformed."""
+    """Rebuild :class:`Events` from its JSON dictionary, validating it fully.
+
+    Checked: the schema id; every number finite and in range (fps > 0, frames inside the video,
+    times inside its duration); per-frame ``times`` increasing and ``scores`` one per frame; an
+    event without ``time`` is re-timed from ``times`` or ``fps``, or refused when neither is known.
+    Raises :class:`InputError` naming the first problem.
+    """
     try:
-        if not isinstance(d, dict) or "events" not in d:
-            raise KeyError("events")
-        times = tuple(float(t) for t in d.get("times") or ())
-        n_frames = int(d.get("n_frames") or len(times))
+        if not isinstance(d, dict):
+            raise ValueError("the top level is not an object")
+        schema = d.get("schema")
+        if schema != SCHEMA:
+            raise ValueError(f"schema is {schema!r}, expected {SCHEMA!r}")
+        if not isinstance(d.get("events"), list):
+            raise ValueError("'events' must be a list")
+        raw_times = d.get("times") or []
+        if not isinstance(raw_times, list):
+            raise ValueError("'times' must be a list")
+        times = tuple(_num(t, f"times[{i}]", lo=0) for i, t in enumerate(raw_times))
+        if any(b < a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError("'times' must not decrease from frame to frame")
+        n_frames = _num(d.get("n_frames") or len(times), "n_frames", lo=0, integer=True)
+        if times and len(times) != n_frames:
+            raise ValueError(f"'times' has {len(times)} entries for {n_frames} frames")
+        fps = d.get("fps")
+        fps = 0.0 if fps is None else _num(fps, "fps")
+        if fps <= 0 and d.get("fps") is not None:
+            raise ValueError(f"fps must be positive, got {d.get('fps')!r}")
+        duration = _num(d.get("duration") or 0.0, "duration", lo=0)
+        video = d.get("video", "")
+        if not isinstance(video, str):
+            raise ValueError("'video' must be a path string")
         info = VideoInfo(
-            path=str(d.get("video", "")),
-            width=int(d.get("width") or 0),
-            height=int(d.get("height") or 0),
-            fps=float(d.get("fps") or 0.0),
+            path=video,
+            width=_num(d.get("width") or 0, "width", lo=0, integer=True),
+            height=_num(d.get("height") or 0, "height", lo=0, integer=True),
+            fps=fps,
             n_frames=n_frames,
-            duration=float(d.get("duration") or 0.0),
+            duration=duration,
             has_audio=bool(d.get("has_audio", False)),
             timestamps=times,
         )
         events = []
-        for e in d["events"]:
-            frame = int(e["frame"])
+        for k, e in enumerate(d["events"], 1):
+            if not isinstance(e, dict) or "frame" not in e:
+                raise ValueError(f"event {k} is not an object with a 'frame'")
+            frame = _num(e["frame"], f"event {k} frame", lo=0, integer=True)
+            if n_frames and frame >= n_frames:
+                raise ValueError(f"event {k} at frame {frame} is beyond the end of the video ({n_frames} frames)")
             t = e.get("time")
+            if t is None:
+                if not times and fps <= 0:
+                    raise ValueError(f"event {k} has no time, and the file has neither 'times' nor 'fps'")
+                t = info.time_of(frame)
+            t = _num(t, f"event {k} time", lo=0)
+            if duration > 0 and t > duration + END_SLACK:
+                raise ValueError(f"event {k} at {t:.3f} s is beyond the end of the video ({duration:.3f} s)")
+            score = e.get("score")
             events.append(
                 Event(
                     frame=frame,
-                    time=float(t) if t is not None else info.time_of(frame),
-                    score=float(e.get("score") if e.get("score") is not None else 1.0),
-                    x=None if e.get("x") is None else float(e["x"]),
-                    y=None if e.get("y") is None else float(e["y"]),
+                    time=t,
+                    score=1.0 if score is None else _num(score, f"event {k} score"),
+                    x=None if e.get("x") is None else _num(e["x"], f"event {k} x"),
+                    y=None if e.get("y") is None else _num(e["y"], f"event {k} y"),
                 )
             )
-        scores = np.asarray([np.nan if s is None else s for s in d.get("scores") or []], dtype=np.float32)
-        return Events(info, tuple(sorted(events, key=lambda e: e.frame)), scores, dict(d.get("params") or {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{source}: not an actiondubber events file ({type(exc).__name__}: {exc})") from None
+        raw_scores = d.get("scores") or []
+        if not isinstance(raw_scores, list):
+            raise ValueError("'scores' must be a list")
+        if raw_scores and n_frames and len(raw_scores) != n_frames:
+            raise ValueError(f"'scores' has {len(raw_scores)} values for {n_frames} frames")
+        scores = np.asarray([np.nan if s is None else _num(s, f"scores[{i}]") for i, s in enumerate(raw_scores)],
+                            dtype=np.float32)
+        params = d.get("params") or {}
+        if not isinstance(params, dict):
+            raise ValueError("'params' must be an object")
+        return Events(info, tuple(sorted(events, key=lambda e: e.frame)), scores, dict(params))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{source}: not an actiondubber events file ({exc})") from None
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def load_events(path: str | os.PathLike) -> Events:
-    """Read an events JSON file written by :func:`save_events`."""
+    """Read and validate an events JSON file written by :func:`save_events` (see :func:`events_from_dict`).
+
+    Raises :class:`InputError` with one line for a missing, unreadable, huge, malformed or
+    inconsistent file.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: events file not found")
+    if p.stat().st_size > MAX_BYTES:
+        raise InputError(f"{p}: events file is larger than {MAX_BYTES // 2**20} MB")
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        d = json.loads(p.read_text(encoding="utf-8"), parse_constant=_no_constants)
+    except RecursionError:
+        raise InputError(f"{p}: events JSON is nested too deeply") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{p}: cannot read events JSON ({exc})") from None
     return events_from_dict(d, str(p))
