@@ -31,7 +31,8 @@ def events_to_dict(ev: Events) -> dict:
     v = ev.video
     return {
         "schema": SCHEMA,
-        "video": v.path,
+        # absolute, so that an export made from any folder points at the right file
+        "video": os.path.abspath(v.path) if v.path else "",
         "fps": _r(v.fps),
         "n_frames": v.n_frames,
         "duration": _r(v.duration),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 
 import click
@@ -90,6 +91,21 @@ for _name in _COMMAND_MODULES:
         cli.add_command(_cmd)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` runs and no temporary file is left."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(obj={})
+    """Console-script entry point: SIGTERM unwinds like Ctrl-C (temp files removed), exit 143."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli(obj={})
+    except Terminated:
+        click.echo("actiondubber: terminated", err=True)
+        sys.exit(143)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import math
 import os
-import string
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 from actiondubber.exporters.timecode import clock_time, parse_clock_time
 from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Event, Events
 
-#: Default marker name; fields: ``{n}`` (1-based event number), ``{frame}``, ``{time}``, ``{score}``.
+#: Default marker name; fields: ``{n}`` (1-based event number), ``{frame}``, ``{time}`` (s, 3 decimals),
+#: ``{score}`` (2 decimals). Nothing else is substituted (see :func:`check_name`).
 DEFAULT_NAME = "hit {n}"
 #: Default cue length for SRT / WebVTT in seconds (cut short by the next event).
 DEFAULT_CUE_LENGTH = 0.1
@@ -36,22 +37,45 @@ class Cue:
     text: str
 
 
+#: Longest marker-name template accepted (a name longer than this is no use in an editor's marker list).
+MAX_NAME = 200
+_FIELD_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _substitute(template: str, values: dict[str, str] | None) -> str:
+    """Replace ``{n}``, ``{frame}``, ``{time}``, ``{score}`` (``{{``/``}}`` for literal braces) and nothing
+    else: no format specs, attributes or indexing, so a template cannot run code or ask for huge padding.
+    With *values* ``None`` only check the template."""
+
+    def one(m: re.Match) -> str:
+        tok = m.group(0)
+        if tok in ("{{", "}}"):
+            return tok[0]
+        field = m.group(1)
+        if field is None:
+            raise ParameterError(f"marker name {template!r}: unmatched brace (write {{{{ or }}}} for a literal one)")
+        if field not in _FIELDS:
+            raise ParameterError(f"marker name {template!r}: unknown field {{{field}}} "
+                                 f"(use {', '.join('{' + f + '}' for f in _FIELDS)})")
+        return values[field] if values is not None else ""
+
+    return _FIELD_RE.sub(one, template)
+
+
 def check_name(template: str) -> str:
-    """Validate a marker name template (see :data:`DEFAULT_NAME`); raise InputError naming the bad field."""
-    for _, field, _, _ in string.Formatter().parse(template):
-        if field is not None and field.split(".")[0].split("[")[0] not in _FIELDS:
-            raise InputError(f"marker name {template!r}: unknown field {{{field}}} "
-                             f"(use {', '.join('{' + f + '}' for f in _FIELDS)})")
-    try:
-        marker_name(template, 1, Event(0, 0.0, 0.0))
-    except (ValueError, IndexError, KeyError, AttributeError) as exc:
-        raise InputError(f"marker name {template!r}: {exc}") from None
+    """Validate a marker name template (see :data:`DEFAULT_NAME`); raise ParameterError naming the problem."""
+    if not isinstance(template, str):
+        raise ParameterError("marker name must be text")
+    if len(template) > MAX_NAME:
+        raise ParameterError(f"marker name is {len(template)} characters long; the limit is {MAX_NAME}")
+    _substitute(template, None)
     return template
 
 
 def marker_name(template: str, n: int, e: Event) -> str:
     """The name of the *n*-th (1-based) event *e* from *template*, on one line."""
-    text = template.format(n=n, frame=e.frame, time=e.time, score=e.score)
+    text = _substitute(template, {"n": str(n), "frame": str(e.frame), "time": f"{e.time:.3f}",
+                                  "score": f"{e.score:.2f}"})
     return " ".join(text.split())
 
 

@@ -57,10 +57,11 @@ def resolve_video(ev: Events, events_path: str | os.PathLike | None = None) -> P
     if not ev.video.path:
         return None
     p = Path(ev.video.path)
-    if not p.is_absolute() and not p.exists() and events_path is not None:
-        beside = Path(events_path).parent / p
-        if beside.exists():
-            return beside
+    if not p.exists() and events_path is not None:  # moved together with its events file?
+        folder = Path(events_path).parent
+        for beside in ([] if p.is_absolute() else [folder / p]) + [folder / p.name]:
+            if beside.exists():
+                return beside
     return p
 
 
