@@ -215,12 +215,14 @@ def test_edl_round_trip(events, tmp_path):
     assert ("FCM: DROP FRAME" if df else "FCM: NON-DROP FRAME") in text.splitlines()[1]
     locs = re.findall(r"^\* LOC: (\d\d:\d\d:\d\d[:;]\d\d) +\w+ +(.*)$", text, re.MULTILINE)
     assert [name for _, name in locs] == [f"HIT {k}" for k in range(1, len(events) + 1)]
-    assert all((";" in tc) == df for tc, _ in locs)
-    assert [tc for tc, _ in locs] == [smpte_timecode(e.time, float(tc_rate)) for e in events.events]
-    # OTIO's adapter reads the edit back; read_markers also gets the drop-frame locators it skips
+    assert not any(";" in tc for tc, _ in locs)  # locators count drop-frame with ':' (the FCM line says so)
+    assert [tc for tc, _ in locs] == [smpte_timecode(e.time, float(tc_rate)).replace(";", ":")
+                                      for e in events.events]
+    # OTIO's own adapter reads the edit and every locator back
     tl = otio.adapters.read_from_file(str(out), rate=float(tc_rate))
     (clip,) = tl.find_clips()
     assert clip.source_range.duration.to_seconds() == pytest.approx(events.video.duration, abs=0.5 / float(tc_rate))
+    assert len(_markers(tl)) == len(events)
     if not df:
         assert [m.marked_range.start_time.to_seconds() for m in _markers(tl)] == pytest.approx(
             [c.start for c in read_markers(out, fps=events.video.fps)])
@@ -234,7 +236,7 @@ def test_edl_round_trip(events, tmp_path):
 def test_edl_known_drop_frame_locator(tmp_path):
     ev = make_events(NTSC30, 20000, [1798, 1800, 17982])
     text = write_edl(ev, tmp_path / "m.edl").read_text()
-    assert re.findall(r"\* LOC: (\S+)", text) == ["00:00:59;28", "00:01:00;02", "00:10:00;00"]
+    assert re.findall(r"\* LOC: (\S+)", text) == ["00:00:59:28", "00:01:00:02", "00:10:00:00"]
     with pytest.raises(InputError, match="frame rate"):
         read_markers(tmp_path / "m.edl")
 
@@ -409,7 +411,7 @@ def test_cli_end_to_end_with_real_video(make_video, tmp_path):
         if fmt in outs:
             assert [c.start for c in read_markers(outs[fmt], fps=info.fps)] == pytest.approx(times, abs=0.5 / 29.97)
     if "edl" in outs:
-        assert "* LOC: 00:00:01;00 RED     CLAP 2 @30" in outs["edl"].read_text()
+        assert "* LOC: 00:00:01:00 RED     CLAP 2 @30" in outs["edl"].read_text()
     assert [int(r.split(",")[0]) for r in outs["csv"].read_text().splitlines()[1:]] == [5, 30, 59]
     assert load_events(tmp_path / "events.json").frames == [5, 30, 59]  # input untouched
 
@@ -485,3 +487,35 @@ def test_cli_video_reference(make_video, tmp_path):
     res = CliRunner().invoke(cli, ["export", str(tmp_path / "events.json"), "--otio", str(out), "--video",
                                    str(tmp_path / "nope.mp4")])
     assert res.exit_code == 2 and "video not found" in res.stderr and not out.exists()
+
+
+def _df_frame(tc: str) -> int:
+    """Frame number of a 29.97 drop-frame timecode, by the SMPTE rule (written here, not taken from OTIO)."""
+    hh, mm, ss, ff = (int(x) for x in tc.replace(";", ":").split(":"))
+    minutes = 60 * hh + mm
+    return (3600 * hh + 60 * mm + ss) * 30 + ff - 2 * (minutes - minutes // 10)
+
+
+def test_edl_drop_frame_markers_read_back_by_independent_readers(tmp_path):
+    """29.97 fps: every locator is found by OpenTimelineIO's own EDL reader and lands on its frame."""
+    import re
+
+    import opentimelineio as otio
+
+    from actiondubber.exporters.editors import markers_text, read_markers
+
+    fps = 30000 / 1001
+    n = 2400  # 80 s: past the first dropped frame numbers at minute 1
+    info = VideoInfo("/tmp/df.mp4", 640, 360, fps, n, n / fps, False, tuple(i / fps for i in range(n)))
+    frames = list(range(10, n, 89))
+    ev = Events(info, tuple(Event(f, info.time_of(f), 1.0) for f in frames))
+    text = markers_text(ev, "edl")
+    assert "FCM: DROP FRAME" in text
+    locs = re.findall(r"\* LOC: (\d\d:\d\d:\d\d[:;]\d\d)", text)
+    assert [_df_frame(tc) for tc in locs] == frames  # independent drop-frame count
+    tl = otio.adapters.read_from_string(text, "cmx_3600", rate=fps)  # plain OTIO, no help from us
+    assert sum(len(c.markers) for c in tl.find_clips()) == len(frames)
+    path = tmp_path / "df.edl"
+    path.write_text(text, encoding="utf-8")
+    back = read_markers(path, fps=fps)
+    assert [round(c.start * fps) for c in back] == frames

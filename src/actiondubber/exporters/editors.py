@@ -157,7 +157,9 @@ def markers_text(ev: Events, fmt: str, *, video: str | os.PathLike | None = None
         lines = text.splitlines(keepends=True)
         at = 1 if lines and lines[0].startswith("TITLE:") else 0
         lines.insert(at, "FCM: DROP FRAME\n" if df else "FCM: NON-DROP FRAME\n")
-        text = "".join(lines)
+        # Locators in drop-frame counting are written HH:MM:SS:FF, as Avid does (the FCM line says how to
+        # count): readers that only take ':' (OpenTimelineIO's among them) skip 'HH:MM:SS;FF' locators.
+        text = _DF_LOC.sub(lambda m: m.group(1) + m.group(2).replace(";", ":"), "".join(lines))
     return text
 
 
@@ -188,6 +190,8 @@ def write_fcpxml(ev: Events, out: str | os.PathLike, **kw) -> Path:
 # ---------------------------------------------------------------- reading back
 
 _DF_LOC = re.compile(r"^(\s*\*\s*LOC:\s*)(\d\d:\d\d:\d\d;\d\d)", re.MULTILINE)
+_LOC = re.compile(r"^(\s*\*\s*LOC:\s*)(\d\d:\d\d:\d\d[:;]\d\d)", re.MULTILINE)
+_FCM_DF = re.compile(r"^\s*FCM:\s*DROP FRAME", re.MULTILINE)
 _READERS = {".otio": "otio", ".edl": "edl", ".xml": "fcpxml", ".fcpxml": "fcpxml"}
 
 
@@ -212,11 +216,17 @@ def read_markers(path: str | os.PathLike, *, fps: float | None = None) -> list[C
         rate = float(smpte_rate(fps))
         kw["rate"] = rate
 
-        def _ndf(m: re.Match) -> str:  # the adapter skips 'HH:MM:SS;FF' locators: give it the same frame as NDF
-            frame = otio.opentime.from_timecode(m.group(2), rate)
+        drop = bool(_FCM_DF.search(text))
+
+        def _ndf(m: re.Match) -> str:  # the adapter counts every locator as non-drop: rewrite each as the
+            # non-drop timecode of the same frame (drop-frame counting when the FCM line says so)
+            tc = m.group(2)
+            if drop:
+                tc = tc[:8] + ";" + tc[9:]
+            frame = otio.opentime.from_timecode(tc, rate)
             return m.group(1) + otio.opentime.to_timecode(frame, rate, False)
 
-        text = _DF_LOC.sub(_ndf, text)
+        text = _LOC.sub(_ndf, text)
     try:
         tl = otio.adapters.read_from_string(text, adapter_name=ADAPTERS[fmt][0], **kw)
     except Exception as exc:  # adapters raise anything from XML, JSON and their own errors
