@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import sys
 
@@ -26,6 +27,23 @@ _COMMAND_MODULES = (
 
 
 class _Group(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Usage errors too are one line on stderr (``actiondubber: error: ...``), exit code 2."""
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("actiondubber: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            msg = " ".join(exc.format_message().split())
+            cmd = getattr(exc, "ctx", None)
+            hint = f" (see '{cmd.command_path} --help')" if isinstance(exc, click.UsageError) and cmd else ""
+            click.echo(f"actiondubber: error: {msg}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx):
         token = OVERWRITE.set(False)  # no command overwrites an existing file without --force
         try:
@@ -43,6 +61,20 @@ class _Group(click.Group):
         except MemoryError:
             click.echo("actiondubber: error: out of memory", err=True)
             sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # FFmpeg write errors and anything unforeseen: still one line, no traceback
+            if os.environ.get("ACTIONDUBBER_DEBUG"):
+                raise
+            import av
+
+            if isinstance(exc, av.error.FFmpegError):
+                where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+                click.echo(f"actiondubber: error: {where}{exc.strerror or exc}", err=True)
+                sys.exit(OutputError.exit_code)
+            click.echo(f"actiondubber: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                       "(please report it; ACTIONDUBBER_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(70)
         finally:
             OVERWRITE.reset(token)
 
