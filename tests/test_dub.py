@@ -25,7 +25,6 @@ from actiondubber.dub import (
     BUILTIN_SOUNDS,
     DubParams,
     Sound,
-    check_events,
     choose,
     dub,
     limit,
@@ -34,12 +33,11 @@ from actiondubber.dub import (
     render_mix,
     resolve_sounds,
     synthesize,
-    video_timing,
 )
 from actiondubber.dub.place import db, duck_envelope, pan_gains, score_gains
 from actiondubber.errors import InputError, OutputError
 from actiondubber.evaluate.metrics import match_events
-from actiondubber.events import save_events
+from actiondubber.events import check_events_fit, save_events
 from actiondubber.synth import render_clip
 from actiondubber.types import Event, Events
 from actiondubber.video import probe
@@ -373,7 +371,7 @@ def test_dub_lands_sounds_on_the_events_and_copies_the_video(clips, tmp_path, na
     assert b.n_frames == a.n_frames
     np.testing.assert_allclose(b.timestamps, a.timestamps, atol=1e-6)
     step = 1.0 / a.fps
-    assert abs(video_timing(out).duration - video_timing(src).duration) < 1e-6
+    assert abs(b.duration - a.duration) < 1e-6
     with av.open(str(src)) as ci, av.open(str(out)) as co:
         assert abs(co.duration - ci.duration) / 1e6 <= step
     assert video_packets(out) == video_packets(src)  # bit-identical video
@@ -512,7 +510,7 @@ def test_bad_inputs_are_clear_errors_and_leave_no_file(clips, tmp_path):
     with pytest.raises(InputError, match="beyond the end"):
         dub(src, out, Events(info, (Event(10, 0.4, 1.0), Event(info.n_frames, info.duration + 0.5, 1.0))))
     with pytest.raises(InputError, match="invalid time"):
-        check_events(Events(info, (Event(0, -1.0, 1.0),)), info)
+        check_events_fit(Events(info, (Event(0, -1.0, 1.0),)), info)
     with pytest.raises(OutputError, match="same as the input"):
         dub(src, src, events_at(src, [0.5]))
     with pytest.raises(OutputError, match="extension"):
@@ -521,22 +519,29 @@ def test_bad_inputs_are_clear_errors_and_leave_no_file(clips, tmp_path):
 
 
 def test_events_file_checks(clips, tmp_path):
+    """The one events-versus-video rule (events.check_events_fit): frame counts within one frame, whatever the name."""
     src = Path(clips["25"].path)
     info = probe(src)
-    same_len_other_name = Events(
-        type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames - 1}), ())
+    two_off = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames - 2}), ())
     with pytest.raises(InputError, match="another video"):
-        check_events(same_len_other_name, info)
+        check_events_fit(two_off, info)
     renamed = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/renamed.mp4"}), ())
-    check_events(renamed, info)  # same facts under another name: fine
-    off_by_one = Events(type(info)(**{**info.__dict__, "n_frames": info.n_frames + 1}), ())
-    check_events(off_by_one, info)  # same name, one frame apart: fine
+    check_events_fit(renamed, info)  # same facts under another name: fine
+    off_by_one = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames + 1}),
+                        ())
+    check_events_fit(off_by_one, info)  # one frame apart: fine, under any name
     too_long = Events(type(info)(**{**info.__dict__, "duration": info.duration + 0.2}), ())
     with pytest.raises(InputError, match="another video"):
-        check_events(too_long, info)
+        check_events_fit(too_long, info)
+    other_size = Events(type(info)(**{**info.__dict__, "width": info.width * 2}), ())
+    with pytest.raises(InputError, match="another video"):
+        check_events_fit(other_size, info)
     handmade = Events(type(info)(path="", width=0, height=0, fps=0, n_frames=0, duration=0, has_audio=False),
                       (Event(3, 0.5, 1.0),))
-    check_events(handmade, info)  # facts not recorded: only the times are checked
+    check_events_fit(handmade, info)  # facts not recorded: only the events themselves are checked
+    outside = Events(handmade.video, (Event(info.n_frames, 0.5, 1.0),))
+    with pytest.raises(InputError, match="lies outside"):
+        check_events_fit(outside, info)
 
 
 @pytest.mark.skipif(not (REAL / "greatesthits_stick_metal_bar.mp4").exists(),

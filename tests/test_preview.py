@@ -1,4 +1,4 @@
-"""Tests of the event preview (``actiondubber.export.preview`` and ``actiondubber preview``)."""
+"""Tests of the event preview (``actiondubber.export.review`` and ``actiondubber preview``)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from click.testing import CliRunner
 from actiondubber.audio.reader import read_audio_clip
 from actiondubber.cli import cli
 from actiondubber.errors import InputError, OutputError
-from actiondubber.events import save_events
-from actiondubber.export.preview import (
-    MARK_RGB,
-    PreviewRenderer,
-    check_events_match,
-    preview_layout,
-    render_preview,
-)
+from actiondubber.events import check_events_fit, save_events
+from actiondubber.export import PreviewRenderer, preview_layout, render_preview
+from actiondubber.export.review_frame import MARK_RGB
 from actiondubber.synth import render_clip
 from actiondubber.types import Event, Events
 from actiondubber.video import iter_frames, probe
@@ -164,11 +159,11 @@ def test_events_of_another_video_are_refused(clip):
         type(info)("o.mp4", 240, 180, 30.0, info.n_frames + 5, 2.2, False, ()), (), np.zeros(0, np.float32), {}
     )
     with pytest.raises(InputError, match="another video"):
-        check_events_match(other, info, "o.json")
+        check_events_fit(other, info, source="o.json")
     bad_frame = _events(info, [(5, 1.0, 1.0)])
     bad_frame = Events(info, (Event(info.n_frames + 3, 9.0, 1.0),), bad_frame.scores, {})
-    with pytest.raises(InputError, match="outside"):
-        check_events_match(bad_frame, info)
+    with pytest.raises(InputError, match="beyond the end"):
+        check_events_fit(bad_frame, info)
 
 
 # ---------------------------------------------------------------------- the command line

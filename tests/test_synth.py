@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from actiondubber.cli import cli
 from actiondubber.errors import OutputError
 from actiondubber.evaluate.labels import read_labels
-from actiondubber.synth import SCENES, build_scene, frame_times, nearest_frame, render_clip, write_labels_csv
+from actiondubber.synth import SCENES, build_scene, frame_times, render_clip, write_labels_csv
+from actiondubber.types import VideoInfo
 from actiondubber.video import iter_frames, probe
 
 TINY = (160, 120)
@@ -36,6 +37,11 @@ def _ball_bottoms(path, floor_y: float, centres: list[tuple[float, float]], radi
             row += 1
         out.append(row + 1.0)
     return np.asarray(out)
+
+
+def nearest_frame(times, t: float) -> int:
+    """The clip's labelling rule, through the one time-to-frame lookup."""
+    return VideoInfo("", 0, 0, 0.0, len(times), 0.0, False, tuple(times)).frame_at(t, "nearest")
 
 
 def _decode_audio(path) -> tuple[np.ndarray, int]:

@@ -9,7 +9,8 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.detect.detector import DetectorParams
-from actiondubber.export.preview import DEFAULT_MAX_WIDTH, FORMATS, WINDOW_SECONDS, render_preview
+from actiondubber.export.review import FORMATS, render_preview
+from actiondubber.export.review_frame import DEFAULT_MAX_WIDTH, WINDOW_SECONDS
 from actiondubber.video.reader import probe
 
 
