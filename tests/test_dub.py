@@ -607,3 +607,104 @@ def test_cli_dub_detects_when_no_events_given(clips, tmp_path):
     assert saved["params"]["detector"] == "inflection-training-free"
     dec = read_audio_clip(out, sr=SR, mono=False)
     assert dec.samples.shape[0] == 2 and probe(out).n_frames == clips["25"].n_frames
+
+
+# --------------------------------------------------------------------------- one way to do each thing
+
+
+def test_dub_with_detection_opens_the_video_four_times(clips, tmp_path, monkeypatch):
+    """probe, frame decoding, the soundtrack and the stream copy: the facts are read once and passed down."""
+    src = str(clips["25"].path)
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    res = dub(src, tmp_path / "d.mp4", None, params=DubParams(mix="keep"))
+    assert res.video_copied and res.original_used
+    assert opened.count(src) == 4, opened  # before: 6 (probe, frames, video_timing, audio, mux, first pts)
+    opened.clear()
+    dub(src, tmp_path / "r.mp4", None, params=QUIET, info=probe(src))
+    assert opened.count(src) == 3, opened  # facts given, no original soundtrack: frames, mux + the probe here
+
+
+def _packet_order(path) -> list[tuple[str, float]]:
+    with av.open(str(path)) as c:
+        return [(pk.stream.type, float(pk.dts * pk.time_base)) for pk in c.demux() if pk.size and pk.dts is not None]
+
+
+def _max_lag(order: list[tuple[str, float]]) -> float:
+    """How far (s) one stream's packets run ahead of the other's in file order."""
+    last = {"video": -1e9, "audio": -1e9}
+    worst = 0.0
+    for kind, t in order:
+        other = "audio" if kind == "video" else "video"
+        if last[other] > -1e9:
+            worst = max(worst, t - last[other])
+        last[kind] = t
+    return worst
+
+
+def test_dub_review_and_synth_are_muxed_the_same_way(clips, tmp_path):
+    """One muxer: each writer's file has its audio interleaved with the video (never a block of one stream)."""
+    src = Path(clips["25"].path)
+    ev = events_at(src, list(clips["25"].collision_times))
+    from actiondubber.export import render_preview
+
+    dubbed = dub(src, tmp_path / "dub.mp4", ev, params=QUIET).path
+    review = render_preview(src, ev, tmp_path / "review.mp4", max_width=96).out
+    synth = render_clip(tmp_path / "synth.mp4", scene="bounce", seconds=2.0, size=(96, 64), seed=2).path
+    for path in (dubbed, review, synth):
+        order = _packet_order(path)
+        assert {k for k, _ in order} == {"video", "audio"}
+        assert _max_lag(order) < 1.0, path  # the muxer keeps the audio within its lead of the video
+        with av.open(str(path)) as c:
+            assert c.streams.video[0].index == 0 and c.streams.audio[0].codec_context.name == "aac"
+    assert no_temp_files(tmp_path)
+
+
+def test_failed_mux_leaves_nothing(clips, tmp_path):
+    from actiondubber.errors import ParameterError
+    from actiondubber.video import mux_video_file
+
+    out = tmp_path / "bad.mp4"
+    with pytest.raises(ParameterError, match="channels"):
+        mux_video_file(clips["25"].path, out, np.zeros((3, 100), np.float32), SR)
+    with pytest.raises(OutputError, match="extension"):
+        mux_video_file(clips["25"].path, tmp_path / "bad.avi", np.zeros((1, 100), np.float32), SR)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_synth_knock_is_the_dub_knock_synthesis():
+    """synth.audio does not synthesise on its own: its impact is dub.sounds.modal_impact, scaled to the impact."""
+    from actiondubber.dub.sounds import modal_impact
+    from actiondubber.synth.audio import KNOCK_SECONDS, Knock, knock_wave
+
+    k = Knock(start=0, amp=0.5, f0=420.0, kind="disc", pan=0.5, seed=7)
+    got = knock_wave(k, SR)
+    ratios = (1.0, 2.76, 5.40)
+    ref = modal_impact(SR, np.random.default_rng(7), f0=420.0, ratios=ratios, amps=(1.0, 0.5, 1 / 3),
+                       taus=tuple(0.09 / (1 + 0.5 * i) for i in range(3)), seconds=KNOCK_SECONDS, tick=0.5,
+                       tick_band=(1000.0, None))
+    np.testing.assert_allclose(got, (ref * 0.5 / np.abs(ref).max()).astype(np.float32), rtol=1e-6, atol=1e-7)
+    # and the built-in knock is the same synthesis
+    knock = synthesize("knock", SR, seed=0).samples[0]
+    rng = np.random.default_rng([0, BUILTIN_SOUNDS.index("knock"), 0x50DB])
+    f0 = 190.0 * rng.uniform(0.93, 1.07)
+    y = modal_impact(SR, rng, f0=f0, ratios=(1.0, 2.27, 3.92, 5.61), amps=(1.0, 0.7, 0.45, 0.3),
+                     taus=(0.06, 0.04, 0.025, 0.015))
+    fade = int(0.01 * SR)
+    y[-fade:] *= np.linspace(1.0, 0.0, fade)
+    np.testing.assert_allclose(knock, (y / np.abs(y).max()).astype(np.float32), atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [dict(mix="loud"), dict(order="shuffle"), dict(ceiling_db=1.0),
+                                 dict(pitch_jitter=13.0), dict(duck_attack=-1.0), dict(level_db=float("nan"))])
+def test_dub_params_are_checked_when_made(bad):
+    from actiondubber.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        DubParams(**bad)

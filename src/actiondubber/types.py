@@ -19,7 +19,7 @@ from actiondubber.errors import ParameterError
 #: Frame rate assumed when a container states none (and its timestamps give none): PAL's 25 fps.
 FALLBACK_FPS = 25.0
 #: How a time is turned into a frame index by :meth:`VideoInfo.frame_at`.
-FRAME_ROUNDING = ("floor", "nearest")
+FRAME_ROUNDING = ("nearest", "floor")
 #: Slack (s) when comparing times with frame times: the events JSON keeps 1 µs.
 _TIME_EPS = 1e-6
 
@@ -67,12 +67,11 @@ class VideoInfo:
         if rounding not in FRAME_ROUNDING:
             raise ParameterError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {rounding!r}")
         ts = np.asarray(self.timestamps, dtype=np.float64)
-        if ts.size == 0:
-            n = max(self.n_frames, 1)
-            step = 1.0 / self.frame_rate
-            k = time / step
-            idx = math.floor(k + _TIME_EPS) if rounding == "floor" else math.ceil(k - 0.5 - _TIME_EPS)
-            return int(min(max(idx, 0), n - 1)) if self.n_frames > 0 else int(max(idx, 0))
+        if ts.size == 0 and self.n_frames > 0:
+            ts = np.arange(self.n_frames, dtype=np.float64) / self.frame_rate
+        if ts.size == 0:  # nothing known but the rate
+            k = time * self.frame_rate
+            return int(max(0, math.floor(k + _TIME_EPS) if rounding == "floor" else math.ceil(k - 0.5 - _TIME_EPS)))
         if rounding == "floor":
             idx = int(np.searchsorted(ts, time + _TIME_EPS, side="right")) - 1
         else:

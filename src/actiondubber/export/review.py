@@ -32,7 +32,7 @@ from actiondubber.export.review_frame import (
     preview_layout,
 )
 from actiondubber.fileio import check_input_file, check_output_path
-from actiondubber.types import FALLBACK_FPS, Events
+from actiondubber.types import FALLBACK_FPS, Events, VideoInfo
 from actiondubber.video.mux import output_audio_codec
 from actiondubber.video.probe import probe
 from actiondubber.video.reader import iter_frames
@@ -105,6 +105,7 @@ def render_preview(
     progress: Callable[[int], None] | None = None,
     detect_options: dict | None = None,
     detect_progress: Callable[[int], None] | None = None,
+    info: VideoInfo | None = None,
 ) -> EventPreview:
     """Write a review video of *video* with *events* drawn over it to *out*, and/or one still to *png*.
 
@@ -127,6 +128,9 @@ def render_preview(
         A still of one review frame (default: the first event's frame, else 0).
     progress
         Called with 1 per decoded frame.
+    info
+        *video*'s :func:`~actiondubber.video.probe` facts, if the caller has them (saves probing again);
+        the one description of the video the detector, the events check and the renderer use.
 
     Returns
     -------
@@ -157,7 +161,7 @@ def render_preview(
         raise OutputError(f"{png_p}: the still must be a .png file")
     if out_p is not None and png_p is not None and out_p.resolve() == png_p.resolve():
         raise OutputError(f"{out_p}: the preview video and the still cannot be the same file")
-    info = probe(video)
+    info = info or probe(video)
     if png_frame is not None and not 0 <= png_frame < info.n_frames:
         raise InputError(f"{video}: has {info.n_frames} frames; the still's frame {png_frame} is out of range")
     audio_src = audio_path if audio_path is not None else (Path(video) if audio is True and info.has_audio else None)
