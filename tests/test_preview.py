@@ -282,3 +282,65 @@ def test_preview_of_a_real_clip():
     renderer = PreviewRenderer(ev, np.asarray(info.timestamps), preview_layout(info.width, info.height))
     img = renderer.render(_frame(real, 25), 25)
     assert _dist(img, info.width / 2, info.height / 2, k=0) == 0
+
+
+# ---------------------------------------------------------------------- one rule, one muxer
+
+
+def test_dub_export_and_review_share_one_events_rule(clip, tmp_path):
+    """events.check_events_fit is the one rule: one frame apart fits everywhere, two frames apart nowhere."""
+    from dataclasses import replace
+
+    from actiondubber.dub import DubParams, dub
+    from actiondubber.export.markers import with_video
+
+    info = probe(clip)
+    base = _events(info, [(10, 50.0, 60.0)])
+    for shift, fits in ((1, True), (2, False)):
+        video = replace(info, n_frames=info.n_frames + shift, timestamps=())
+        ev = Events(video, base.events, np.resize(base.scores, video.n_frames), {})
+        calls = {
+            "dub": lambda ev=ev: dub(clip, tmp_path / "d.mp4", ev, params=DubParams(mix="replace")),
+            "review": lambda ev=ev: render_preview(clip, ev, tmp_path / "r.mp4", audio=False),
+            "export": lambda ev=ev: with_video(ev, clip),
+        }
+        for name, call in calls.items():
+            if fits:
+                call()
+            else:
+                with pytest.raises(InputError, match="events were made for another video") as err:
+                    call()
+                assert "\n" not in str(err.value), name
+
+
+@pytest.mark.parametrize("bad", [dict(max_width=8), dict(window=0.0), dict(fade=-1.0), dict(window=float("inf"))])
+def test_review_params_are_checked_when_made(clip, tmp_path, bad):
+    from actiondubber.errors import ParameterError
+    from actiondubber.export import ReviewParams
+
+    with pytest.raises(ParameterError):
+        ReviewParams(**bad)
+    with pytest.raises(ParameterError):
+        render_preview(clip, None, tmp_path / "p.mp4", **bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_review_with_sound_is_written_in_one_pass(clip, tmp_path, monkeypatch):
+    """The review video and its soundtrack go through the one muxer: no intermediate video file is written."""
+    import av
+
+    info = probe(clip)
+    ev = _events(info, [(10, 50.0, 60.0)])
+    written: list[str] = []
+    real_open = av.open
+
+    def spy(file, mode="r", *args, **kwargs):
+        if mode == "w":
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", spy)
+    res = render_preview(clip, ev, tmp_path / "r.mkv", max_width=120)
+    assert res.audio == clip and len(written) == 1  # before: a temporary video, then a second file with sound
+    got = probe(res.out)
+    assert got.has_audio and got.n_frames == info.n_frames

@@ -294,3 +294,26 @@ def test_cli_synth(tmp_path):
     assert res.exit_code != 0 and "WIDTHxHEIGHT" in res.output
     res = runner.invoke(cli, ["synth", str(tmp_path / "nodir" / "x.mp4")], obj={})
     assert res.exit_code == 3 and "does not exist" in res.output
+
+
+@pytest.mark.parametrize("bad", [dict(scene="nope"), dict(size=(20, 20)), dict(fps=0.5), dict(channels=3),
+                                 dict(n_objects=9), dict(kinds=("cube",)), dict(noise=-1.0), dict(shutter=2.0)])
+def test_clip_params_are_checked_when_made(tmp_path, bad):
+    from actiondubber.errors import ParameterError
+    from actiondubber.synth import ClipParams
+
+    with pytest.raises(ParameterError):
+        ClipParams(**bad)
+    with pytest.raises(ParameterError):
+        render_clip(tmp_path / "x.mp4", **bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clip_params_and_keywords_render_the_same_clip(tmp_path):
+    from actiondubber.synth import ClipParams
+
+    a = render_clip(tmp_path / "a.mp4", ClipParams(scene="walls", seconds=1, size=TINY, seed=2, with_audio=False))
+    b = render_clip(tmp_path / "b.mp4", scene="walls", seconds=1, size=TINY, seed=2, with_audio=False)
+    assert a.collisions == b.collisions and a.times == b.times
+    with pytest.raises(TypeError):
+        render_clip(tmp_path / "c.mp4", ClipParams(), seed=3)

@@ -25,8 +25,8 @@ from actiondubber.errors import OutputError
 from actiondubber.events import check_events_fit, load_events, save_events
 from actiondubber.fileio import check_output_path
 from actiondubber.types import Events, VideoInfo
+from actiondubber.video.facts import probe
 from actiondubber.video.mux import mux_video_file, output_audio_codec, output_sample_rate
-from actiondubber.video.probe import probe
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ def resolve_video(ev: Events, events_path: str | os.PathLike | None = None) -> P
 def with_video(ev: Events, video: str | os.PathLike, source: str = "events") -> Events:
     """*ev* referencing another copy of its video, probed and checked with the events' one rule
     (:func:`actiondubber.events.check_events_fit`: InputError when it is not the same video)."""
-    from actiondubber.video.probe import probe
+    from actiondubber.video.facts import probe
 
     info = probe(video)
     check_events_fit(ev, info, source=source)

@@ -33,8 +33,8 @@ from actiondubber.export.review_frame import (
 )
 from actiondubber.fileio import check_input_file, check_output_path
 from actiondubber.types import FALLBACK_FPS, Events, VideoInfo
+from actiondubber.video.facts import probe
 from actiondubber.video.mux import output_audio_codec
-from actiondubber.video.probe import probe
 from actiondubber.video.reader import iter_frames
 from actiondubber.video.writer import write_png, write_video
 

@@ -1,13 +1,14 @@
 """Video in and out (PyAV/FFmpeg): file facts, frame streaming, encoding, and the one muxer.
 
 * :mod:`.demux`: opening a video file and its damage-tolerant packet reader.
-* :mod:`.probe`: :func:`probe`, a file's facts (:class:`~actiondubber.types.VideoInfo`) in one pass.
+* :mod:`.facts`: :func:`probe`, a file's facts (:class:`~actiondubber.types.VideoInfo`) in one pass.
 * :mod:`.reader`: :func:`iter_frames`, frames one at a time at an analysis size.
 * :mod:`.writer`: :func:`write_video` (frames, optionally with a soundtrack) and :func:`write_png`.
 * :mod:`.mux`: :func:`mux_video_file` (a file's video stream copied, plus a new soundtrack) and
   :class:`Muxer`, the interleaving, atomic writer both use.
 """
 
+from actiondubber.video.facts import DEFAULT_SHORT_SIDE, MIN_FRAMES, analysis_size, decoded_info, probe
 from actiondubber.video.mux import (
     AUDIO_CODECS,
     ArraySoundtrack,
@@ -18,7 +19,6 @@ from actiondubber.video.mux import (
     output_audio_codec,
     output_sample_rate,
 )
-from actiondubber.video.probe import DEFAULT_SHORT_SIDE, MIN_FRAMES, analysis_size, decoded_info, probe
 from actiondubber.video.reader import Frame, iter_frames
 from actiondubber.video.writer import write_png, write_video
 

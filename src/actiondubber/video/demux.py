@@ -2,7 +2,7 @@
 
 :func:`open_video` is the one place a video file is opened for reading (input checks, a clear
 :class:`~actiondubber.errors.InputError` for what is not a video); :class:`Packets` is the
-damage-tolerant demuxer that both :func:`~actiondubber.video.probe.probe` and
+damage-tolerant demuxer that both :func:`~actiondubber.video.facts.probe` and
 :func:`~actiondubber.video.reader.iter_frames` read through, so they count the same frames:
 
 * a read error or an early stop inside the file (e.g. a damaged Matroska

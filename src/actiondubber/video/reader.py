@@ -5,7 +5,7 @@ FFmpeg's swscale straight to the analysis size and pixel format, and indexed
 0-based in presentation order (the same convention as the Audible623
 ``sound_label`` column). Times come from the container's timestamps, so
 variable-frame-rate video gets correct times. Packets are read through the
-damage-tolerant demuxer of :mod:`.demux`, the one :func:`~actiondubber.video.probe.probe`
+damage-tolerant demuxer of :mod:`.demux`, the one :func:`~actiondubber.video.facts.probe`
 counts with, so every packet it counts becomes exactly one :class:`Frame`: a frame the
 decoder cannot rebuild (damaged data, a missing reference) is replaced by a repeat of the
 previous picture with its own timestamp, so ``probe(p).timestamps[i] == frame.time``.
@@ -29,7 +29,7 @@ from actiondubber.errors import InputError
 from actiondubber.fileio import ffmpeg_message
 from actiondubber.types import FALLBACK_FPS
 from actiondubber.video.demux import Packets, frame_rate, open_video, warn_once
-from actiondubber.video.probe import (  # the probe names stay importable from here too
+from actiondubber.video.facts import (  # the probe names stay importable from here too
     DEFAULT_SHORT_SIDE,
     MIN_FRAMES,
     analysis_size,
