@@ -448,3 +448,14 @@ def test_reader_modules_are_split_by_job():
     assert probe_mod.probe is probe and probe.__module__ == "actiondubber.video.facts"
     assert reader.iter_frames is iter_frames and iter_frames.__module__ == "actiondubber.video.reader"
     assert reader.probe is probe  # the reader's historical names still import
+
+
+def test_one_frame_rate_fallback_in_the_media_packages():
+    """FALLBACK_FPS (types) is the one 25-fps default: no media module spells its own."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "src" / "actiondubber"
+    pattern = re.compile(r"or 25\.0|else 25\.0|Fraction\(1, 25\)|or Fraction\(25\)|else 0\.04\b")
+    for pkg in ("video", "dub", "export", "synth", "audio"):
+        for f in (root / pkg).glob("*.py"):
+            assert not pattern.search(f.read_text()), f

@@ -18,7 +18,7 @@ import numpy as np
 
 from actiondubber.errors import ParameterError
 from actiondubber.events import FRAME_SLACK
-from actiondubber.types import Events
+from actiondubber.types import FALLBACK_FPS, Events
 
 #: Colour (RGB) of everything that marks an event: a saturated amber that reads on dark and light scenes.
 MARK_RGB = (255, 200, 0)
@@ -127,7 +127,7 @@ class PreviewRenderer:
         self.scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0) if scores.size == self.n else None
         peak = max([0.0] + ([float(self.scores.max())] if self.scores is not None and self.n else []))
         self.score_max = peak if peak > 0 else 1.0
-        self.end = float(self.times[-1]) + (float(np.median(np.diff(self.times))) if self.n > 1 else 0.04)
+        self.end = float(self.times[-1]) + (float(np.median(np.diff(self.times))) if self.n > 1 else 1.0 / FALLBACK_FPS)
         w, h = layout.width, layout.height
         self.radius = max(8.0, 0.055 * min(w, h))
         self.line = max(1, int(round(min(w, h) / 240)))
