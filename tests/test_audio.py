@@ -295,3 +295,29 @@ def test_label_from_audio_agrees_with_answer_key(tmp_path):
     n_key = sum(len(v.frames) for v in key.values())
     n_same = sum(len(set(raw[vid]) & set(v.frames)) for vid, v in key.items())
     assert n_same >= 0.9 * n_key
+
+
+def test_both_peak_pickers_use_the_shared_parts():
+    """actiondubber.peaks holds the windowed maximum and the spacing; the video and audio pickers differ only
+    in their baseline (median / mean) and in which of two close peaks stays (stronger / earlier)."""
+    import importlib
+    import inspect
+
+    from actiondubber.detection import pick_peaks
+    from actiondubber.peaks import keep_apart, local_maxima
+
+    x = np.array([0.0, 1.0, 0.0, 0.9, 0.0, 0.0, 2.0, 0.0])
+    assert local_maxima(x, 1, 1).tolist() == [False, True, False, True, False, False, True, False]
+    assert local_maxima(x, 1, 0)[3] and not local_maxima(x, 2, 0)[3] and not local_maxima(x, 0, 3)[3]  # asymmetric
+    assert keep_apart([1, 3, 6], 3).tolist() == [1, 6]  # first come
+    assert keep_apart([1, 3, 6], 3, strength=np.array([0, 1, 0, 2, 0, 0, 1, 0])).tolist() == [3, 6]  # strongest
+    # two close peaks of unequal height: the video picker keeps the stronger, the audio picker the earlier
+    y = np.zeros(60)
+    y[20], y[22] = 0.8, 1.0
+    assert pick_peaks(y, min_gap=3, delta=0.1).tolist() == [22]
+    assert peak_pick(y, pre_max=1, post_max=1, pre_avg=3, post_avg=3, delta=0.1, wait=3).tolist() == [20]
+    onsets, vpeaks = (importlib.import_module(f"actiondubber.{m}") for m in ("audio.onsets", "detect.peaks"))
+    for mod in (onsets, vpeaks):  # neither carries its own windowed maximum or spacing loop any more
+        src = inspect.getsource(mod)
+        assert "sliding_window_view(padded" not in src and "maximum_filter1d(xn" not in src
+        assert "local_maxima(" in src and "keep_apart(" in src

@@ -25,7 +25,6 @@ from actiondubber.dubbing import (
     BUILTIN_SOUNDS,
     DubParams,
     Sound,
-    check_events,
     choose,
     dub,
     limit,
@@ -34,12 +33,11 @@ from actiondubber.dubbing import (
     render_mix,
     resolve_sounds,
     synthesize,
-    video_timing,
 )
 from actiondubber.dubbing.place import db, duck_envelope, pan_gains, score_gains
 from actiondubber.errors import InputError, OutputError
 from actiondubber.evaluate.metrics import match_events
-from actiondubber.events import save_events
+from actiondubber.events import check_events_fit, save_events
 from actiondubber.synth import render_clip
 from actiondubber.types import Event, Events
 from actiondubber.video import probe
@@ -373,7 +371,7 @@ def test_dub_lands_sounds_on_the_events_and_copies_the_video(clips, tmp_path, na
     assert b.n_frames == a.n_frames
     np.testing.assert_allclose(b.timestamps, a.timestamps, atol=1e-6)
     step = 1.0 / a.fps
-    assert abs(video_timing(out).duration - video_timing(src).duration) < 1e-6
+    assert abs(b.duration - a.duration) < 1e-6
     with av.open(str(src)) as ci, av.open(str(out)) as co:
         assert abs(co.duration - ci.duration) / 1e6 <= step
     assert video_packets(out) == video_packets(src)  # bit-identical video
@@ -512,7 +510,7 @@ def test_bad_inputs_are_clear_errors_and_leave_no_file(clips, tmp_path):
     with pytest.raises(InputError, match="beyond the end"):
         dub(src, out, Events(info, (Event(10, 0.4, 1.0), Event(info.n_frames, info.duration + 0.5, 1.0))))
     with pytest.raises(InputError, match="invalid time"):
-        check_events(Events(info, (Event(0, -1.0, 1.0),)), info)
+        check_events_fit(Events(info, (Event(0, -1.0, 1.0),)), info)
     with pytest.raises(OutputError, match="same as the input"):
         dub(src, src, events_at(src, [0.5]))
     with pytest.raises(OutputError, match="extension"):
@@ -521,22 +519,29 @@ def test_bad_inputs_are_clear_errors_and_leave_no_file(clips, tmp_path):
 
 
 def test_events_file_checks(clips, tmp_path):
+    """The one events-versus-video rule (events.check_events_fit): frame counts within one frame, whatever the name."""
     src = Path(clips["25"].path)
     info = probe(src)
-    same_len_other_name = Events(
-        type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames - 1}), ())
+    two_off = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames - 2}), ())
     with pytest.raises(InputError, match="another video"):
-        check_events(same_len_other_name, info)
+        check_events_fit(two_off, info)
     renamed = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/renamed.mp4"}), ())
-    check_events(renamed, info)  # same facts under another name: fine
-    off_by_one = Events(type(info)(**{**info.__dict__, "n_frames": info.n_frames + 1}), ())
-    check_events(off_by_one, info)  # same name, one frame apart: fine
+    check_events_fit(renamed, info)  # same facts under another name: fine
+    off_by_one = Events(type(info)(**{**info.__dict__, "path": "/elsewhere/other.mp4", "n_frames": info.n_frames + 1}),
+                        ())
+    check_events_fit(off_by_one, info)  # one frame apart: fine, under any name
     too_long = Events(type(info)(**{**info.__dict__, "duration": info.duration + 0.2}), ())
     with pytest.raises(InputError, match="another video"):
-        check_events(too_long, info)
+        check_events_fit(too_long, info)
+    other_size = Events(type(info)(**{**info.__dict__, "width": info.width * 2}), ())
+    with pytest.raises(InputError, match="another video"):
+        check_events_fit(other_size, info)
     handmade = Events(type(info)(path="", width=0, height=0, fps=0, n_frames=0, duration=0, has_audio=False),
                       (Event(3, 0.5, 1.0),))
-    check_events(handmade, info)  # facts not recorded: only the times are checked
+    check_events_fit(handmade, info)  # facts not recorded: only the events themselves are checked
+    outside = Events(handmade.video, (Event(info.n_frames, 0.5, 1.0),))
+    with pytest.raises(InputError, match="lies outside"):
+        check_events_fit(outside, info)
 
 
 @pytest.mark.skipif(not (REAL / "greatesthits_stick_metal_bar.mp4").exists(),
@@ -602,3 +607,104 @@ def test_cli_dub_detects_when_no_events_given(clips, tmp_path):
     assert saved["params"]["detector"] == "inflection-training-free"
     dec = read_audio_clip(out, sr=SR, mono=False)
     assert dec.samples.shape[0] == 2 and probe(out).n_frames == clips["25"].n_frames
+
+
+# --------------------------------------------------------------------------- one way to do each thing
+
+
+def test_dub_with_detection_opens_the_video_four_times(clips, tmp_path, monkeypatch):
+    """probe, frame decoding, the soundtrack and the stream copy: the facts are read once and passed down."""
+    src = str(clips["25"].path)
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    res = dub(src, tmp_path / "d.mp4", None, params=DubParams(mix="keep"))
+    assert res.video_copied and res.original_used
+    assert opened.count(src) == 4, opened  # before: 6 (probe, frames, video_timing, audio, mux, first pts)
+    opened.clear()
+    dub(src, tmp_path / "r.mp4", None, params=QUIET, info=probe(src))
+    assert opened.count(src) == 3, opened  # facts given, no original soundtrack: frames, mux + the probe here
+
+
+def _packet_order(path) -> list[tuple[str, float]]:
+    with av.open(str(path)) as c:
+        return [(pk.stream.type, float(pk.dts * pk.time_base)) for pk in c.demux() if pk.size and pk.dts is not None]
+
+
+def _max_lag(order: list[tuple[str, float]]) -> float:
+    """How far (s) one stream's packets run ahead of the other's in file order."""
+    last = {"video": -1e9, "audio": -1e9}
+    worst = 0.0
+    for kind, t in order:
+        other = "audio" if kind == "video" else "video"
+        if last[other] > -1e9:
+            worst = max(worst, t - last[other])
+        last[kind] = t
+    return worst
+
+
+def test_dub_review_and_synth_are_muxed_the_same_way(clips, tmp_path):
+    """One muxer: each writer's file has its audio interleaved with the video (never a block of one stream)."""
+    src = Path(clips["25"].path)
+    ev = events_at(src, list(clips["25"].collision_times))
+    from actiondubber.exporters import render_preview
+
+    dubbed = dub(src, tmp_path / "dub.mp4", ev, params=QUIET).path
+    review = render_preview(src, ev, tmp_path / "review.mp4", max_width=96).out
+    synth = render_clip(tmp_path / "synth.mp4", scene="bounce", seconds=2.0, size=(96, 64), seed=2).path
+    for path in (dubbed, review, synth):
+        order = _packet_order(path)
+        assert {k for k, _ in order} == {"video", "audio"}
+        assert _max_lag(order) < 1.0, path  # the muxer keeps the audio within its lead of the video
+        with av.open(str(path)) as c:
+            assert c.streams.video[0].index == 0 and c.streams.audio[0].codec_context.name == "aac"
+    assert no_temp_files(tmp_path)
+
+
+def test_failed_mux_leaves_nothing(clips, tmp_path):
+    from actiondubber.errors import ParameterError
+    from actiondubber.video import mux_video_file
+
+    out = tmp_path / "bad.mp4"
+    with pytest.raises(ParameterError, match="channels"):
+        mux_video_file(clips["25"].path, out, np.zeros((3, 100), np.float32), SR)
+    with pytest.raises(OutputError, match="extension"):
+        mux_video_file(clips["25"].path, tmp_path / "bad.avi", np.zeros((1, 100), np.float32), SR)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_synth_knock_is_the_dub_knock_synthesis():
+    """synth.audio does not synthesise on its own: its impact is dub.sounds.modal_impact, scaled to the impact."""
+    from actiondubber.dubbing.sounds import modal_impact
+    from actiondubber.synth.audio import KNOCK_SECONDS, Knock, knock_wave
+
+    k = Knock(start=0, amp=0.5, f0=420.0, kind="disc", pan=0.5, seed=7)
+    got = knock_wave(k, SR)
+    ratios = (1.0, 2.76, 5.40)
+    ref = modal_impact(SR, np.random.default_rng(7), f0=420.0, ratios=ratios, amps=(1.0, 0.5, 1 / 3),
+                       taus=tuple(0.09 / (1 + 0.5 * i) for i in range(3)), seconds=KNOCK_SECONDS, tick=0.5,
+                       tick_band=(1000.0, None))
+    np.testing.assert_allclose(got, (ref * 0.5 / np.abs(ref).max()).astype(np.float32), rtol=1e-6, atol=1e-7)
+    # and the built-in knock is the same synthesis
+    knock = synthesize("knock", SR, seed=0).samples[0]
+    rng = np.random.default_rng([0, BUILTIN_SOUNDS.index("knock"), 0x50DB])
+    f0 = 190.0 * rng.uniform(0.93, 1.07)
+    y = modal_impact(SR, rng, f0=f0, ratios=(1.0, 2.27, 3.92, 5.61), amps=(1.0, 0.7, 0.45, 0.3),
+                     taus=(0.06, 0.04, 0.025, 0.015))
+    fade = int(0.01 * SR)
+    y[-fade:] *= np.linspace(1.0, 0.0, fade)
+    np.testing.assert_allclose(knock, (y / np.abs(y).max()).astype(np.float32), atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [dict(mix="loud"), dict(order="shuffle"), dict(ceiling_db=1.0),
+                                 dict(pitch_jitter=13.0), dict(duck_attack=-1.0), dict(level_db=float("nan"))])
+def test_dub_params_are_checked_when_made(bad):
+    from actiondubber.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        DubParams(**bad)

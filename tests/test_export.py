@@ -23,7 +23,7 @@ from actiondubber.events import load_events, save_events
 from actiondubber.exporters.cues import read_audacity, read_cues, read_srt, read_vtt, srt_text, vtt_text
 from actiondubber.exporters.editors import build_timeline, read_markers, write_edl, write_fcpxml, write_otio
 from actiondubber.exporters.markers import FORMATS, check_events, export_events
-from actiondubber.exporters.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, smpte_timecode
+from actiondubber.exporters.timecode import exact_rate, grid_frame, is_drop_frame, smpte_rate, smpte_timecode
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video.reader import probe
 
@@ -159,8 +159,8 @@ def test_frame_from_time_does_not_drift():
     # ten hours at 29.97: each frame computed from its own time, so it never drifts
     for frame in (1, 1799, 1800, 539_460, 1_078_920, 1_078_919):
         t = frame * 1001 / 30000
-        assert frame_at(t, NTSC30) == frame
-        assert frame_at(round(t, 6), NTSC30) == frame  # the events file keeps microseconds
+        assert grid_frame(t, NTSC30) == frame
+        assert grid_frame(round(t, 6), NTSC30) == frame  # the events file keeps microseconds
 
 
 # --- OpenTimelineIO ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of the event preview (``actiondubber.exporters.preview`` and ``actiondubber preview``)."""
+"""Tests of the event preview (``actiondubber.exporters.review`` and ``actiondubber preview``)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,9 @@ from click.testing import CliRunner
 from actiondubber.audio.reader import read_audio_clip
 from actiondubber.cli import cli
 from actiondubber.errors import InputError, OutputError
-from actiondubber.events import save_events
-from actiondubber.exporters.preview import (
-    MARK_RGB,
-    PreviewRenderer,
-    check_events_match,
-    preview_layout,
-    render_preview,
-)
+from actiondubber.events import check_events_fit, save_events
+from actiondubber.exporters import PreviewRenderer, preview_layout, render_preview
+from actiondubber.exporters.review_frame import MARK_RGB
 from actiondubber.synth import render_clip
 from actiondubber.types import Event, Events
 from actiondubber.video import iter_frames, probe
@@ -164,11 +159,11 @@ def test_events_of_another_video_are_refused(clip):
         type(info)("o.mp4", 240, 180, 30.0, info.n_frames + 5, 2.2, False, ()), (), np.zeros(0, np.float32), {}
     )
     with pytest.raises(InputError, match="another video"):
-        check_events_match(other, info, "o.json")
+        check_events_fit(other, info, source="o.json")
     bad_frame = _events(info, [(5, 1.0, 1.0)])
     bad_frame = Events(info, (Event(info.n_frames + 3, 9.0, 1.0),), bad_frame.scores, {})
-    with pytest.raises(InputError, match="outside"):
-        check_events_match(bad_frame, info)
+    with pytest.raises(InputError, match="beyond the end"):
+        check_events_fit(bad_frame, info)
 
 
 # ---------------------------------------------------------------------- the command line
@@ -287,3 +282,65 @@ def test_preview_of_a_real_clip():
     renderer = PreviewRenderer(ev, np.asarray(info.timestamps), preview_layout(info.width, info.height))
     img = renderer.render(_frame(real, 25), 25)
     assert _dist(img, info.width / 2, info.height / 2, k=0) == 0
+
+
+# ---------------------------------------------------------------------- one rule, one muxer
+
+
+def test_dub_export_and_review_share_one_events_rule(clip, tmp_path):
+    """events.check_events_fit is the one rule: one frame apart fits everywhere, two frames apart nowhere."""
+    from dataclasses import replace
+
+    from actiondubber.dubbing import DubParams, dub
+    from actiondubber.exporters.markers import with_video
+
+    info = probe(clip)
+    base = _events(info, [(10, 50.0, 60.0)])
+    for shift, fits in ((1, True), (2, False)):
+        video = replace(info, n_frames=info.n_frames + shift, timestamps=())
+        ev = Events(video, base.events, np.resize(base.scores, video.n_frames), {})
+        calls = {
+            "dub": lambda ev=ev: dub(clip, tmp_path / "d.mp4", ev, params=DubParams(mix="replace")),
+            "review": lambda ev=ev: render_preview(clip, ev, tmp_path / "r.mp4", audio=False),
+            "export": lambda ev=ev: with_video(ev, clip),
+        }
+        for name, call in calls.items():
+            if fits:
+                call()
+            else:
+                with pytest.raises(InputError, match="events were made for another video") as err:
+                    call()
+                assert "\n" not in str(err.value), name
+
+
+@pytest.mark.parametrize("bad", [dict(max_width=8), dict(window=0.0), dict(fade=-1.0), dict(window=float("inf"))])
+def test_review_params_are_checked_when_made(clip, tmp_path, bad):
+    from actiondubber.errors import ParameterError
+    from actiondubber.exporters import ReviewParams
+
+    with pytest.raises(ParameterError):
+        ReviewParams(**bad)
+    with pytest.raises(ParameterError):
+        render_preview(clip, None, tmp_path / "p.mp4", **bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_review_with_sound_is_written_in_one_pass(clip, tmp_path, monkeypatch):
+    """The review video and its soundtrack go through the one muxer: no intermediate video file is written."""
+    import av
+
+    info = probe(clip)
+    ev = _events(info, [(10, 50.0, 60.0)])
+    written: list[str] = []
+    real_open = av.open
+
+    def spy(file, mode="r", *args, **kwargs):
+        if mode == "w":
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", spy)
+    res = render_preview(clip, ev, tmp_path / "r.mkv", max_width=120)
+    assert res.audio == clip and len(written) == 1  # before: a temporary video, then a second file with sound
+    got = probe(res.out)
+    assert got.has_audio and got.n_frames == info.n_frames

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from actiondubber.cli import cli
 from actiondubber.errors import OutputError
 from actiondubber.evaluate.labels import read_labels
-from actiondubber.synth import SCENES, build_scene, frame_times, nearest_frame, render_clip, write_labels_csv
+from actiondubber.synth import SCENES, build_scene, frame_times, render_clip, write_labels_csv
+from actiondubber.types import VideoInfo
 from actiondubber.video import iter_frames, probe
 
 TINY = (160, 120)
@@ -36,6 +37,11 @@ def _ball_bottoms(path, floor_y: float, centres: list[tuple[float, float]], radi
             row += 1
         out.append(row + 1.0)
     return np.asarray(out)
+
+
+def nearest_frame(times, t: float) -> int:
+    """The clip's labelling rule, through the one time-to-frame lookup."""
+    return VideoInfo("", 0, 0, 0.0, len(times), 0.0, False, tuple(times)).frame_at(t, "nearest")
 
 
 def _decode_audio(path) -> tuple[np.ndarray, int]:
@@ -288,3 +294,26 @@ def test_cli_synth(tmp_path):
     assert res.exit_code != 0 and "WIDTHxHEIGHT" in res.output
     res = runner.invoke(cli, ["synth", str(tmp_path / "nodir" / "x.mp4")], obj={})
     assert res.exit_code == 3 and "does not exist" in res.output
+
+
+@pytest.mark.parametrize("bad", [dict(scene="nope"), dict(size=(20, 20)), dict(fps=0.5), dict(channels=3),
+                                 dict(n_objects=9), dict(kinds=("cube",)), dict(noise=-1.0), dict(shutter=2.0)])
+def test_clip_params_are_checked_when_made(tmp_path, bad):
+    from actiondubber.errors import ParameterError
+    from actiondubber.synth import ClipParams
+
+    with pytest.raises(ParameterError):
+        ClipParams(**bad)
+    with pytest.raises(ParameterError):
+        render_clip(tmp_path / "x.mp4", **bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clip_params_and_keywords_render_the_same_clip(tmp_path):
+    from actiondubber.synth import ClipParams
+
+    a = render_clip(tmp_path / "a.mp4", ClipParams(scene="walls", seconds=1, size=TINY, seed=2, with_audio=False))
+    b = render_clip(tmp_path / "b.mp4", scene="walls", seconds=1, size=TINY, seed=2, with_audio=False)
+    assert a.collisions == b.collisions and a.times == b.times
+    with pytest.raises(TypeError):
+        render_clip(tmp_path / "c.mp4", ClipParams(), seed=3)

@@ -422,3 +422,40 @@ def test_write_video_failures_leave_nothing(tmp_path, make_video):
         write_video(src, _ramp(2, 32, 32), 30, inputs=[src])
     assert src.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["src.mp4"]
+
+
+def test_frame_at_is_the_one_time_to_frame_lookup():
+    from actiondubber.errors import ParameterError
+    from actiondubber.types import FALLBACK_FPS, VideoInfo
+
+    vfr = VideoInfo("v.mp4", 64, 48, 20.0, 4, 0.4, False, (0.0, 0.1, 0.15, 0.3))
+    assert [vfr.frame_at(t) for t in (0.0, 0.099, 0.1, 0.2, 0.5)] == [0, 0, 1, 2, 3]  # floor: the frame shown
+    assert [vfr.frame_at(t, "nearest") for t in (0.05, 0.051, 0.2, 0.25, -1.0)] == [0, 1, 2, 3, 0]  # ties: earlier
+    grid = VideoInfo("g.mp4", 64, 48, 0.0, 10, 0.0, False)  # no timestamps, no rate: the fallback grid
+    assert grid.frame_rate == FALLBACK_FPS == 25.0
+    assert grid.frame_at(0.079) == 1 and grid.frame_at(0.079, "nearest") == 2 and grid.frame_at(99.0) == 9
+    with pytest.raises(ParameterError):
+        vfr.frame_at(0.1, "round")
+
+
+def test_reader_modules_are_split_by_job():
+    """demux (open + packets), facts (probe), reader (frames), writer (encode), mux (streams together)."""
+    import actiondubber.video.demux as demux
+    import actiondubber.video.facts as probe_mod
+    import actiondubber.video.reader as reader
+
+    assert demux.Packets.__module__ == demux.open_video.__module__ == "actiondubber.video.demux"
+    assert probe_mod.probe is probe and probe.__module__ == "actiondubber.video.facts"
+    assert reader.iter_frames is iter_frames and iter_frames.__module__ == "actiondubber.video.reader"
+    assert reader.probe is probe  # the reader's historical names still import
+
+
+def test_one_frame_rate_fallback_in_the_media_packages():
+    """FALLBACK_FPS (types) is the one 25-fps default: no media module spells its own."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "src" / "actiondubber"
+    pattern = re.compile(r"or 25\.0|else 25\.0|Fraction\(1, 25\)|or Fraction\(25\)|else 0\.04\b")
+    for pkg in ("video", "dub", "export", "synth", "audio"):
+        for f in (root / pkg).glob("*.py"):
+            assert not pattern.search(f.read_text()), f

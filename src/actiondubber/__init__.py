@@ -18,7 +18,7 @@ from actiondubber.errors import (
     ParameterError,
 )
 from actiondubber.events import load_events, save_events
-from actiondubber.exporters.preview import render_preview
+from actiondubber.exporters.review import render_preview
 from actiondubber.types import Event, Events, VideoInfo
 
 __version__ = "0.1.0"

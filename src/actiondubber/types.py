@@ -9,9 +9,19 @@ JSON form is written and read by :mod:`actiondubber.events`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from actiondubber.errors import ParameterError
+
+#: Frame rate assumed when a container states none (and its timestamps give none): PAL's 25 fps.
+FALLBACK_FPS = 25.0
+#: How a time is turned into a frame index by :meth:`VideoInfo.frame_at`.
+FRAME_ROUNDING = ("nearest", "floor")
+#: Slack (s) when comparing times with frame times: the events JSON keeps 1 µs.
+_TIME_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,33 @@ class VideoInfo:
             return float(self.timestamps[frame])
         return float(frame) / self.fps if self.fps > 0 else 0.0
 
-    def frame_at(self, time: float) -> int:
-        """Index of the frame shown at *time* seconds (the last frame starting at or before it)."""
-        if self.timestamps:
-            idx = int(np.searchsorted(np.asarray(self.timestamps), time + 1e-6, side="right")) - 1
-            return int(min(max(idx, 0), len(self.timestamps) - 1))
-        return int(round(time * self.fps))
+    @property
+    def frame_rate(self) -> float:
+        """``fps`` when the container gives one, else :data:`FALLBACK_FPS`."""
+        return float(self.fps) if self.fps > 0 else FALLBACK_FPS
+
+    def frame_at(self, time: float, rounding: str = "floor") -> int:
+        """Index of the frame for *time* seconds, clamped to the video.
+
+        ``floor`` (default): the frame shown at *time* (the last frame starting at or before it).
+        ``nearest``: the frame whose start time is nearest to *time* (a tie goes to the earlier frame).
+        Both use the container timestamps when known, else a grid of ``1 / frame_rate``.
+        """
+        if rounding not in FRAME_ROUNDING:
+            raise ParameterError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {rounding!r}")
+        ts = np.asarray(self.timestamps, dtype=np.float64)
+        if ts.size == 0 and self.n_frames > 0:
+            ts = np.arange(self.n_frames, dtype=np.float64) / self.frame_rate
+        if ts.size == 0:  # nothing known but the rate
+            k = time * self.frame_rate
+            return int(max(0, math.floor(k + _TIME_EPS) if rounding == "floor" else math.ceil(k - 0.5 - _TIME_EPS)))
+        if rounding == "floor":
+            idx = int(np.searchsorted(ts, time + _TIME_EPS, side="right")) - 1
+        else:
+            idx = int(np.searchsorted(ts, time, side="left"))
+            if idx >= ts.size or (idx > 0 and time - ts[idx - 1] <= ts[idx] - time + _TIME_EPS):
+                idx -= 1
+        return int(min(max(idx, 0), ts.size - 1))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,14 @@
 
 from actiondubber.audio.labels import FRAME_ROUNDING, audio_event_frames, labels_from_audio, times_to_frames
 from actiondubber.audio.onsets import impact_onsets, onset_detect, onset_strength, peak_pick
-from actiondubber.audio.reader import DEFAULT_SR, AudioClip, NoAudioStreamError, read_audio, read_audio_clip
+from actiondubber.audio.reader import (
+    DEFAULT_SR,
+    AudioClip,
+    NoAudioStreamError,
+    read_audio,
+    read_audio_clip,
+    soundtrack_on_video_clock,
+)
 
 __all__ = [
     "DEFAULT_SR",
@@ -17,5 +24,6 @@ __all__ = [
     "peak_pick",
     "read_audio",
     "read_audio_clip",
+    "soundtrack_on_video_clock",
     "times_to_frames",
 ]

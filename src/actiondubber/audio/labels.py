@@ -25,13 +25,13 @@ import numpy as np
 
 from actiondubber.audio.onsets import impact_onsets
 from actiondubber.audio.reader import DEFAULT_SR, NoAudioStreamError, read_audio_clip
-from actiondubber.errors import InputError
-from actiondubber.types import VideoInfo
+from actiondubber.errors import InputError, ParameterError
+from actiondubber.types import FRAME_ROUNDING, VideoInfo
 from actiondubber.video import probe
 
 log = logging.getLogger(__name__)
 
-FRAME_ROUNDING = ("nearest", "floor")
+__all__ = ["FRAME_ROUNDING", "audio_event_frames", "labels_from_audio", "times_to_frames"]
 
 
 def times_to_frames(info: VideoInfo, times: Iterable[float], rounding: str = "nearest") -> list[int]:
@@ -39,16 +39,16 @@ def times_to_frames(info: VideoInfo, times: Iterable[float], rounding: str = "ne
 
     A time belongs to the video when it falls inside some frame's span:
     ``[t_i - d/2, t_i + d/2)`` for ``nearest``, ``[t_i, t_i + d)`` for
-    ``floor``, with ``d = 1 / fps`` past the ends.
+    ``floor``, with ``d = 1 / fps`` past the ends. The frame is :meth:`VideoInfo.frame_at`'s.
     """
     if rounding not in FRAME_ROUNDING:
-        raise ValueError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {rounding!r}")
+        raise ParameterError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {rounding!r}")
     ts = np.asarray(info.timestamps, dtype=np.float64)
     if ts.size == 0:
-        ts = np.arange(info.n_frames, dtype=np.float64) / info.fps
+        ts = np.arange(info.n_frames, dtype=np.float64) / info.frame_rate
     if ts.size == 0:
         return []
-    dur = 1.0 / info.fps if info.fps > 0 else 0.0
+    dur = 1.0 / info.frame_rate
     eps = 1e-6
     frames: set[int] = set()
     for t in times:
@@ -56,14 +56,9 @@ def times_to_frames(info: VideoInfo, times: Iterable[float], rounding: str = "ne
         if rounding == "floor":
             if t < ts[0] - eps or t >= ts[-1] + dur - eps:
                 continue
-            idx = int(np.searchsorted(ts, t + eps, side="right")) - 1
-        else:
-            if t < ts[0] - dur / 2 - eps or t >= ts[-1] + dur / 2 - eps:
-                continue
-            idx = int(np.searchsorted(ts, t, side="left"))
-            if idx >= ts.size or (idx > 0 and t - ts[idx - 1] <= ts[idx] - t + eps):
-                idx -= 1
-        frames.add(min(max(idx, 0), ts.size - 1))
+        elif t < ts[0] - dur / 2 - eps or t >= ts[-1] + dur / 2 - eps:
+            continue
+        frames.add(info.frame_at(t, rounding))
     return sorted(frames)
 
 
@@ -113,7 +108,7 @@ def labels_from_audio(
     *videos* may be a progress-bar wrapper; it is iterated once.
     """
     if frame_rounding not in FRAME_ROUNDING:
-        raise ValueError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {frame_rounding!r}")
+        raise ParameterError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {frame_rounding!r}")
     out: dict[str, list[int]] = {}
     seen: dict[str, Path] = {}
     n_seen = 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
+from actiondubber.peaks import keep_apart, local_maxima
+
 #: Frames of STFT computed at once (bounds memory on long soundtracks).
 _STFT_BLOCK = 1024
 
@@ -117,9 +119,11 @@ def onset_strength(
 def peak_pick(
     x: np.ndarray, *, pre_max: int, post_max: int, pre_avg: int, post_avg: int, delta: float, wait: int
 ) -> np.ndarray:
-    """Indices ``n`` where ``x[n]`` is a local peak well above its neighbourhood mean.
+    """Indices ``n`` where ``x[n]`` is a local peak well above its neighbourhood mean (librosa's rule).
 
-    ``n`` is kept when ``x[n] == max(x[n-pre_max : n+post_max])``, ``x[n] >=
+    The audio member of the package's peak pickers (shared parts: :mod:`actiondubber.peaks`; the
+    video one, :func:`actiondubber.detection.peaks.pick_peaks`, uses a running median and keeps the
+    stronger of two close peaks). ``n`` is kept when ``x[n] == max(x[n-pre_max : n+post_max])``, ``x[n] >=
     mean(x[n-pre_avg : n+post_avg]) + delta`` (windows clipped at the ends)
     and more than *wait* samples have passed since the last kept peak.
     """
@@ -130,23 +134,14 @@ def peak_pick(
     if n == 0:
         return np.zeros(0, dtype=int)
     idx = np.arange(n)
-    # Moving max over [n - pre_max, n + post_max): pad with -inf so windows clip at the ends.
-    padded = np.concatenate([np.full(pre_max, -np.inf), x, np.full(post_max, -np.inf)])
-    win = np.lib.stride_tricks.sliding_window_view(padded, pre_max + post_max)[:n]
-    mov_max = win.max(axis=1)
     # Moving mean over the clipped window [max(0, n - pre_avg), min(n + post_avg, len)).
     csum = np.concatenate([[0.0], np.cumsum(x)])
     lo = np.maximum(0, idx - pre_avg)
     hi = np.minimum(n, idx + post_avg)
     mov_avg = (csum[hi] - csum[lo]) / (hi - lo)
-    candidates = np.flatnonzero((x == mov_max) & (x >= mov_avg + delta))
-    peaks: list[int] = []
-    last = -np.inf
-    for c in candidates:
-        if c > last + wait:
-            peaks.append(int(c))
-            last = c
-    return np.asarray(peaks, dtype=int)
+    # maximum over [n - pre_max, n + post_max); the first peak after a wait of more than *wait* samples
+    candidates = np.flatnonzero(local_maxima(x, pre_max, post_max - 1) & (x >= mov_avg + delta))
+    return keep_apart(candidates, wait + 1).astype(int)
 
 
 def _default_window(seconds: float, sr: int, hop_length: int, extra: int = 0) -> int:

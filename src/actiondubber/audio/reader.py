@@ -11,6 +11,7 @@ so onset times shifted by ``start`` index frames directly.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,14 @@ def _frame_array(frame, channels: int) -> np.ndarray:
     return arr.reshape(-1, channels).T
 
 
-def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mono: bool = True) -> AudioClip:
+def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mono: bool = True,
+                    max_channels: int | None = None) -> AudioClip:
     """Decode the first audio stream of *path* as float32, resampled to *sr* (None keeps the file's rate).
 
     Downmixing and resampling are done by FFmpeg (``av.AudioResampler``).
     One demux pass reads the audio and notes the first video packet time,
-    which gives :attr:`AudioClip.start`. Raises :class:`InputError` when the
+    which gives :attr:`AudioClip.start`. *max_channels* (with ``mono=False``) downmixes
+    a soundtrack with more channels to stereo (2) or mono (1). Raises :class:`InputError` when the
     file is missing or not media, :class:`NoAudioStreamError` when it has no
     audio stream or the audio decodes to nothing.
     """
@@ -90,6 +93,9 @@ def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mon
         if out_rate <= 0:
             raise InputError(f"{p}: audio stream has no sample rate")
         layout = "mono" if mono else None
+        src_channels = astream.codec_context.layout.nb_channels if astream.codec_context.layout else 0
+        if not mono and max_channels is not None and src_channels > max_channels:
+            layout = "stereo" if max_channels >= 2 else "mono"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=out_rate)
         chunks: list[np.ndarray] = []
         n_channels = 1 if mono else 0
@@ -147,3 +153,27 @@ def read_audio(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mono: bo
     """``(samples, sr)`` of *path*'s first audio stream; see :func:`read_audio_clip` for the stream offset."""
     clip = read_audio_clip(path, sr=sr, mono=mono)
     return clip.samples, clip.sr
+
+
+def soundtrack_on_video_clock(path: str | os.PathLike, sr: int, *, duration: float | None = None,
+                              max_channels: int = 2) -> np.ndarray | None:
+    """*path*'s soundtrack ``(channels, n)`` at *sr*, shifted so sample 0 is the first video frame.
+
+    The audio and video streams may start at different times (encoder priming, edit lists); the
+    soundtrack is padded with silence or cut at the front so that it plays in sync when it starts
+    together with the first frame, and cut at *duration* seconds when given. At most
+    *max_channels* channels (more are downmixed). ``None`` when the file has no audio stream.
+    """
+    try:
+        clip = read_audio_clip(path, sr=sr, mono=False, max_channels=max_channels)
+    except NoAudioStreamError:
+        return None
+    y = np.atleast_2d(clip.samples)
+    shift = int(round(clip.start * sr))
+    if shift > 0:
+        y = np.concatenate([np.zeros((y.shape[0], shift), np.float32), y], axis=1)
+    elif shift < 0:
+        y = y[:, -shift:]
+    if duration is not None:
+        y = y[:, : int(math.ceil(duration * sr))]
+    return y

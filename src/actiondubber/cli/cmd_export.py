@@ -48,7 +48,7 @@ def export_cmd(events: Path, otio_out, edl_out, fcpxml_out, audacity_out, srt_ou
     if video is not None:
         if not video.is_file():
             raise InputError(f"{video}: video not found")
-        ev = with_video(ev, video)
+        ev = with_video(ev, video, source=str(events))
     check_events(ev, str(events))
     ref = video if video is not None else resolve_video(ev, events)
     if ref is not None and not ref.exists():

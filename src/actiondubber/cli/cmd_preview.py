@@ -10,7 +10,8 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
-from actiondubber.exporters.preview import DEFAULT_MAX_WIDTH, FORMATS, WINDOW_SECONDS, render_preview
+from actiondubber.exporters.review import FORMATS, render_preview
+from actiondubber.exporters.review_frame import DEFAULT_MAX_WIDTH, WINDOW_SECONDS
 from actiondubber.video.reader import probe
 
 
@@ -52,9 +53,11 @@ def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: 
     audio: bool | Path = False if no_audio else (audio_file if audio_file is not None else True)
     detect_options = dataclasses.asdict(pop_detector_params(detector_kw))
     with contextlib.ExitStack() as stack:
-        progress = detect_progress = None
+        progress = detect_progress = info = None
         if show_progress(ctx):
             from tqdm import tqdm
+
+            info = probe(video)  # once: its facts go to render_preview too
 
             state: dict = {}
 
@@ -63,8 +66,7 @@ def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: 
                     if state.get("name") != name:  # a new stage: close the last bar, open this one
                         if "bar" in state:
                             state["bar"].close()
-                        state["total"] = state.get("total") or probe(video).n_frames
-                        state["bar"] = tqdm(total=state["total"], unit="frame", desc=f"{name} {video.name}",
+                        state["bar"] = tqdm(total=info.n_frames, unit="frame", desc=f"{name} {video.name}",
                                             leave=False)
                         state["name"] = name
                     state["bar"].update(n)
@@ -75,7 +77,7 @@ def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: 
             progress, detect_progress = bar("preview"), bar("detect")
         result = render_preview(video, events_file, out, max_width=max_width, audio=audio, png=png,
                                 png_frame=png_frame, window=window, progress=progress,
-                                detect_options=detect_options, detect_progress=detect_progress)
+                                detect_options=detect_options, detect_progress=detect_progress, info=info)
     lay = result.layout
     if result.out is not None:
         sound = f", sound from {result.audio}" if result.audio is not None else ", no sound"

@@ -33,12 +33,9 @@ from actiondubber.errors import InputError, ParameterError
 from actiondubber.kinematics.flow import make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
-from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, decoded_info, iter_frames, probe
+from actiondubber.video import DEFAULT_SHORT_SIDE, MIN_FRAMES, Frame, decoded_info, iter_frames, probe
 
 log = logging.getLogger(__name__)
-
-#: Fewest frames that carry a second derivative: frame i needs i−1 and i+1.
-MIN_FRAMES = 3
 
 
 @dataclass(frozen=True)

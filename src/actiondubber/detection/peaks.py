@@ -1,16 +1,20 @@
-"""Peak picking on a per-frame strength curve (like librosa's onset peak picker).
+"""Peak picking on a per-frame strength curve: the video member of the package's peak pickers.
 
-A frame is an event when it is the largest value within ``±min_gap`` frames,
-rises above its surroundings (a running median over ``±window`` frames) by
+A frame is an event when it is the largest value within ``±(min_gap - 1)`` frames,
+rises above its surroundings (a running *median* over ``±window`` frames) by
 ``delta`` (relative to the curve's 99th percentile), and is above an absolute
 ``floor`` (so a clip with no real motion change yields nothing). Closer peaks
-are resolved in favour of the stronger one.
+are resolved in favour of the *stronger* one. The windowed maximum and the spacing
+are :mod:`actiondubber.peaks`, shared with the audio onset picker
+(:func:`actiondubber.audio.onsets.peak_pick`: moving mean, first-come spacing).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter
+from scipy.ndimage import median_filter
+
+from actiondubber.peaks import keep_apart, local_maxima
 
 
 def sensitivity_to_delta(sensitivity: float) -> float:
@@ -46,10 +50,5 @@ def pick_peaks(
     xn = x / scale
     gap = max(1, int(min_gap))
     base = median_filter(xn, size=2 * int(window) + 1, mode="nearest")
-    local_max = maximum_filter1d(xn, size=2 * (gap - 1) + 1 if gap > 1 else 1, mode="nearest")
-    cand = np.flatnonzero((xn >= local_max) & (xn >= base + delta) & (x >= floor) & (x > 0))
-    keep: list[int] = []
-    for i in cand[np.argsort(-xn[cand], kind="stable")]:
-        if all(abs(int(i) - j) >= gap for j in keep):
-            keep.append(int(i))
-    return np.asarray(sorted(keep), dtype=np.int64)
+    cand = np.flatnonzero(local_maxima(xn, gap - 1, gap - 1) & (xn >= base + delta) & (x >= floor) & (x > 0))
+    return keep_apart(cand, gap, strength=xn)

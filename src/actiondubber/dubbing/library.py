@@ -20,7 +20,7 @@ import numpy as np
 
 from actiondubber.audio.reader import read_audio_clip
 from actiondubber.dubbing.sounds import BUILTIN_SOUNDS, Sound, canonical_name, synthesize
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,9 @@ def choose(n_events: int, n_sounds: int, *, order: str = "round-robin", seed: in
     are several.
     """
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+        raise ParameterError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
     if n_sounds <= 0:
-        raise ValueError("no sounds to choose from")
+        raise ParameterError("no sounds to choose from")
     if order == "round-robin" or n_sounds == 1:
         return [i % n_sounds for i in range(n_events)]
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x0DE5])

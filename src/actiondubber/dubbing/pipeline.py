@@ -2,7 +2,9 @@
 
 All checks that can fail run before the slow work: the output path and
 container, the sounds (a file that is not audio fails here, not after
-detection), and whether an events file belongs to this video and fits in it.
+detection), and whether an events file belongs to this video and fits in it
+(:func:`actiondubber.events.check_events_fit`). The file is muxed by
+:func:`actiondubber.video.mux.mux_video_file` (the video stream copied).
 """
 
 from __future__ import annotations
@@ -16,22 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from actiondubber.audio.reader import NoAudioStreamError, read_audio_clip
+from actiondubber.audio.reader import soundtrack_on_video_clock
 from actiondubber.dubbing.library import resolve_sounds, sound_inputs
-from actiondubber.dubbing.mux import output_audio_codec, output_sample_rate, video_timing, write_dubbed
 from actiondubber.dubbing.place import DubParams, Placement, render_mix
-from actiondubber.errors import InputError, OutputError
-from actiondubber.events import load_events, save_events
+from actiondubber.errors import OutputError
+from actiondubber.events import check_events_fit, load_events, save_events
 from actiondubber.fileio import check_output_path
 from actiondubber.types import Events, VideoInfo
-from actiondubber.video.reader import probe
+from actiondubber.video.facts import probe
+from actiondubber.video.mux import mux_video_file, output_audio_codec, output_sample_rate
 
 log = logging.getLogger(__name__)
 
 #: Sample rate of the dubbed soundtrack (48 kHz: what AAC and Opus in video files usually carry).
 DEFAULT_SR = 48000
-#: Time slack for comparing event times with the video's end (the events JSON keeps 1 µs).
-_SLACK = 1e-5
 
 
 @dataclass(frozen=True)
@@ -50,55 +50,6 @@ class DubResult:
     audio_codec: str
     peak_db: float
     original_used: bool
-
-
-def check_events(events: Events, info: VideoInfo, *, source: str = "events") -> None:
-    """Raise :class:`InputError` when *events* were made for another video or fall outside *info*'s video.
-
-    "Another video": frame counts differ by more than one frame, durations by
-    more than one frame's length, or the file names differ *and* the frame
-    counts differ. Facts the events do not record (0 frames, 0 s: a
-    hand-written file) are not compared. Every event time must lie in
-    ``[0, duration]``.
-    """
-    v = events.video
-    step = 1.0 / info.fps if info.fps > 0 else 0.04
-    them = f"{Path(v.path).name or 'unknown video'} ({v.n_frames} frames, {v.duration:.3f} s)"
-    us = f"{info.path} ({info.n_frames} frames, {info.duration:.3f} s)"
-    if v.n_frames > 0:
-        other_name = bool(v.path) and Path(v.path).stem != Path(info.path).stem
-        if abs(v.n_frames - info.n_frames) > 1 or (other_name and v.n_frames != info.n_frames):
-            raise InputError(f"{source}: events were made for another video: {them}, not {us}")
-    if v.duration > 0 and abs(v.duration - info.duration) > step + _SLACK:
-        raise InputError(f"{source}: events were made for another video: {them}, not {us}")
-    for i, e in enumerate(events.events, 1):
-        if not math.isfinite(e.time) or e.time < -_SLACK:
-            raise InputError(f"{source}: event {i} has an invalid time ({e.time})")
-        if e.time > info.duration + _SLACK:
-            raise InputError(
-                f"{source}: event {i} at {e.time:.3f} s (frame {e.frame}) is beyond the end of {info.path} "
-                f"({info.duration:.3f} s)"
-            )
-
-
-def original_on_video_clock(video: str | os.PathLike, sr: int) -> np.ndarray | None:
-    """*video*'s soundtrack ``(channels, n)`` at *sr*, shifted so sample 0 is the first frame; ``None`` if silent.
-
-    The audio and video streams may start at different times (encoder
-    priming, edit lists); the soundtrack is padded or cut at the front so that
-    it plays in sync when it starts together with the first frame.
-    """
-    try:
-        clip = read_audio_clip(video, sr=sr, mono=False)
-    except NoAudioStreamError:
-        return None
-    y = np.atleast_2d(clip.samples)
-    shift = int(round(clip.start * sr))
-    if shift > 0:
-        y = np.concatenate([np.zeros((y.shape[0], shift), np.float32), y], axis=1)
-    elif shift < 0:
-        y = y[:, -shift:]
-    return y
 
 
 def dub(
@@ -125,10 +76,13 @@ def dub(
     file, *sound_dir* a folder of sound files (overrides *sound*). With no
     events the video is still written (original audio under ``keep``/``duck``,
     silence under ``replace``) and a warning is logged. *save_events_to*
-    also writes the events used as JSON. *params* defaults to ``DubParams()``.
+    also writes the events used as JSON. *params* defaults to ``DubParams()``. *info*, the
+    video's :func:`~actiondubber.video.probe` facts, saves probing it again; it is the one
+    description of the video every step uses (detection, the events check, the soundtrack's
+    length), so the file is opened only to decode its frames (when detecting), to read its
+    soundtrack (``keep``/``duck``) and to copy its video stream.
     """
     params = params or DubParams()
-    params.validate()
     src = Path(video)
     events_path = None if events is None or isinstance(events, Events) else Path(events)
     inputs: list[Path] = [src] + ([events_path] if events_path else []) + sound_inputs(sound, sound_dir)
@@ -150,15 +104,14 @@ def dub(
         ev = events_from_curve(curve, dparams)
     else:
         ev = events if isinstance(events, Events) else load_events(events_path)
-        check_events(ev, info, source=str(events_path) if events_path else "events")
+        check_events_fit(ev, info, source=str(events_path) if events_path else "events")
     if save_events_to is not None:
         save_events(ev, save_events_to)
 
-    timing = video_timing(src)
-    n_samples = max(1, int(round(timing.duration * sr)))
+    n_samples = max(1, int(round(info.duration * sr)))
     original = None
     if params.mix != "replace" and info.has_audio:
-        original = original_on_video_clock(src, sr)
+        original = soundtrack_on_video_clock(src, sr)
     if not ev.events:
         what = {"replace": "silence", "keep": "the original soundtrack", "duck": "the original soundtrack"}[params.mix]
         if original is None:
@@ -168,7 +121,7 @@ def dub(
         ev.events, sounds, sr=sr, n_samples=n_samples, width=info.width, original=original, params=params
     )
     peak = float(np.abs(mix).max()) if mix.size else 0.0
-    res = write_dubbed(src, out_p, mix, sr, inputs=inputs[1:], rotation=info.rotation)
+    res = mux_video_file(src, out_p, mix, sr, inputs=inputs[1:], rotation=info.rotation)
     return DubResult(
         path=res.path,
         events=ev,

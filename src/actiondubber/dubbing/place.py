@@ -30,6 +30,7 @@ from scipy.signal import resample_poly
 
 from actiondubber.dubbing.library import ORDERS, choose
 from actiondubber.dubbing.sounds import Sound
+from actiondubber.errors import ParameterError
 from actiondubber.types import Event
 
 #: Ways to treat the original soundtrack.
@@ -45,7 +46,8 @@ class DubParams:
     ``keep``; ``duck_db`` its attenuation under ``duck``, reached
     ``duck_attack`` s before an event and released over ``duck_release`` s
     after the sound has faded. Defaults are chosen by ear, not by a benchmark:
-    they keep a series of hits lively but even, and leave 1 dB of headroom.
+    they keep a series of hits lively but even, and leave 1 dB of headroom. A value out of range
+    raises :class:`~actiondubber.errors.ParameterError` when the parameters are made.
     """
 
     mix: str = "keep"
@@ -63,21 +65,25 @@ class DubParams:
     seed: int = 0
     order: str = "round-robin"
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.mix not in MIXES:
-            raise ValueError(f"mix must be one of {', '.join(MIXES)}, not {self.mix!r}")
+            raise ParameterError(f"mix must be one of {', '.join(MIXES)}, not {self.mix!r}")
         if self.order not in ORDERS:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+            raise ParameterError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+        for name in ("original_db", "duck_db", "duck_attack", "duck_release", "level_db", "score_floor_db",
+                     "gain_jitter_db", "pitch_jitter", "ceiling_db"):
+            if not math.isfinite(getattr(self, name)):
+                raise ParameterError(f"{name} must be a finite number, got {getattr(self, name)}")
         if not self.ceiling_db <= 0.0:
-            raise ValueError(f"limiter ceiling must be <= 0 dBFS, got {self.ceiling_db}")
+            raise ParameterError(f"limiter ceiling must be <= 0 dBFS, got {self.ceiling_db}")
         if self.gain_jitter_db < 0 or self.pitch_jitter < 0:
-            raise ValueError("gain and pitch jitter must be >= 0")
-        if not -12.0 <= self.pitch_jitter <= 12.0:
-            raise ValueError(f"pitch jitter must be at most 12 semitones, got {self.pitch_jitter}")
+            raise ParameterError("gain and pitch jitter must be >= 0")
+        if self.pitch_jitter > 12.0:
+            raise ParameterError(f"pitch jitter must be at most 12 semitones, got {self.pitch_jitter}")
         if self.duck_attack < 0 or self.duck_release < 0:
-            raise ValueError("duck attack and release must be >= 0")
+            raise ParameterError("duck attack and release must be >= 0")
         if self.score_floor_db > 0:
-            raise ValueError(f"score floor must be <= 0 dB, got {self.score_floor_db}")
+            raise ParameterError(f"score floor must be <= 0 dB, got {self.score_floor_db}")
 
 
 @dataclass(frozen=True)
@@ -240,12 +246,11 @@ def render_mix(
     positions are measured in (for ``pan``). Sounds that would run past the
     end are cut there.
     """
-    params.validate()
     if not sounds:
-        raise ValueError("no sounds to place")
+        raise ParameterError("no sounds to place")
     for s in sounds:
         if s.sr != sr:
-            raise ValueError(f"sound {s.name!r} is at {s.sr} Hz, the mix at {sr} Hz")
+            raise ParameterError(f"sound {s.name!r} is at {s.sr} Hz, the mix at {sr} Hz")
     use_orig = original is not None and params.mix != "replace"
     if use_orig:
         original = np.atleast_2d(np.asarray(original, dtype=np.float32))
@@ -255,7 +260,7 @@ def render_mix(
             want.append(original.shape[0] if original.shape[0] <= 2 else 1)
         channels = max(want)
     if channels not in (1, 2):
-        raise ValueError(f"channels must be 1 or 2, got {channels}")
+        raise ParameterError(f"channels must be 1 or 2, got {channels}")
     n = int(n_samples)
     placements = plan(events, len(sounds), sr=sr, width=width, params=params)
     fx = np.zeros((channels, n), np.float32)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfilt
 
+from actiondubber.errors import ParameterError
+
 #: Names of the built-in sounds, in the order the CLI lists them.
 BUILTIN_SOUNDS: tuple[str, ...] = ("knock", "clap", "thud", "click", "metal", "footstep")
 #: Other accepted spellings.
@@ -103,13 +105,38 @@ def _burst(n: int, sr: int, rng: np.random.Generator, tau: float, lo: float | No
 # --------------------------------------------------------------------------- the sounds
 
 
+def modal_impact(
+    sr: int,
+    rng: np.random.Generator,
+    *,
+    f0: float,
+    ratios: tuple[float, ...],
+    amps: tuple[float, ...],
+    taus: tuple[float, ...],
+    seconds: float = 0.35,
+    tick: float = 0.6,
+    tick_tau: float = 0.004,
+    tick_band: tuple[float | None, float | None] = (800.0, 5000.0),
+) -> np.ndarray:
+    """A struck object: modes at ``ratios x f0`` (levels *amps*, decay times *taus*) plus a contact tick.
+
+    The modal synthesis of the package's knocks, used by the built-in ``knock`` and by the
+    synthetic clips' impact sounds (:mod:`actiondubber.synth.audio`). The tick is a band-passed
+    noise burst (time constant *tick_tau*, band *tick_band*; ``None`` leaves an edge open) at
+    *tick* times the body's peak. Returns float64 samples (not normalised); *rng* jitters the
+    mode frequencies, levels and phases and draws the noise.
+    """
+    t = _t(seconds, sr)
+    body = _modes(t, [r * f0 for r in ratios], list(amps), list(taus), sr, rng)
+    burst = _burst(len(t), sr, rng, tick_tau, *tick_band)
+    return body + tick * np.abs(body).max() * burst
+
+
 def _knock(sr: int, rng: np.random.Generator) -> np.ndarray:
     """Knuckle on wood: a few low, fast-decaying plate modes and a bright contact tick."""
-    t = _t(0.35, sr)
     f0 = 190.0 * rng.uniform(0.93, 1.07)
-    body = _modes(t, [f0, 2.27 * f0, 3.92 * f0, 5.61 * f0], [1.0, 0.7, 0.45, 0.3], [0.06, 0.04, 0.025, 0.015], sr, rng)
-    tick = _burst(len(t), sr, rng, 0.004, 800.0, 5000.0)
-    return body + 0.6 * np.abs(body).max() * tick
+    return modal_impact(sr, rng, f0=f0, ratios=(1.0, 2.27, 3.92, 5.61), amps=(1.0, 0.7, 0.45, 0.3),
+                        taus=(0.06, 0.04, 0.025, 0.015))
 
 
 def _clap(sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -182,13 +209,13 @@ _MAKERS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
 def synthesize(name: str, sr: int = 48000, *, seed: int = 0) -> Sound:
     """The built-in sound *name* (see :data:`BUILTIN_SOUNDS`) at *sr* Hz, mono, peak 1.0.
 
-    Deterministic for (name, sr, seed). Raises ``ValueError`` for an unknown name.
+    Deterministic for (name, sr, seed). Raises :class:`~actiondubber.errors.ParameterError` for an unknown name.
     """
     key = canonical_name(name)
     if key is None:
-        raise ValueError(f"unknown built-in sound {name!r}; choose from {', '.join(BUILTIN_SOUNDS)}")
+        raise ParameterError(f"unknown built-in sound {name!r}; choose from {', '.join(BUILTIN_SOUNDS)}")
     if sr < 8000:
-        raise ValueError(f"sample rate must be at least 8000 Hz, got {sr}")
+        raise ParameterError(f"sample rate must be at least 8000 Hz, got {sr}")
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, BUILTIN_SOUNDS.index(key), 0x50DB])
     y = _MAKERS[key](int(sr), rng)
     fade = min(len(y), int(_FADE_OUT * sr))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from actiondubber.errors import BackendUnavailableError, InputError, OutputError
 from actiondubber.exporters.cues import DEFAULT_NAME, Cue, check_name, marker_name
-from actiondubber.exporters.timecode import exact_rate, frame_at, is_drop_frame, smpte_rate, video_duration, video_fps
+from actiondubber.exporters.timecode import exact_rate, grid_frame, is_drop_frame, smpte_rate, video_duration, video_fps
 from actiondubber.fileio import check_output_path, read_text_input, write_text_atomic
 from actiondubber.types import Events
 
@@ -100,7 +100,7 @@ def build_timeline(ev: Events, *, video: str | os.PathLike | None = None, name: 
     rate = exact_rate(fps) if rate is None else rate
     r = float(rate)
     src = Path(video if video is not None else (info.path or "video"))
-    n_dur = max(frame_at(video_duration(info), rate), 1)
+    n_dur = max(grid_frame(video_duration(info), rate), 1)
     available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, r), otio.opentime.RationalTime(n_dur, r))
     ref = otio.schema.ExternalReference(target_url=media_url(src), available_range=available)
     clip = otio.schema.Clip(
@@ -111,7 +111,7 @@ def build_timeline(ev: Events, *, video: str | os.PathLike | None = None, name: 
                                     "duration": video_duration(info), "params": ev.params})},
     )
     for k, e in enumerate(ev.events, 1):
-        f = min(max(frame_at(e.time, rate), 0), n_dur - 1)  # from the event's own time: no accumulated error
+        f = min(max(grid_frame(e.time, rate), 0), n_dur - 1)  # from the event's own time: no accumulated error
         clip.markers.append(otio.schema.Marker(
             name=marker_name(name, k, e),
             marked_range=otio.opentime.TimeRange(otio.opentime.RationalTime(f, r),

@@ -9,13 +9,13 @@ then writes each file atomically, so a bad input leaves no file behind.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from actiondubber.errors import InputError, OutputError
+from actiondubber.events import check_events_fit
 from actiondubber.exporters.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME, audacity_text, check_name, srt_text, vtt_text
 from actiondubber.exporters.editors import ADAPTERS, check_adapter, markers_text
 from actiondubber.exporters.tabular import events_csv
@@ -35,21 +35,16 @@ FORMATS = {
     "vtt": "WebVTT subtitles",
     "csv": "CSV table",
 }
-#: Slack (s) allowed past the video's end: the events file rounds times to the microsecond.
-_END_SLACK = 1e-3
 
 
 def check_events(ev: Events, source: str = "events") -> None:
-    """Raise InputError unless every event time is a finite number inside the video (0 … duration)."""
-    dur = video_duration(ev.video)
-    video_fps(ev.video)
-    what = f"the video {Path(ev.video.path).name}" if ev.video.path else "the video"
-    for k, e in enumerate(ev.events, 1):
-        if not math.isfinite(e.time) or e.time < 0:
-            raise InputError(f"{source}: event {k} (frame {e.frame}) has an invalid time {e.time!r}")
-        if e.time > dur + _END_SLACK:
-            raise InputError(f"{source}: event {k} at {e.time:.3f} s is beyond the end of {what} "
-                             f"({dur:.3f} s); wrong video or events file?")
+    """Raise InputError unless *ev* fit their own video (:func:`actiondubber.events.check_events_fit`).
+
+    The video's duration and frame rate may be derived from its timestamps or frame count
+    (:func:`~actiondubber.exporters.timecode.video_duration`); InputError when the file gives neither.
+    """
+    v = ev.video
+    check_events_fit(ev, replace(v, fps=video_fps(v), duration=video_duration(v)), source=source)
 
 
 def resolve_video(ev: Events, events_path: str | os.PathLike | None = None) -> Path | None:
@@ -65,16 +60,15 @@ def resolve_video(ev: Events, events_path: str | os.PathLike | None = None) -> P
     return p
 
 
-def with_video(ev: Events, video: str | os.PathLike) -> Events:
-    """*ev* referencing another copy of its video: probed for its real duration, warned about if it differs."""
-    from actiondubber.video.reader import probe
+def with_video(ev: Events, video: str | os.PathLike, source: str = "events") -> Events:
+    """*ev* referencing another copy of its video, probed and checked with the events' one rule
+    (:func:`actiondubber.events.check_events_fit`: InputError when it is not the same video)."""
+    from actiondubber.video.facts import probe
 
     info = probe(video)
+    check_events_fit(ev, info, source=source)
     old = ev.video
     fps = old.fps if old.fps > 0 else info.fps
-    if old.duration > 0 and abs(info.duration - old.duration) > 1.5 / fps:
-        log.warning("%s is %.3f s long but the events were found in a %.3f s video (%s)", video, info.duration,
-                    old.duration, old.path or "unknown")
     return replace(ev, video=replace(old, path=str(video), fps=fps, duration=info.duration,
                                      n_frames=old.n_frames or info.n_frames,
                                      timestamps=old.timestamps or info.timestamps))

@@ -7,19 +7,11 @@ import io
 import os
 from pathlib import Path
 
+from actiondubber.exporters.timecode import clock_time
 from actiondubber.fileio import write_text_atomic
 from actiondubber.types import Events
 
 CSV_HEADER = ("frame", "time", "timecode", "score", "x", "y")
-
-
-def timecode(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` for *seconds* (wall-clock time, not a frame-based SMPTE code)."""
-    ms = int(round(max(0.0, seconds) * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _fmt(v: float | None, nd: int) -> str:
@@ -36,7 +28,7 @@ def events_table(ev: Events) -> str:
     ]
     for k, e in enumerate(ev.events, 1):
         lines.append(
-            f"{k:>4} {e.frame:>7} {e.time:>9.3f} {timecode(e.time):>12} {e.score:>9.3f} "
+            f"{k:>4} {e.frame:>7} {e.time:>9.3f} {clock_time(e.time):>12} {e.score:>9.3f} "
             f"{_fmt(e.x, 0):>7} {_fmt(e.y, 0):>7}"
         )
     return "\n".join(lines) + "\n"
@@ -48,7 +40,7 @@ def events_csv(ev: Events) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
     for e in ev.events:
-        w.writerow([e.frame, f"{e.time:.6f}", timecode(e.time), f"{e.score:.6f}", _fmt(e.x, 2), _fmt(e.y, 2)])
+        w.writerow([e.frame, f"{e.time:.6f}", clock_time(e.time), f"{e.score:.6f}", _fmt(e.x, 2), _fmt(e.y, 2)])
     return buf.getvalue()
 
 

@@ -68,8 +68,12 @@ def is_drop_frame(rate: Fraction | float) -> bool:
     return exact_rate(float(rate)) in (Fraction(30000, 1001), Fraction(60000, 1001))
 
 
-def frame_at(seconds: float, rate: Fraction) -> int:
-    """Index of the frame nearest *seconds* on a constant *rate* grid (exact rational arithmetic)."""
+def grid_frame(seconds: float, rate: Fraction) -> int:
+    """Index of the timeline frame nearest *seconds* on a constant *rate* grid (exact rational arithmetic).
+
+    An editor's timeline frame, not a frame of the video: for a video's own frames (variable rate
+    included) use :meth:`actiondubber.types.VideoInfo.frame_at`.
+    """
     return round(Fraction(seconds) * rate)
 
 
@@ -86,7 +90,7 @@ def smpte_timecode(seconds: float, fps: float, *, drop_frame: bool | None = None
         raise InputError(f"{float(fps):g} fps has no SMPTE timecode; use one of "
                          + ", ".join(f"{float(r):.3f}" for r in SMPTE_RATES))
     df = is_drop_frame(rate) if drop_frame is None else drop_frame
-    return otime.to_timecode(otime.RationalTime(frame_at(seconds, rate), float(rate)), float(rate), df)
+    return otime.to_timecode(otime.RationalTime(grid_frame(seconds, rate), float(rate)), float(rate), df)
 
 
 def _opentime():

@@ -27,8 +27,7 @@ from actiondubber.fileio import check_output_path, ensure_output_dir
 from actiondubber.kinematics.colour import RunningScale, colour_wheel_legend, flow_to_colour
 from actiondubber.kinematics.flow import FlowBackend, make_flow_backend
 from actiondubber.kinematics.inflection import iter_kinematics
-from actiondubber.video.reader import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe
-from actiondubber.video.writer import write_png, write_video
+from actiondubber.video import DEFAULT_SHORT_SIDE, Frame, iter_frames, probe, write_png, write_video
 
 log = logging.getLogger(__name__)
 

@@ -1,35 +1,34 @@
 """Synthetic test clips with exactly known collision frames and impact sounds.
 
-See :mod:`actiondubber.synth.scenes` for the scenes, the collision-frame
-convention and :func:`render_clip`.
+* :mod:`.scenes`: the scenes, their layout and exact simulation (:func:`build_scene`).
+* :mod:`.clip`: :func:`render_clip` (a scene to a video file with sound) and its ground truth.
+* :mod:`.physics`, :mod:`.draw`, :mod:`.audio`: motion, pictures and impact sounds.
 """
 
-from actiondubber.synth.scenes import (
-    BACKGROUNDS,
-    OBJECT_KINDS,
-    SCENES,
+from actiondubber.synth.clip import (
+    VFR_TIME_BASE,
+    ClipParams,
     Collision,
-    SceneModel,
     SynthClip,
     SynthObject,
-    build_scene,
     frame_times,
-    nearest_frame,
     render_clip,
     write_labels_csv,
 )
+from actiondubber.synth.scenes import BACKGROUNDS, OBJECT_KINDS, SCENES, SceneModel, build_scene
 
 __all__ = [
     "BACKGROUNDS",
     "OBJECT_KINDS",
     "SCENES",
+    "VFR_TIME_BASE",
+    "ClipParams",
     "Collision",
     "SceneModel",
     "SynthClip",
     "SynthObject",
     "build_scene",
     "frame_times",
-    "nearest_frame",
     "render_clip",
     "write_labels_csv",
 ]

@@ -1,9 +1,10 @@
 """Impact sounds for the synthetic clips, synthesised and mixed in a stream.
 
-Each collision gets a short "knock": a few exponentially decaying modes (a
-modal model of a struck object) plus a brief high-passed noise burst for the
-attack. It starts exactly at the collision's sample, ``round(t * sr)``, and its
-peak amplitude grows with the impact speed. Everything else is a very low
+Each collision gets a short "knock": the package's modal synthesis
+(:func:`actiondubber.dubbing.sounds.modal_impact`: a few exponentially decaying modes of a struck
+object plus a brief high-passed noise burst for the attack), tuned per body kind. It starts
+exactly at the collision's sample, ``round(t * sr)``, and its peak amplitude grows with the
+impact speed. Everything else is a very low
 noise floor; silent motions (pendulum, wheel, pan) add nothing.
 """
 
@@ -13,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from actiondubber.dubbing.sounds import modal_impact
 
 #: Seconds of sound per impact.
 KNOCK_SECONDS = 0.35
@@ -34,31 +37,30 @@ class Knock:
 
 
 def knock_wave(k: Knock, sr: int) -> np.ndarray:
-    """The mono waveform (float32, peak ``k.amp``) of one impact."""
+    """The mono waveform (float32, peak ``k.amp``) of one impact: :func:`actiondubber.dubbing.sounds.modal_impact`
+    with the body kind's mode ratios and decay, at the impact's pitch."""
     rng = np.random.default_rng(k.seed)
-    n = int(KNOCK_SECONDS * sr)
-    t = np.arange(n, dtype=np.float64) / sr
+    ratios = _RATIOS.get(k.kind, _RATIOS["ball"])
     tau = _TAU.get(k.kind, 0.05)
-    wave = np.zeros(n)
-    for i, ratio in enumerate(_RATIOS.get(k.kind, _RATIOS["ball"])):
-        f = k.f0 * ratio * (1.0 + rng.normal(0, 0.01))
-        if f >= sr / 2:
-            continue
-        a = rng.uniform(0.6, 1.1) / (1 + i)
-        wave += a * np.sin(2 * math.pi * f * t + rng.uniform(0, 0.3)) * np.exp(-t / (tau / (1 + 0.5 * i)))
-    burst = rng.standard_normal(n) * np.exp(-t / 0.004)
-    burst = np.diff(burst, prepend=0.0)
-    wave += 0.5 * burst / max(np.abs(burst).max(), 1e-9) * np.abs(wave).max()
+    wave = modal_impact(sr, rng, f0=k.f0, ratios=ratios, amps=tuple(1.0 / (1 + i) for i in range(len(ratios))),
+                        taus=tuple(tau / (1 + 0.5 * i) for i in range(len(ratios))), seconds=KNOCK_SECONDS,
+                        tick=0.5, tick_band=(1000.0, None))
     wave *= k.amp / max(np.abs(wave).max(), 1e-9)
     return wave.astype(np.float32)
 
 
 class KnockMixer:
-    """Render the soundtrack chunk by chunk: knocks (sorted by start) over a faint noise floor."""
+    """Render the soundtrack chunk by chunk: knocks (sorted by start) over a faint noise floor.
 
-    def __init__(self, knocks: list[Knock], sr: int, channels: int, noise_level: float, rng: np.random.Generator):
+    A :class:`actiondubber.video.mux.Soundtrack` of *n_samples* samples, so the muxer encodes it as
+    the frames go (memory stays flat for any length).
+    """
+
+    def __init__(self, knocks: list[Knock], sr: int, channels: int, noise_level: float, rng: np.random.Generator,
+                 n_samples: int = 0):
         self.knocks = sorted(knocks, key=lambda k: k.start)
         self.sr, self.channels, self.noise, self.rng = sr, channels, noise_level, rng
+        self.n_samples = int(n_samples)
         self._next = 0
         self._active: list[tuple[Knock, np.ndarray]] = []
 

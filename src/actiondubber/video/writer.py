@@ -1,10 +1,10 @@
-"""Write a video stream from numpy frames with PyAV, atomically.
+"""Encode a video from frames made one at a time (numpy arrays or ready ``av.VideoFrame`` objects), atomically.
 
-Used for preview videos (flow colouring, event overlays): frames arrive one at a
-time from an iterator, are encoded, and the file appears under its final name
-only when complete (:func:`actiondubber.fileio.atomic_output`). Frames with odd
-width or height are padded (edge pixels repeated) to the even size that 4:2:0
-and 4:2:2 pixel formats require.
+Used for every video the package draws (flow previews, review videos, synthetic clips, sound-source
+maps): frames arrive one at a time from an iterator, are encoded, and go with an optional soundtrack
+through the one muxer (:class:`actiondubber.video.mux.Muxer`: interleaved by time, the file appears
+under its final name only when complete). Frames with odd width or height are padded (edge pixels
+repeated) to the even size that 4:2:0 and 4:2:2 pixel formats require.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from actiondubber.errors import BackendUnavailableError, OutputError
+from actiondubber.errors import BackendUnavailableError, OutputError, ParameterError
 from actiondubber.fileio import atomic_output, check_output_path
+from actiondubber.video.mux import Muxer, Soundtrack, as_soundtrack, output_audio_codec
 
 #: Time base used when explicit frame times are given (the MPEG 90 kHz clock).
 _VFR_TIME_BASE = Fraction(1, 90000)
@@ -59,7 +60,7 @@ def _codec_options(codec: str, crf: int | None, preset: str | None) -> dict[str,
 
 def write_video(
     out: str | os.PathLike,
-    frames: Iterable[np.ndarray],
+    frames: Iterable[np.ndarray | av.VideoFrame],
     fps: float | Fraction,
     *,
     codec: str = "libx264",
@@ -69,62 +70,90 @@ def write_video(
     preset: str | None = "veryfast",
     times: Sequence[float] | None = None,
     options: dict[str, str] | None = None,
+    bit_rate: int | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    audio: np.ndarray | Soundtrack | None = None,
+    sr: int | None = None,
 ) -> Path:
-    """Encode *frames* (uint8 arrays, H x W x 3 for ``rgb24``/``bgr24``, H x W for ``gray``) into *out*.
+    """Encode *frames* into *out*, with an optional soundtrack, atomically.
 
-    The container follows *out*'s extension (``.mp4`` gets ``+faststart``).
-    *fps* sets the frame rate; *times* (seconds, increasing, one per frame)
-    gives variable-rate timestamps instead. *crf* and *preset* tune x264/x265
-    (and *crf* VP9); *options* passes any other encoder options. *inputs*
-    are files *out* must not overwrite. Returns *out*; raises
-    :class:`OutputError` when the file cannot be written or there are no frames.
+    *frames* are uint8 arrays (H x W x 3 for ``rgb24``/``bgr24``, H x W for ``gray``), or
+    ``av.VideoFrame`` objects already in *pix_fmt* (for callers that build their own pictures).
+    The container follows *out*'s extension (``.mp4`` gets ``+faststart``). *fps* sets the frame
+    rate; *times* (seconds, increasing, one per frame) gives variable-rate timestamps instead.
+    *crf* and *preset* tune x264/x265 (and *crf* VP9); *bit_rate* sets a target rate for other
+    encoders; *options* passes any other encoder options. *audio* (samples at *sr*, sample 0 = the
+    first frame; see :class:`~actiondubber.video.mux.Soundtrack`) is encoded interleaved with the
+    frames by :class:`~actiondubber.video.mux.Muxer`. *inputs* are files *out* must not
+    overwrite. Returns *out*.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written or there are no frames.
+    BackendUnavailableError
+        *codec* is not in this PyAV build.
+    ParameterError
+        A bad argument (frame rate, input format, frame shape, times).
     """
     # A low-level writer: the commands check their outputs (and --force) before any work; callers may
     # write into a temporary file they created themselves, so an existing *out* is not refused here.
     out_p = check_output_path(out, inputs=inputs, force=True)
     if input_format not in _CHANNELS:
-        raise ValueError(f"input_format must be one of {sorted(_CHANNELS)}, not {input_format!r}")
+        raise ParameterError(f"input_format must be one of {sorted(_CHANNELS)}, not {input_format!r}")
     if codec not in av.codecs_available:
         raise BackendUnavailableError(f"{out_p}: video encoder {codec!r} is not available in this PyAV build")
     if not fps or float(fps) <= 0:
-        raise ValueError(f"fps must be positive, not {fps!r}")
+        raise ParameterError(f"fps must be positive, not {fps!r}")
+    track = as_soundtrack(audio)
+    if track is not None:
+        output_audio_codec(out_p)  # an unsupported container fails before any frame is made
     it = iter(frames)
     first = next(it, None)
     if first is None:
         raise OutputError(f"{out_p}: no frames to write")
-    height, width = _check_frame(first, input_format, None)
+    ready = isinstance(first, av.VideoFrame)
+    height, width = (first.height, first.width) if ready else _check_frame(first, input_format, None)
     even_w, even_h = _needs_even(pix_fmt)
-    pad_w, pad_h = width % 2 if even_w else 0, height % 2 if even_h else 0
+    pad_w, pad_h = (0, 0) if ready else (width % 2 if even_w else 0, height % 2 if even_h else 0)
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
-    container_opts = {"movflags": "+faststart"} if out_p.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
     try:
-        with atomic_output(out_p) as tmp, av.open(str(tmp), "w", options=container_opts) as container:
+        with atomic_output(out_p) as tmp, Muxer(tmp, out_p, track, sr) as mx:
             opts = _codec_options(codec, crf, preset)
             opts.update(options or {})
-            stream = container.add_stream(codec, rate=rate, options=opts)
+            stream = mx.container.add_stream(codec, rate=rate, options=opts)
             stream.width, stream.height, stream.pix_fmt = width + pad_w, height + pad_h, pix_fmt
             stream.codec_context.thread_count = 0
+            if bit_rate is not None:
+                stream.bit_rate = int(bit_rate)
             if times is not None:
+                stream.time_base = _VFR_TIME_BASE
                 stream.codec_context.time_base = _VFR_TIME_BASE
+            mx.start()
             last_pts = -1
             for i, img in enumerate(itertools.chain([first], it)):
-                _check_frame(img, input_format, (height, width))
-                if pad_w or pad_h:
-                    pad = ((0, pad_h), (0, pad_w)) + (((0, 0),) if img.ndim == 3 else ())
-                    img = np.pad(img, pad, mode="edge")
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=input_format)
+                if ready:
+                    frame = img
+                else:
+                    _check_frame(img, input_format, (height, width))
+                    if pad_w or pad_h:
+                        pad = ((0, pad_h), (0, pad_w)) + (((0, 0),) if img.ndim == 3 else ())
+                        img = np.pad(img, pad, mode="edge")
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=input_format)
                 if times is not None:
                     if i >= len(times):
-                        raise ValueError(f"more frames than times ({len(times)})")
+                        raise ParameterError(f"more frames than times ({len(times)})")
                     pts = int(round(float(times[i]) / _VFR_TIME_BASE))
                     if pts <= last_pts:
-                        raise ValueError(f"frame times must increase (frame {i}: {times[i]})")
+                        raise ParameterError(f"frame times must increase (frame {i}: {times[i]})")
                     frame.pts, frame.time_base, last_pts = pts, _VFR_TIME_BASE, pts
+                    t = float(times[i])
                 else:
                     frame.pts = i
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
+                    t = float(i / rate)
+                mx.write_video(stream.encode(frame), t)
+            mx.write_video(stream.encode(None), float("inf"))
+            mx.finish()
     except av.FFmpegError as exc:
         raise OutputError(f"{out_p}: cannot encode video with {codec} ({exc})") from None
     return out_p
@@ -133,14 +162,14 @@ def write_video(
 def _check_frame(img: np.ndarray, input_format: str, shape: tuple[int, int] | None) -> tuple[int, int]:
     """Validate one frame's type and shape; return its (height, width)."""
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 numpy arrays, got {getattr(img, 'dtype', type(img))}")
+        raise ParameterError(f"frames must be uint8 numpy arrays, got {getattr(img, 'dtype', type(img))}")
     want = 2 if _CHANNELS[input_format] == 1 else 3
     if img.ndim != want or (want == 3 and img.shape[2] != 3):
-        raise ValueError(
+        raise ParameterError(
             f"{input_format} frames must have shape {'H x W' if want == 2 else 'H x W x 3'}, got {img.shape}"
         )
     if shape is not None and img.shape[:2] != shape:
-        raise ValueError(f"all frames must have the same size: {img.shape[:2]} != {shape}")
+        raise ParameterError(f"all frames must have the same size: {img.shape[:2]} != {shape}")
     return int(img.shape[0]), int(img.shape[1])
 
 
