@@ -63,8 +63,9 @@ def parse_frame_list(text: str) -> list[int]:
 def read_labels(path: str | os.PathLike) -> LabelFile:
     """Read an Audible623-format labels CSV.
 
-    Raises :class:`InputError` if the file is missing or lacks the required
-    columns; rows with an unparsable frame list are skipped with a warning.
+    Raises :class:`InputError` if the file is missing, lacks the required
+    columns, or has rows but none usable (naming the first bad row); when some
+    rows are usable, the bad ones are skipped with one warning naming the first.
     """
     p, text = read_text_input(path, "labels file")
     reader = csv.DictReader(io.StringIO(text))
@@ -74,6 +75,7 @@ def read_labels(path: str | os.PathLike) -> LabelFile:
     reader.fieldnames = fields
     videos: dict[str, VideoLabels] = {}
     skipped = 0
+    first_bad = ""
     for lineno, row in enumerate(reader, start=2):
         vid = (row.get("video_id") or "").strip()
         try:
@@ -82,14 +84,16 @@ def read_labels(path: str | os.PathLike) -> LabelFile:
             frames = parse_frame_list(row.get("sound_label") or "")
         except ValueError as exc:
             skipped += 1
-            log.warning("%s line %d: skipped (%s)", p, lineno, exc)
+            first_bad = first_bad or f"line {lineno}: {exc}"
             continue
         if vid in videos:
             log.warning("%s line %d: video %s listed twice; frames merged", p, lineno, vid)
             frames = sorted(set(frames) | set(videos[vid].frames))
         videos[vid] = VideoLabels(vid, tuple(frames), (row.get("class") or "").strip())
+    if skipped and not videos:
+        raise InputError(f"{p}: no usable rows ({skipped} bad; {first_bad})")
     if skipped:
-        log.warning("%s: %d bad row(s) skipped", p, skipped)
+        log.warning("%s: %d bad row(s) skipped (first: %s)", p, skipped, first_bad)
     return LabelFile(str(p), videos, skipped)
 
 
