@@ -26,8 +26,8 @@ from actiondubber.model.infer import (  # noqa: E402
     predict_video,
 )
 from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
-from actiondubber.train.features import video_features  # noqa: E402
-from actiondubber.train.loop import THRESHOLDS, train  # noqa: E402
+from actiondubber.model.inputs import video_features  # noqa: E402
+from actiondubber.train.loop import THRESHOLDS, TrainRecipe, train  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 
 
@@ -52,8 +52,9 @@ def world(tmp_path_factory):
     write_labels_csv(d / "labels.csv", clips)
     long_clip = render_clip(d / "long.mp4", scene="bounce", size=(96, 72), seconds=5, fps=30, seed=5)
     cache = d / "cache"
-    res = train(tiny_cfg(), d / "labels.csv", vids, d / "run", val_csv=d / "labels.csv", iterations=4, batch_size=2,
-                lr=1e-3, eval_every=2, cache_dir=cache, seed=0)
+    recipe = TrainRecipe(d / "labels.csv", vids, val_csv=d / "labels.csv", iterations=4, batch_size=2, lr=1e-3,
+                         eval_every=2, seed=0)
+    res = train(recipe, d / "run", cfg=tiny_cfg(), cache_dir=cache)
     assert res.best_checkpoint is not None
     return {"dir": d, "videos": vids, "labels": d / "labels.csv", "long": d / "long.mp4", "long_clip": long_clip,
             "ckpt": Path(res.best_checkpoint), "last": d / "run" / "last.pt", "cache": cache}

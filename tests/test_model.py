@@ -349,12 +349,12 @@ def test_pretrained_weights_from_file(tmp_path):
 
 def test_torchvision_weights_offline_fail_clearly(tmp_path, monkeypatch):
     """No cached torchvision weights and no network: one clear BackendUnavailableError, no hang."""
-    import actiondubber.model.backbone as bb
+    import actiondubber.torchutil as tu
     from actiondubber.errors import BackendUnavailableError
 
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path))  # an empty cache
-    monkeypatch.setattr(bb, "_resolves", lambda host, timeout: False)  # as when offline
+    monkeypatch.setattr(tu, "resolves", lambda host, timeout: False)  # as when offline
     try:
         with pytest.raises(BackendUnavailableError, match=r"no network.*pretrained=PATH"):
             TA2Net(TA2NetConfig(backbone="resnet18", cut="layer2", dim=16, pretrained="torchvision"))

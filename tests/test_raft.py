@@ -19,9 +19,10 @@ from click.testing import CliRunner  # noqa: E402
 from torchvision.models.optical_flow import Raft_Small_Weights, raft_large, raft_small  # noqa: E402
 
 from actiondubber.cli import cli  # noqa: E402
-from actiondubber.errors import BackendUnavailableError, InputError  # noqa: E402
+from actiondubber.errors import BackendUnavailableError, InputError, ParameterError  # noqa: E402
 from actiondubber.kinematics.flow import make_flow_backend  # noqa: E402
-from actiondubber.kinematics.raft import RAFTFlow, _resolves  # noqa: E402
+from actiondubber.kinematics.raft import RAFTFlow  # noqa: E402
+from actiondubber.torchutil import resolves  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -76,7 +77,7 @@ def test_wrapped_checkpoint_with_ddp_prefix_loads(tmp_path, small_weights, raft)
 def test_bad_weights_files_are_clean_input_errors(tmp_path):
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"\x80\x02not really a checkpoint" * 20)
-    with pytest.raises(InputError, match="corrupt.pth: not a PyTorch weights file"):
+    with pytest.raises(InputError, match="corrupt.pth: not a readable weights file"):
         RAFTFlow(weights=corrupt, device="cpu")
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -102,11 +103,11 @@ def test_bad_weights_files_are_clean_input_errors(tmp_path):
 
 
 def test_bad_options(small_weights):
-    with pytest.raises(BackendUnavailableError, match="unknown model"):
+    with pytest.raises(ParameterError, match="unknown model"):
         RAFTFlow("raft_huge", weights=small_weights)
     with pytest.raises(ValueError):
         RAFTFlow(weights=small_weights, iters=0)
-    with pytest.raises(BackendUnavailableError, match="unknown device"):
+    with pytest.raises(ParameterError, match="unknown device"):
         RAFTFlow(weights=small_weights, device="warp-drive")
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
@@ -123,7 +124,7 @@ def test_no_weights_without_download_is_a_clean_error(tmp_path, monkeypatch):
 
 def test_offline_download_fails_fast_and_clean(tmp_path, monkeypatch):
     host = urlparse(Raft_Small_Weights.DEFAULT.url).hostname
-    if _resolves(host, 3.0):
+    if resolves(host, 3.0):
         pytest.skip("the pretrained-weights host is reachable here; the offline path cannot be exercised")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     t0 = time.monotonic()
@@ -153,4 +154,4 @@ def test_cli_flow_with_raft_weights(tmp_path, small_weights, make_video):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"junk" * 10)
     res = CliRunner().invoke(cli, [*args[:-1], str(bad)])
-    assert res.exit_code == 2 and "bad.pth: not a PyTorch weights file" in res.stderr
+    assert res.exit_code == 2 and "bad.pth: not a readable weights file" in res.stderr
