@@ -155,3 +155,73 @@ def test_cli_flow_with_raft_weights(tmp_path, small_weights, make_video):
     bad.write_bytes(b"junk" * 10)
     res = CliRunner().invoke(cli, [*args[:-1], str(bad)])
     assert res.exit_code == 2 and "bad.pth: not a readable weights file" in res.stderr
+
+
+# ----------------------------------------------------------------------------- the shared torch helper
+#: Makes ``import torch`` / ``import torchvision`` fail as on a machine without the extra (a meta-path finder:
+#: a ``sys.modules['torch'] = None`` entry would break scipy, which looks torch up in sys.modules).
+_HIDE_TORCH = (
+    "import sys\n"
+    "class _Hide:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
+    "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+    "sys.meta_path.insert(0, _Hide())\n"
+)
+
+
+def test_hidden_torch_is_one_backend_unavailable_error_with_the_install_hint(tmp_path):
+    """Without torch: require_torch, RAFT, the TA2Net classes and ``train`` all say what to install (exit 4)."""
+    import subprocess
+
+    code = _HIDE_TORCH + (
+        "from actiondubber.errors import BackendUnavailableError\n"
+        "from actiondubber.torchutil import require_torch\n"
+        "from actiondubber.kinematics.flow import make_flow_backend\n"
+        "import actiondubber.model as m\n"
+        "from actiondubber.model.inputs import FeatureParams\n"  # the inputs need no torch
+        "FeatureParams(size=32)\n"
+        "for f in (lambda: require_torch('x'), lambda: make_flow_backend('raft'), lambda: m.TA2Net):\n"
+        "    try:\n"
+        "        f()\n"
+        "    except BackendUnavailableError as e:\n"
+        "        assert e.exit_code == 4 and \"pip install 'actiondubber[torch]'\" in str(e), str(e)\n"
+        "        assert '\\n' not in str(e)\n"
+        "    else:\n"
+        "        raise SystemExit('no error')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    cli_code = _HIDE_TORCH + "import runpy; runpy.run_module('actiondubber', run_name='__main__')"
+    args = ["train", "--labels", str(tmp_path / "l.csv"), "--videos", str(tmp_path), "--out", str(tmp_path / "o")]
+    res = subprocess.run([sys.executable, "-c", cli_code, *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 4, res.stderr[-2000:]
+    assert "pip install 'actiondubber[torch]'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_device_choice_is_shared():
+    from actiondubber.torchutil import choose_device
+
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device("auto").type in ("cuda", "cpu")  # TA2Net: CUDA or CPU, never MPS
+    with pytest.raises(ParameterError, match="unknown device"):
+        choose_device("warp-drive", purpose="TA2Net")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
+            choose_device("cuda:0")
+
+
+def test_weight_fit_check_names_the_keys_in_one_line():
+    from actiondubber.torchutil import check_fits
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    sd = net.state_dict()
+    check_fits(net, sd, source="w.pth", fits="the net")  # fits: no error
+    bad = {k: v for k, v in sd.items() if k != "1.bias"}
+    bad["0.weight"] = torch.zeros(5, 2)
+    bad["head.weight"] = torch.zeros(1)
+    with pytest.raises(InputError) as err:
+        check_fits(net, bad, source="w.pth", fits="the net")
+    msg = str(err.value)
+    assert msg == ("w.pth: the weights do not fit the net: 1 missing: 1.bias; 1 unexpected: head.weight; "
+                   "1 of another shape: 0.weight")

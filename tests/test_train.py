@@ -21,7 +21,6 @@ from actiondubber.cli import cli  # noqa: E402
 from actiondubber.errors import InputError, OutputError, ParameterError  # noqa: E402
 from actiondubber.evaluate.labels import write_labels  # noqa: E402
 from actiondubber.model.config import FLOW_SCALE, TA2NetConfig  # noqa: E402
-from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
 from actiondubber.model.inputs import (  # noqa: E402
     FLOW_QUANTUM,
     FeatureParams,
@@ -30,6 +29,7 @@ from actiondubber.model.inputs import (  # noqa: E402
     to_tensors,
     video_features,
 )
+from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
 from actiondubber.train.dataset import ClipSampler, load_set, resolve_rows  # noqa: E402
 from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
 
@@ -149,6 +149,35 @@ def test_hflip_mirrors_and_negates_dx():
     assert np.array_equal(m[:, :, 0, 2], -mot[:, :, -1, 2]) and np.array_equal(m[:, :, 0, 3], mot[:, :, -1, 3])
 
 
+def test_feature_params_share_flow_params_with_the_detector():
+    """One FlowParams (backend, preset, camera-motion model) builds the flow of both the inputs and the detector."""
+    from actiondubber.detect.detector import DetectorParams
+    from actiondubber.kinematics.flow import DISFlow, FarnebackFlow, FlowParams
+
+    fp = FeatureParams(size=40, backend="farneback", flow_preset="medium", compensate="median")
+    assert fp.flow == FlowParams(backend="farneback", preset="medium", compensate="median")
+    assert DetectorParams(backend="farneback", flow_preset="medium", compensate="median").flow == fp.flow
+    fwd, bwd = fp.flow.backends()
+    assert isinstance(fwd, FarnebackFlow) and isinstance(bwd, FarnebackFlow) and fwd is not bwd
+    assert isinstance(FeatureParams().flow.backends()[0], DISFlow)
+    # the cache key (and so every cached feature file) is what it was before FlowParams
+    assert (FeatureParams().key(), FeatureParams(size=40, backend="farneback").key()) == ("36f30a49d03e",
+                                                                                         "433964b1767a")
+
+
+@pytest.mark.parametrize("bad", [{"size": 8}, {"size": 40.0}, {"backend": "nope"}, {"flow_preset": "slow"},
+                                 {"compensate": "wobble"}, {"align": "sideways"}])
+def test_feature_params_reject_bad_arguments(bad):
+    from actiondubber.kinematics.flow import FlowParams
+
+    with pytest.raises(ParameterError):
+        FeatureParams(**bad)
+    with pytest.raises(ParameterError, match="wings"):
+        FeatureParams.from_dict({"wings": 2})
+    with pytest.raises(ParameterError, match="tvl2"):
+        FlowParams(backend="tvl2")
+
+
 # ----------------------------------------------------------------------------- data set
 
 
@@ -252,6 +281,27 @@ def test_sampler_is_a_pure_function_of_its_state(synth_set, cache):
 
 
 # ----------------------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("bad", [{"iterations": 0}, {"batch_size": 1.5}, {"accumulate": 0}, {"lr": 0.0},
+                                 {"lr": float("nan")}, {"weight_decay": -1.0}, {"warmup": -1}, {"schedule": "step"},
+                                 {"grad_clip": 0.0}, {"eval_every": 0}, {"lr_mult": {"encoder_rgb": -1.0}},
+                                 {"features": {"size": 32}}])
+def test_recipe_rejects_bad_arguments(bad):
+    with pytest.raises(ParameterError):
+        TrainRecipe("labels.csv", "videos", **bad)
+
+
+def test_train_takes_a_recipe_whose_defaults_are_the_papers():
+    import inspect
+
+    params = inspect.signature(train).parameters
+    assert list(params)[:2] == ["recipe", "out_dir"] and len(params) <= 10
+    r = TrainRecipe("labels.csv", "videos")
+    assert (r.iterations, r.batch_size, r.lr, r.schedule, r.warmup) == (20000, 4, 5e-6, "constant", 0)
+    with pytest.raises(ParameterError, match="TrainRecipe"):
+        train({"iterations": 2}, "run")
+
 
 
 def test_tiny_model_trains_and_loss_falls(synth_set, cache, tmp_path):
