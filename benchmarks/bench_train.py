@@ -41,7 +41,7 @@ from actiondubber.fileio import write_text_atomic  # noqa: E402
 from actiondubber.model.config import ABLATIONS, TA2NetConfig  # noqa: E402
 from actiondubber.model.infer import detect_with_model, load_checkpoint  # noqa: E402
 from actiondubber.train.dataset import index_videos  # noqa: E402
-from actiondubber.train.loop import train  # noqa: E402
+from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real"
 
@@ -136,11 +136,10 @@ def main() -> int:
     cfg = TA2NetConfig.ablation(args.ablation, TA2NetConfig.small_cpu().replace(clip_len=args.clip_len,
                                                                                 size=args.size))
     t0 = time.perf_counter()
-    res = train(cfg, train_labels, train_labels.parent, run, val_csv=val_labels, val_videos=val_labels.parent,
-                iterations=args.iterations, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                seed=args.seed, eval_every=max(1, args.iterations // 7), cache_dir=cache, progress=True,
-                negatives=args.negatives,
-                resume=(run / "last.pt").is_file())
+    recipe = TrainRecipe(train_labels, train_labels.parent, val_csv=val_labels, val_videos=val_labels.parent,
+                         negatives=args.negatives, iterations=args.iterations, batch_size=args.batch_size,
+                         lr=args.lr, warmup=args.warmup, seed=args.seed, eval_every=max(1, args.iterations // 7))
+    res = train(recipe, run, cfg=cfg, cache_dir=cache, progress=True, resume=(run / "last.pt").is_file())
     t_train = time.perf_counter() - t0
     lm = load_checkpoint(run / "best.pt")
     methods = ("ta2net",) if args.no_baseline else ("ta2net", "training-free")

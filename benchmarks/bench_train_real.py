@@ -42,7 +42,7 @@ from actiondubber.fileio import write_text_atomic  # noqa: E402
 from actiondubber.model.config import TA2NetConfig  # noqa: E402
 from actiondubber.model.infer import load_checkpoint  # noqa: E402
 from actiondubber.train.dataset import index_videos  # noqa: E402
-from actiondubber.train.loop import train  # noqa: E402
+from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
 
 
 def _link_folder(folder: Path, files: dict[str, Path]) -> None:
@@ -93,18 +93,21 @@ def _train_one(k: int, args) -> int:
         # fine-tune the synthetic-only model on this fold's real clips alone (train --init)
         data = work / f"real_train_fold{k}"
         out = work / f"run-real-finetune-fold{k}"
-        res = train(None, data / "labels.csv", data, out, val_csv=work / "synth_val" / "labels.csv",
-                    val_videos=work / "synth_val", iterations=args.finetune_iterations, batch_size=2, lr=3e-4,
-                    seed=args.seed, eval_every=max(1, args.finetune_iterations // 5), cache_dir=work / "feature_cache",
-                    progress=True, init_from=work / "run" / "best.pt", resume=(out / "last.pt").is_file())
+        recipe = TrainRecipe(data / "labels.csv", data, val_csv=work / "synth_val" / "labels.csv",
+                             val_videos=work / "synth_val", iterations=args.finetune_iterations, batch_size=2,
+                             lr=3e-4, seed=args.seed, eval_every=max(1, args.finetune_iterations // 5))
+        res = train(recipe, out, init_from=work / "run" / "best.pt", cache_dir=work / "feature_cache", progress=True,
+                    resume=(out / "last.pt").is_file())
         print(f"fold {k}: fine-tuned in {time.perf_counter() - t0:.0f} s, best iteration {res.best_iteration}")
         return 0
     data = work / f"mixed_fold{k}"
     cfg = TA2NetConfig.small_cpu().replace(clip_len=32, size=112)
-    res = train(cfg, data / "labels.csv", data, work / f"run-real-fold{k}", val_csv=work / "synth_val" / "labels.csv",
-                val_videos=work / "synth_val", iterations=args.iterations, batch_size=2, lr=1e-3, warmup=50,
-                seed=args.seed, eval_every=max(1, args.iterations // 7), cache_dir=work / "feature_cache",
-                progress=True, resume=(work / f"run-real-fold{k}" / "last.pt").is_file())
+    recipe = TrainRecipe(data / "labels.csv", data, val_csv=work / "synth_val" / "labels.csv",
+                         val_videos=work / "synth_val", iterations=args.iterations, batch_size=2, lr=1e-3, warmup=50,
+                         seed=args.seed, eval_every=max(1, args.iterations // 7))
+    out = work / f"run-real-fold{k}"
+    res = train(recipe, out, cfg=cfg, cache_dir=work / "feature_cache", progress=True,
+                resume=(out / "last.pt").is_file())
     print(f"fold {k}: trained in {time.perf_counter() - t0:.0f} s, best iteration {res.best_iteration}")
     return 0
 

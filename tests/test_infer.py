@@ -25,9 +25,9 @@ from actiondubber.model.infer import (  # noqa: E402
     predict_rows,
     predict_video,
 )
+from actiondubber.model.inputs import video_features  # noqa: E402
 from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
-from actiondubber.train.features import video_features  # noqa: E402
-from actiondubber.train.loop import THRESHOLDS, train  # noqa: E402
+from actiondubber.train.loop import THRESHOLDS, TrainRecipe, train  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 
 
@@ -52,8 +52,9 @@ def world(tmp_path_factory):
     write_labels_csv(d / "labels.csv", clips)
     long_clip = render_clip(d / "long.mp4", scene="bounce", size=(96, 72), seconds=5, fps=30, seed=5)
     cache = d / "cache"
-    res = train(tiny_cfg(), d / "labels.csv", vids, d / "run", val_csv=d / "labels.csv", iterations=4, batch_size=2,
-                lr=1e-3, eval_every=2, cache_dir=cache, seed=0)
+    recipe = TrainRecipe(d / "labels.csv", vids, val_csv=d / "labels.csv", iterations=4, batch_size=2, lr=1e-3,
+                         eval_every=2, seed=0)
+    res = train(recipe, d / "run", cfg=tiny_cfg(), cache_dir=cache)
     assert res.best_checkpoint is not None
     return {"dir": d, "videos": vids, "labels": d / "labels.csv", "long": d / "long.mp4", "long_clip": long_clip,
             "ckpt": Path(res.best_checkpoint), "last": d / "run" / "last.pt", "cache": cache}
@@ -236,3 +237,47 @@ def test_bad_checkpoints_give_one_clear_line(world, tmp_path):
     # the full training checkpoint works for inference too
     lm = load_checkpoint(world["last"])
     assert lm.iteration == 4
+
+
+def test_one_checkpoint_module_writes_and_reads_the_format(world, tmp_path):
+    """model.checkpoint holds the format: training writes with it, inference reads with it, neither has a copy."""
+    import inspect
+
+    import actiondubber.model.infer as infer
+    import actiondubber.train.loop as loop
+    from actiondubber.model import checkpoint as ckm
+    from actiondubber.model.inputs import FeatureParams
+
+    for mod in (infer, loop):
+        src = inspect.getsource(mod)
+        assert "CHECKPOINT_FORMAT =" not in src and "torch.save(" not in src and "torch.load(" not in src
+    assert loop.read_checkpoint is ckm.read_checkpoint and loop.checkpoint_payload is ckm.checkpoint_payload
+    assert infer.read_checkpoint is ckm.read_checkpoint
+    # a checkpoint written by training round-trips through the module's writer and reader
+    ck = ckm.read_checkpoint(world["ckpt"])
+    cfg = ckm.checkpoint_config(ck, world["ckpt"])
+    fp = ckm.checkpoint_features(ck, world["ckpt"], cfg)
+    assert isinstance(fp, FeatureParams) and fp.size == cfg.size
+    payload = ckm.checkpoint_payload(cfg, fp, ck["model"], iteration=7, meta={}, best={}, threshold=0.3)
+    again = ckm.save_checkpoint(tmp_path / "again.pt", payload)
+    lm = load_checkpoint(again)
+    assert (lm.iteration, lm.threshold, lm.features) == (7, 0.3, fp)
+    a = detect_with_model(world["long"], world["ckpt"], threshold=0.3, device="cpu", cache_dir=world["cache"])
+    b = detect_with_model(world["long"], lm, cache_dir=world["cache"])
+    np.testing.assert_array_equal(a.scores, b.scores)
+    # weights of another architecture: one line naming the keys that do not fit
+    model, _ = ckm.build_from_checkpoint(ck, world["ckpt"])
+    ck["model"] = {**ck["model"], "extra.weight": torch.zeros(1)}
+    ck["model"].pop(next(iter(model.state_dict())))
+    with pytest.raises(InputError, match=r"do not fit .*: 1 missing: .*; 1 unexpected: extra\.weight") as err:
+        ckm.load_weights(model, ck, "x.pt")
+    assert "\n" not in str(err.value)
+
+
+def test_infer_is_only_inference():
+    """The heat-map video and the checkpoint format are modules of their own; infer uses no training code."""
+    import actiondubber.model.infer as infer
+    from actiondubber.model.heatmap import write_maps_video
+
+    assert not hasattr(infer, "write_maps_video") and not hasattr(infer, "resolve_device")
+    assert callable(write_maps_video)

@@ -69,6 +69,19 @@ def test_config_rejects_bad_values(bad, word):
         TA2NetConfig.from_dict(bad)
 
 
+@pytest.mark.parametrize("bad", [{"dim": 0}, {"backbone": "vgg"}, {"dropout": 1.5}, {"use_cont": "yes"}])
+def test_config_bad_arguments_are_parameter_errors(bad):
+    """Bad arguments raise ParameterError (an InputError and a ValueError) from ``__post_init__``."""
+    from actiondubber.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        TA2NetConfig(**bad)
+    with pytest.raises(ValueError):
+        TA2NetConfig(**bad)
+    with pytest.raises(ParameterError, match="no-such-row"):
+        TA2NetConfig.ablation("no-such-row")
+
+
 def test_config_round_trip_and_files(tmp_path):
     c = TA2NetConfig.small_cpu().replace(lambda_temp=0.5)
     assert TA2NetConfig.from_dict(c.to_dict()) == c
@@ -349,12 +362,12 @@ def test_pretrained_weights_from_file(tmp_path):
 
 def test_torchvision_weights_offline_fail_clearly(tmp_path, monkeypatch):
     """No cached torchvision weights and no network: one clear BackendUnavailableError, no hang."""
-    import actiondubber.model.backbone as bb
+    import actiondubber.torchutil as tu
     from actiondubber.errors import BackendUnavailableError
 
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path))  # an empty cache
-    monkeypatch.setattr(bb, "_resolves", lambda host, timeout: False)  # as when offline
+    monkeypatch.setattr(tu, "resolves", lambda host, timeout: False)  # as when offline
     try:
         with pytest.raises(BackendUnavailableError, match=r"no network.*pretrained=PATH"):
             TA2Net(TA2NetConfig(backbone="resnet18", cut="layer2", dim=16, pretrained="torchvision"))
@@ -474,3 +487,48 @@ def test_paper_model_builds_and_runs():
     assert out.maps.shape == (1, 2, 7, 7)
     assert out.features.shape == (1, 2, 768, 7, 7)
     assert torch.isfinite(out.logits).all()
+
+
+# ----------------------------------------------------------------------------- layering
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """``(module, imported names)`` of every ``import`` / ``from ... import`` in the file at *path*."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out.extend((a.name, []) for a in node.names)
+    return out
+
+
+SRC = ROOT / "src" / "actiondubber"
+
+
+def test_model_package_never_imports_train():
+    """Layers flow one way: training uses the model, the model (inference included) never uses training."""
+    offenders = [f"{p.relative_to(SRC)} imports {mod}" for p in sorted((SRC / "model").rglob("*.py"))
+                 for mod, _ in _imports(p) if mod == "actiondubber.train" or mod.startswith("actiondubber.train.")]
+    assert not offenders, offenders
+
+
+def test_library_never_imports_another_modules_private_names():
+    offenders = [f"{p.relative_to(SRC)}: from {mod} import {name}" for p in sorted(SRC.rglob("*.py"))
+                 for mod, names in _imports(p) if mod.startswith("actiondubber")
+                 for name in names if name.startswith("_") and not name.startswith("__")]
+    assert not offenders, offenders
+
+
+def test_torch_helper_is_a_low_layer_and_the_only_weights_loader():
+    """torchutil imports no kinematics/model/train; weights are read and downloaded only there and saved only
+    by the checkpoint module (RAFT and the backbones once had their own copies)."""
+    low = [mod for mod, _ in _imports(SRC / "torchutil.py") if mod.startswith("actiondubber.")]
+    assert low and all(mod == "actiondubber.errors" for mod in low), low
+    for p in sorted(SRC.rglob("*.py")):
+        text = p.read_text(encoding="utf-8")
+        name = str(p.relative_to(SRC))
+        if name != "torchutil.py":
+            assert "torch.load(" not in text and "get_state_dict(" not in text and "getaddrinfo" not in text, name
+        if name != "model/checkpoint.py":
+            assert "torch.save(" not in text, name

@@ -19,9 +19,10 @@ from click.testing import CliRunner  # noqa: E402
 from torchvision.models.optical_flow import Raft_Small_Weights, raft_large, raft_small  # noqa: E402
 
 from actiondubber.cli import cli  # noqa: E402
-from actiondubber.errors import BackendUnavailableError, InputError  # noqa: E402
+from actiondubber.errors import BackendUnavailableError, InputError, ParameterError  # noqa: E402
 from actiondubber.kinematics.flow import make_flow_backend  # noqa: E402
-from actiondubber.kinematics.raft import RAFTFlow, _resolves  # noqa: E402
+from actiondubber.kinematics.raft import RAFTFlow  # noqa: E402
+from actiondubber.torchutil import resolves  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -76,7 +77,7 @@ def test_wrapped_checkpoint_with_ddp_prefix_loads(tmp_path, small_weights, raft)
 def test_bad_weights_files_are_clean_input_errors(tmp_path):
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"\x80\x02not really a checkpoint" * 20)
-    with pytest.raises(InputError, match="corrupt.pth: not a PyTorch weights file"):
+    with pytest.raises(InputError, match="corrupt.pth: not a readable weights file"):
         RAFTFlow(weights=corrupt, device="cpu")
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -102,11 +103,11 @@ def test_bad_weights_files_are_clean_input_errors(tmp_path):
 
 
 def test_bad_options(small_weights):
-    with pytest.raises(BackendUnavailableError, match="unknown model"):
+    with pytest.raises(ParameterError, match="unknown model"):
         RAFTFlow("raft_huge", weights=small_weights)
     with pytest.raises(ValueError):
         RAFTFlow(weights=small_weights, iters=0)
-    with pytest.raises(BackendUnavailableError, match="unknown device"):
+    with pytest.raises(ParameterError, match="unknown device"):
         RAFTFlow(weights=small_weights, device="warp-drive")
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
@@ -123,7 +124,7 @@ def test_no_weights_without_download_is_a_clean_error(tmp_path, monkeypatch):
 
 def test_offline_download_fails_fast_and_clean(tmp_path, monkeypatch):
     host = urlparse(Raft_Small_Weights.DEFAULT.url).hostname
-    if _resolves(host, 3.0):
+    if resolves(host, 3.0):
         pytest.skip("the pretrained-weights host is reachable here; the offline path cannot be exercised")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     t0 = time.monotonic()
@@ -153,4 +154,74 @@ def test_cli_flow_with_raft_weights(tmp_path, small_weights, make_video):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"junk" * 10)
     res = CliRunner().invoke(cli, [*args[:-1], str(bad)])
-    assert res.exit_code == 2 and "bad.pth: not a PyTorch weights file" in res.stderr
+    assert res.exit_code == 2 and "bad.pth: not a readable weights file" in res.stderr
+
+
+# ----------------------------------------------------------------------------- the shared torch helper
+#: Makes ``import torch`` / ``import torchvision`` fail as on a machine without the extra (a meta-path finder:
+#: a ``sys.modules['torch'] = None`` entry would break scipy, which looks torch up in sys.modules).
+_HIDE_TORCH = (
+    "import sys\n"
+    "class _Hide:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
+    "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+    "sys.meta_path.insert(0, _Hide())\n"
+)
+
+
+def test_hidden_torch_is_one_backend_unavailable_error_with_the_install_hint(tmp_path):
+    """Without torch: require_torch, RAFT, the TA2Net classes and ``train`` all say what to install (exit 4)."""
+    import subprocess
+
+    code = _HIDE_TORCH + (
+        "from actiondubber.errors import BackendUnavailableError\n"
+        "from actiondubber.torchutil import require_torch\n"
+        "from actiondubber.kinematics.flow import make_flow_backend\n"
+        "import actiondubber.model as m\n"
+        "from actiondubber.model.inputs import FeatureParams\n"  # the inputs need no torch
+        "FeatureParams(size=32)\n"
+        "for f in (lambda: require_torch('x'), lambda: make_flow_backend('raft'), lambda: m.TA2Net):\n"
+        "    try:\n"
+        "        f()\n"
+        "    except BackendUnavailableError as e:\n"
+        "        assert e.exit_code == 4 and \"pip install 'actiondubber[torch]'\" in str(e), str(e)\n"
+        "        assert '\\n' not in str(e)\n"
+        "    else:\n"
+        "        raise SystemExit('no error')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    cli_code = _HIDE_TORCH + "import runpy; runpy.run_module('actiondubber', run_name='__main__')"
+    args = ["train", "--labels", str(tmp_path / "l.csv"), "--videos", str(tmp_path), "--out", str(tmp_path / "o")]
+    res = subprocess.run([sys.executable, "-c", cli_code, *args], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 4, res.stderr[-2000:]
+    assert "pip install 'actiondubber[torch]'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_device_choice_is_shared():
+    from actiondubber.torchutil import choose_device
+
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device("auto").type in ("cuda", "cpu")  # TA2Net: CUDA or CPU, never MPS
+    with pytest.raises(ParameterError, match="unknown device"):
+        choose_device("warp-drive", purpose="TA2Net")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
+            choose_device("cuda:0")
+
+
+def test_weight_fit_check_names_the_keys_in_one_line():
+    from actiondubber.torchutil import check_fits
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    sd = net.state_dict()
+    check_fits(net, sd, source="w.pth", fits="the net")  # fits: no error
+    bad = {k: v for k, v in sd.items() if k != "1.bias"}
+    bad["0.weight"] = torch.zeros(5, 2)
+    bad["head.weight"] = torch.zeros(1)
+    with pytest.raises(InputError) as err:
+        check_fits(net, bad, source="w.pth", fits="the net")
+    msg = str(err.value)
+    assert msg == ("w.pth: the weights do not fit the net: 1 missing: 1.bias; 1 unexpected: head.weight; "
+                   "1 of another shape: 0.weight")

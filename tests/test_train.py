@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,10 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from actiondubber.cli import cli  # noqa: E402
-from actiondubber.errors import InputError, OutputError  # noqa: E402
+from actiondubber.errors import InputError, OutputError, ParameterError  # noqa: E402
 from actiondubber.evaluate.labels import write_labels  # noqa: E402
 from actiondubber.model.config import FLOW_SCALE, TA2NetConfig  # noqa: E402
-from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
-from actiondubber.train.dataset import ClipSampler, load_set, resolve_rows  # noqa: E402
-from actiondubber.train.features import (  # noqa: E402
+from actiondubber.model.inputs import (  # noqa: E402
     FLOW_QUANTUM,
     FeatureParams,
     cache_path,
@@ -30,7 +29,9 @@ from actiondubber.train.features import (  # noqa: E402
     to_tensors,
     video_features,
 )
-from actiondubber.train.loop import train  # noqa: E402
+from actiondubber.synth import render_clip, write_labels_csv  # noqa: E402
+from actiondubber.train.dataset import ClipSampler, load_set, resolve_rows  # noqa: E402
+from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
 
 AUDIBLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "audible623"
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,6 +149,35 @@ def test_hflip_mirrors_and_negates_dx():
     assert np.array_equal(m[:, :, 0, 2], -mot[:, :, -1, 2]) and np.array_equal(m[:, :, 0, 3], mot[:, :, -1, 3])
 
 
+def test_feature_params_share_flow_params_with_the_detector():
+    """One FlowParams (backend, preset, camera-motion model) builds the flow of both the inputs and the detector."""
+    from actiondubber.detection.detector import DetectorParams
+    from actiondubber.kinematics.flow import DISFlow, FarnebackFlow, FlowParams
+
+    fp = FeatureParams(size=40, backend="farneback", flow_preset="medium", compensate="median")
+    assert fp.flow == FlowParams(backend="farneback", preset="medium", compensate="median")
+    assert DetectorParams(backend="farneback", flow_preset="medium", compensate="median").flow == fp.flow
+    fwd, bwd = fp.flow.backends()
+    assert isinstance(fwd, FarnebackFlow) and isinstance(bwd, FarnebackFlow) and fwd is not bwd
+    assert isinstance(FeatureParams().flow.backends()[0], DISFlow)
+    # the cache key (and so every cached feature file) is what it was before FlowParams
+    assert (FeatureParams().key(), FeatureParams(size=40, backend="farneback").key()) == ("36f30a49d03e",
+                                                                                         "433964b1767a")
+
+
+@pytest.mark.parametrize("bad", [{"size": 8}, {"size": 40.0}, {"backend": "nope"}, {"flow_preset": "slow"},
+                                 {"compensate": "wobble"}, {"align": "sideways"}])
+def test_feature_params_reject_bad_arguments(bad):
+    from actiondubber.kinematics.flow import FlowParams
+
+    with pytest.raises(ParameterError):
+        FeatureParams(**bad)
+    with pytest.raises(ParameterError, match="wings"):
+        FeatureParams.from_dict({"wings": 2})
+    with pytest.raises(ParameterError, match="tvl2"):
+        FlowParams(backend="tvl2")
+
+
 # ----------------------------------------------------------------------------- data set
 
 
@@ -253,10 +283,31 @@ def test_sampler_is_a_pure_function_of_its_state(synth_set, cache):
 # ----------------------------------------------------------------------------- training
 
 
+@pytest.mark.parametrize("bad", [{"iterations": 0}, {"batch_size": 1.5}, {"accumulate": 0}, {"lr": 0.0},
+                                 {"lr": float("nan")}, {"weight_decay": -1.0}, {"warmup": -1}, {"schedule": "step"},
+                                 {"grad_clip": 0.0}, {"eval_every": 0}, {"lr_mult": {"encoder_rgb": -1.0}},
+                                 {"features": {"size": 32}}])
+def test_recipe_rejects_bad_arguments(bad):
+    with pytest.raises(ParameterError):
+        TrainRecipe("labels.csv", "videos", **bad)
+
+
+def test_train_takes_a_recipe_whose_defaults_are_the_papers():
+    import inspect
+
+    params = inspect.signature(train).parameters
+    assert list(params)[:2] == ["recipe", "out_dir"] and len(params) <= 10
+    r = TrainRecipe("labels.csv", "videos")
+    assert (r.iterations, r.batch_size, r.lr, r.schedule, r.warmup) == (20000, 4, 5e-6, "constant", 0)
+    with pytest.raises(ParameterError, match="TrainRecipe"):
+        train({"iterations": 2}, "run")
+
+
+
 def test_tiny_model_trains_and_loss_falls(synth_set, cache, tmp_path):
-    res = train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "run",
-                val_csv=synth_set / "labels.csv", iterations=80, batch_size=2, lr=3e-3, eval_every=40,
-                cache_dir=cache, seed=0)
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, val_csv=synth_set / "labels.csv", iterations=80,
+                         batch_size=2, lr=3e-3, eval_every=40, seed=0)
+    res = train(recipe, tmp_path / "run", cfg=tiny_cfg(dropout=0.0), cache_dir=cache)
     assert len(res.losses) == 80 and all(np.isfinite(res.losses))
     assert np.mean(res.losses[-10:]) < 0.8 * np.mean(res.losses[:10])  # measured: 0.72 -> 0.41
     out = tmp_path / "run"
@@ -267,15 +318,16 @@ def test_tiny_model_trains_and_loss_falls(synth_set, cache, tmp_path):
     assert res.best_iteration in (40, 80) and res.best_metric is not None
     # the folder holds a run now: starting another one there is refused
     with pytest.raises(OutputError, match="already holds a training run"):
-        train(tiny_cfg(), synth_set / "labels.csv", synth_set, out, iterations=2, cache_dir=cache)
+        train(TrainRecipe(synth_set / "labels.csv", synth_set, iterations=2), out, cfg=tiny_cfg(), cache_dir=cache)
 
 
 def test_tensorboard_scalars_and_negatives_in_training(synth_set, cache, tmp_path):
     ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     csv_path = tmp_path / "labels.csv"
     write_labels(csv_path, {"clip0": [12, 30], "clip1": []})
-    res = train(tiny_cfg(), csv_path, synth_set, tmp_path / "run", val_csv=synth_set / "labels.csv", iterations=4,
-                batch_size=2, lr=1e-3, eval_every=2, cache_dir=cache, negatives=True)
+    recipe = TrainRecipe(csv_path, synth_set, val_csv=synth_set / "labels.csv", negatives=True, iterations=4,
+                         batch_size=2, lr=1e-3, eval_every=2)
+    res = train(recipe, tmp_path / "run", cfg=tiny_cfg(), cache_dir=cache)
     assert res.iteration == 4 and all(np.isfinite(res.losses))
     acc = ea.EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     acc.Reload()
@@ -290,50 +342,50 @@ def test_tensorboard_scalars_and_negatives_in_training(synth_set, cache, tmp_pat
 
 
 def test_gradient_accumulation_trains_the_same_clips(synth_set, cache, tmp_path):
-    kw = dict(iterations=3, batch_size=2, lr=1e-3, cache_dir=cache, seed=2)
-    whole = train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "a", **kw)
-    split = train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "b", accumulate=2, **kw)
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, iterations=3, batch_size=2, lr=1e-3, seed=2)
+    whole = train(recipe, tmp_path / "a", cfg=tiny_cfg(dropout=0.0), cache_dir=cache)
+    split = train(replace(recipe, accumulate=2), tmp_path / "b", cfg=tiny_cfg(dropout=0.0), cache_dir=cache)
     assert split.iteration == 3 and np.isfinite(split.losses).all()
     # same clips; only BatchNorm's batch statistics differ (one clip per micro-batch instead of two)
     assert split.losses[0] == pytest.approx(whole.losses[0], rel=0.2)
     meta = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["meta"]
     assert meta["accumulate"] == 2 and meta["batch_size"] == 2
-    with pytest.raises(InputError, match="accumulate must be at least 1"):
-        train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "c", accumulate=0, **kw)
+    with pytest.raises(ParameterError, match="accumulate must be at least 1"):
+        replace(recipe, accumulate=0)
 
 
 def test_fine_tuning_starts_from_another_checkpoints_weights(synth_set, cache, tmp_path):
-    kw = dict(batch_size=1, cache_dir=cache, seed=4)
-    train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "a", iterations=3, lr=1e-3, **kw)
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, batch_size=1, seed=4, iterations=3, lr=1e-3)
+    still = replace(recipe, iterations=1, lr=1e-12)
+    train(recipe, tmp_path / "a", cfg=tiny_cfg(dropout=0.0), cache_dir=cache)
     src = tmp_path / "a" / "last.pt"
-    tuned = train(None, synth_set / "labels.csv", synth_set, tmp_path / "b", iterations=1, lr=1e-12, init_from=src,
-                  **kw)
+    tuned = train(still, tmp_path / "b", init_from=src, cache_dir=cache)
     assert tuned.start_iteration == 0 and tuned.iteration == 1
     a = torch.load(src, weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert b["config"] == a["config"] and b["meta"]["init_from"] == str(src)
     floats = [k for k, v in a["model"].items() if v.is_floating_point() and "running" not in k]
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in floats)  # lr ~0: the same weights
-    train(tiny_cfg(dropout=0.0), synth_set / "labels.csv", synth_set, tmp_path / "e", iterations=1, lr=1e-12, **kw)
+    train(still, tmp_path / "e", cfg=tiny_cfg(dropout=0.0), cache_dir=cache)
     e = torch.load(tmp_path / "e" / "last.pt", weights_only=True)["model"]
     assert not all(torch.allclose(a["model"][k], e[k], atol=1e-6) for k in floats)  # without it: other weights
     with pytest.raises(InputError, match="do not fit the model of the given config"):
-        train(tiny_cfg(dim=16), synth_set / "labels.csv", synth_set, tmp_path / "c", iterations=1, lr=1e-3,
-              init_from=src, **kw)
+        train(replace(recipe, iterations=1), tmp_path / "c", cfg=tiny_cfg(dim=16), init_from=src, cache_dir=cache)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="bad.pt"):
-        train(None, synth_set / "labels.csv", synth_set, tmp_path / "d", iterations=1, lr=1e-3, init_from=bad, **kw)
+        train(replace(recipe, iterations=1), tmp_path / "d", init_from=bad, cache_dir=cache)
 
 
 def test_resume_continues_exactly(synth_set, cache, tmp_path):
-    kw = dict(iterations=6, batch_size=2, lr=1e-3, eval_every=3, ckpt_every=3, cache_dir=cache, seed=3,
-              val_csv=synth_set / "labels.csv")
-    full = train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "a", **kw)
-    part = train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "b", stop_after=4, **kw)
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, val_csv=synth_set / "labels.csv", iterations=6,
+                         batch_size=2, lr=1e-3, eval_every=3, ckpt_every=3, seed=3)
+    kw = dict(cache_dir=cache)
+    full = train(recipe, tmp_path / "a", cfg=tiny_cfg(), **kw)
+    part = train(recipe, tmp_path / "b", cfg=tiny_cfg(), stop_after=4, **kw)
     assert part.iteration == 4 and part.losses == full.losses[:4]
     # "killed" after iteration 4: last.pt is from iteration 3; resume replays 4 and continues
-    rest = train(None, synth_set / "labels.csv", synth_set, tmp_path / "b", resume=True, **kw)
+    rest = train(recipe, tmp_path / "b", resume=True, **kw)
     assert rest.start_iteration == 3 and rest.iteration == 6
     assert rest.losses == full.losses[3:]  # bit-identical, dropout included
     ma = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
@@ -343,15 +395,15 @@ def test_resume_continues_exactly(synth_set, cache, tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["3", "6"]
     # a different config cannot resume this run
     with pytest.raises(InputError, match="differs from the checkpoint"):
-        train(tiny_cfg(dim=16), synth_set / "labels.csv", synth_set, tmp_path / "b", resume=True, **kw)
+        train(recipe, tmp_path / "b", cfg=tiny_cfg(dim=16), resume=True, **kw)
     # ... but one that only changes the memory layout can (same numbers, e.g. a newer default)
-    more = train(tiny_cfg(channels_last=False, encoder_chunk=4), synth_set / "labels.csv", synth_set, tmp_path / "b",
-                 resume=True, **{**kw, "iterations": 7})
+    more = train(replace(recipe, iterations=7), tmp_path / "b", cfg=tiny_cfg(channels_last=False, encoder_chunk=4),
+                 resume=True, **kw)
     assert more.start_iteration == 6 and more.iteration == 7 and np.isfinite(more.losses).all()
     ck = torch.load(tmp_path / "b" / "last.pt", weights_only=True)["config"]
     assert ck["channels_last"] is False and ck["encoder_chunk"] == 4
     with pytest.raises(InputError, match="no checkpoint to resume"):
-        train(None, synth_set / "labels.csv", synth_set, tmp_path / "c", resume=True, **kw)
+        train(recipe, tmp_path / "c", resume=True, **kw)
 
 
 def test_killed_process_resumes_exactly(synth_set, cache, tmp_path):
@@ -360,7 +412,7 @@ def test_killed_process_resumes_exactly(synth_set, cache, tmp_path):
     cfg_file.write_text(__import__("json").dumps(tiny_cfg().to_dict()))
     out = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
-    common = dict(batch_size=2, lr=1e-3, eval_every=500, ckpt_every=2, cache_dir=cache, seed=0)
+    common = dict(batch_size=2, lr=1e-3, eval_every=500, ckpt_every=2, seed=0)
     cmd = [sys.executable, "-m", "actiondubber", "-q", "train", "--labels", str(synth_set / "labels.csv"), "--videos",
            str(synth_set), "--out", str(out), "--config", str(cfg_file), "--iterations", "500", "--batch-size", "2",
            "--lr", "1e-3", "--eval-every", "500", "--ckpt-every", "2", "--cache-dir", str(cache), "--device", "cpu"]
@@ -379,8 +431,9 @@ def test_killed_process_resumes_exactly(synth_set, cache, tmp_path):
         _, err = proc.communicate()
     assert 4 <= k < 500, err.decode()[-2000:]
     k = torch.load(out / "last.pt", weights_only=True)["iteration"]  # the last complete checkpoint
-    resumed = train(None, synth_set / "labels.csv", synth_set, out, resume=True, iterations=k + 2, **common)
-    ref = train(tiny_cfg(), synth_set / "labels.csv", synth_set, tmp_path / "ref", iterations=k + 2, **common)
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, iterations=k + 2, **common)
+    resumed = train(recipe, out, resume=True, cache_dir=cache)
+    ref = train(recipe, tmp_path / "ref", cfg=tiny_cfg(), cache_dir=cache)
     assert resumed.start_iteration == k and resumed.losses == ref.losses[k:]
 
 

@@ -9,7 +9,7 @@ import click
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
 from actiondubber.detection.detector import events_from_curve, strength_curve
-from actiondubber.errors import BackendUnavailableError, InputError, OutputError
+from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
 from actiondubber.exporters.tabular import events_table, write_events_csv
@@ -91,11 +91,11 @@ def _write_outputs(ev, json_out, csv_out, plot_out, truth) -> None:
 def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out, labels, sensitivity, min_gap, overlap,
                        device, bf16):
     """``detect --model``: TA2Net inference (needs the torch extra)."""
-    try:
-        from actiondubber.model.infer import detect_with_model, load_checkpoint, write_maps_video
-    except ImportError as exc:
-        raise BackendUnavailableError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' "
-                                      f"({exc})") from None
+    from actiondubber.torchutil import require_torch
+
+    require_torch("--model")
+    from actiondubber.model.heatmap import write_maps_video
+    from actiondubber.model.infer import detect_with_model, load_checkpoint
     lm = load_checkpoint(model, device=device, bf16=True if bf16 else None)
     info = probe(video)
     truth = _truth_frames(labels, video)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from actiondubber.cli.common import show_progress
-from actiondubber.errors import InputError
+from actiondubber.torchutil import require_torch
 
 _PRESETS = ("paper", "small_cpu")
 
@@ -89,24 +89,23 @@ def train_cmd(ctx, labels, videos, out_dir, val_labels, val_videos, config, iter
               schedule, grad_clip, seed, resume, device, no_amp, eval_every, ckpt_every, cache_dir, flow_backend,
               no_augment, init_from, accumulate, negatives):
     """Train TA²Net on labelled videos (the paper's recipe by default)."""
-    try:
-        from actiondubber.train.features import FeatureParams
-        from actiondubber.train.loop import train
-    except ImportError as exc:
-        raise InputError(f"training needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
+    require_torch("training")
+    from actiondubber.model.inputs import FeatureParams
     from actiondubber.train.ddp import env_world
+    from actiondubber.train.loop import TrainRecipe, train
 
     cfg = _load_config(config)
     size = cfg.size if cfg is not None else 112
     features = FeatureParams(size=size, backend=flow_backend) if flow_backend != "dis" else None
+    recipe = TrainRecipe(labels, videos, val_csv=val_labels, val_videos=val_videos, negatives=negatives,
+                         features=features, iterations=iterations, batch_size=batch_size, accumulate=accumulate,
+                         lr=lr, lr_mult=_lr_mult(lr_mult), warmup=warmup, schedule=schedule, grad_clip=grad_clip,
+                         amp=False if no_amp else None, augment=not no_augment,
+                         seed=seed if seed is not None else 0, deterministic=seed is not None,
+                         eval_every=eval_every, ckpt_every=ckpt_every)
     rank = env_world()[0]
     t0 = time.perf_counter()
-    res = train(cfg, labels, videos, out_dir, val_csv=val_labels, val_videos=val_videos, iterations=iterations,
-                batch_size=batch_size, lr=lr, lr_mult=_lr_mult(lr_mult), warmup=warmup, schedule=schedule,
-                grad_clip=grad_clip, seed=seed if seed is not None else 0, deterministic=seed is not None,
-                resume=resume, device=device, amp=False if no_amp else None, eval_every=eval_every,
-                ckpt_every=ckpt_every, cache_dir=cache_dir, features=features, augment=not no_augment,
-                negatives=negatives, accumulate=accumulate, init_from=init_from,
+    res = train(recipe, out_dir, cfg=cfg, init_from=init_from, resume=resume, device=device, cache_dir=cache_dir,
                 progress=show_progress(ctx) and rank == 0)
     if rank != 0:
         return

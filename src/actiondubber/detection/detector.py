@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -30,10 +28,11 @@ import numpy as np
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.detection.strength import KINDS, frame_strength
 from actiondubber.errors import InputError, ParameterError
-from actiondubber.kinematics.flow import make_flow_backend
+from actiondubber.kinematics.flow import FlowParams
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video import DEFAULT_SHORT_SIDE, MIN_FRAMES, Frame, decoded_info, iter_frames, probe
+from actiondubber.video.prefetch import prefetch
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +95,12 @@ class DetectorParams:
             bad(f"window must be ≥ 1 and blur ≥ 0, got {self.window} and {self.blur}")
         if not 0.0 < self.top_fraction <= 1.0:
             bad(f"top fraction must be in (0, 1], got {self.top_fraction}")
+        self.flow  # noqa: B018  (FlowParams validates the backend, DIS preset and camera model)
+
+    @property
+    def flow(self) -> FlowParams:
+        """The flow settings (backend, DIS preset, camera-motion model), as TA²Net's inputs use them too."""
+        return FlowParams(backend=self.backend, preset=self.flow_preset, compensate=self.compensate)
 
 
 @dataclass
@@ -146,42 +151,6 @@ def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> 
         stats["skipped"] = skipped
 
 
-def _threaded(it: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
-    """Run the decoder in a background thread so decoding overlaps flow work."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work():
-        try:
-            for item in it:
-                if stop.is_set():
-                    break
-                q.put(item)
-        except BaseException as exc:  # hand errors to the consumer
-            q.put(exc)
-        finally:
-            q.put(done)
-
-    t = threading.Thread(target=work, name="actiondubber-decode", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
-
-
 def strength_curve(
     video: str | os.PathLike,
     params: DetectorParams = DetectorParams(),
@@ -196,12 +165,7 @@ def strength_curve(
         raise InputError(
             f"{video}: video has {info.n_frames} frame(s); at least {MIN_FRAMES} are needed to see a change of motion"
         )
-    kw = dict(flow_kwargs or {})
-    if params.backend == "dis":
-        kw.setdefault("preset", params.flow_preset)
-    backend = make_flow_backend(params.backend, **kw)
-    # CPU backends run forward and backward flow in parallel on a second instance.
-    backend_bwd = make_flow_backend(params.backend, **kw) if params.backend in ("dis", "farneback", "tvl1") else None
+    backend, backend_bwd = params.flow.backends(flow_kwargs)
     n = info.n_frames
     raw = np.zeros(n + 2, np.float64)
     xs = np.full(n + 2, np.nan)
@@ -222,7 +186,7 @@ def strength_curve(
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
     repeats: dict = {}
     stream = skip_repeated_frames(frames(), repeats) if params.skip_repeats else frames()
-    kins = iter_kinematics(_threaded(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
+    kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
     link = params.persistence
 
     def measure(kin, prev, nxt):

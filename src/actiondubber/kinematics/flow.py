@@ -9,16 +9,22 @@ frame i is ``calc(I_i, I_{i+1})``; backward flow is ``calc(I_{i+1}, I_i)``.
 Backends: ``dis`` (OpenCV DIS, the default: fast and accurate enough at the
 analysis size), ``farneback``, ``tvl1`` (needs OpenCV's contrib build) and
 ``raft`` (torchvision; see :mod:`actiondubber.kinematics.raft`).
+
+:class:`FlowParams` holds the flow settings that the training-free detector and
+TA²Net's inputs share, and builds the pair of backends both run.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from actiondubber.errors import BackendUnavailableError
+from actiondubber.errors import BackendUnavailableError, ParameterError
+from actiondubber.kinematics.globalmotion import MODELS as COMPENSATE_MODELS
 
 cv2.setNumThreads(max(1, cv2.getNumberOfCPUs()))
 
@@ -86,6 +92,7 @@ class TVL1Flow:
 
 
 BACKENDS = ("dis", "farneback", "tvl1", "raft")
+DIS_PRESETS = tuple(DISFlow._PRESETS)
 
 
 def make_flow_backend(name: str = "dis", **kwargs) -> FlowBackend:
@@ -102,3 +109,46 @@ def make_flow_backend(name: str = "dis", **kwargs) -> FlowBackend:
 
         return RAFTFlow(**kwargs)
     raise BackendUnavailableError(f"unknown flow backend {name!r}; choose from {', '.join(BACKENDS)}")
+
+
+#: Backends whose instances are cheap and thread-safe apart: backward flow runs on a second instance.
+CPU_BACKENDS = ("dis", "farneback", "tvl1")
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """Optical-flow settings shared by the training-free detector and TA²Net's inputs.
+
+    ``backend``: one of :data:`BACKENDS`; ``preset``: DIS preset (``ultrafast``, ``fast``,
+    ``medium``; other backends ignore it); ``compensate``: camera-motion model removed from every
+    flow (:data:`actiondubber.kinematics.globalmotion.MODELS`).
+
+    Raises
+    ------
+    ParameterError
+        For a value outside those lists.
+    """
+
+    backend: str = "dis"
+    preset: str = "fast"
+    compensate: str = "affine"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ParameterError(f"unknown flow backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
+        if self.preset not in DIS_PRESETS:
+            raise ParameterError(f"unknown DIS preset {self.preset!r}; choose from {', '.join(DIS_PRESETS)}")
+        if self.compensate not in COMPENSATE_MODELS:
+            raise ParameterError(f"unknown camera-motion model {self.compensate!r}; "
+                                 f"choose from {', '.join(COMPENSATE_MODELS)}")
+
+    def backends(self, options: Mapping[str, Any] | None = None) -> tuple[FlowBackend, FlowBackend | None]:
+        """``(forward, backward)`` backends; *backward* is a second instance for the CPU backends (forward and
+        backward flow then run in parallel) and None otherwise (reuse *forward*). *options* go to
+        :func:`make_flow_backend` (e.g. RAFT's ``weights`` / ``device``); DIS gets ``preset`` by default."""
+        kw = dict(options or {})
+        if self.backend == "dis":
+            kw.setdefault("preset", self.preset)
+        forward = make_flow_backend(self.backend, **kw)
+        backward = make_flow_backend(self.backend, **kw) if self.backend in CPU_BACKENDS else None
+        return forward, backward

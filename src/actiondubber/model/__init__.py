@@ -1,6 +1,13 @@
-"""TA²Net, the audible-action localisation model of the paper, and its losses (needs the ``torch`` extra).
+"""TA²Net, the audible-action localisation model of the paper: config, inputs, network, losses, checkpoints,
+inference (needs the ``torch`` extra).
 
-Configs (:class:`TA2NetConfig`, :data:`FLOW_SCALE`) import without torch; the torch parts
+Modules: :mod:`.config` (:class:`TA2NetConfig`), :mod:`.inputs` (per-frame RGB / motion / inflection
+inputs and their cache), :mod:`.backbone` and :mod:`.ta2net` (the network), :mod:`.losses`,
+:mod:`.checkpoint` (the checkpoint format), :mod:`.infer` (a checkpoint on a video → events) and
+:mod:`.heatmap` (the spatial maps drawn over the video). This package never imports
+:mod:`actiondubber.train`.
+
+Configs (:class:`TA2NetConfig`, :data:`FLOW_SCALE`) and inputs import without torch; the torch parts
 (:class:`TA2Net`, :class:`ModelOutput`, :func:`total_loss`) are imported on first use and raise
 :class:`~actiondubber.errors.BackendUnavailableError` when torch is not installed.
 """
@@ -34,14 +41,7 @@ _LAZY = {"TA2Net": "ta2net", "ModelOutput": "ta2net", "total_loss": "losses"}
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        mod = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-    except ImportError as exc:
-        if getattr(exc, "name", "") in ("torch", "torchvision"):
-            from actiondubber.errors import BackendUnavailableError
+    from actiondubber.torchutil import require_torch
 
-            raise BackendUnavailableError(
-                f"the TA2Net model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})"
-            ) from None
-        raise
-    return getattr(mod, name)
+    require_torch("the TA2Net model")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

@@ -6,26 +6,14 @@ cache/download; without either the encoders start from random weights (logged).
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import os
-import socket
-import zipfile
 from collections.abc import Mapping
-from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torchvision
 from torch import nn
 
-from actiondubber.errors import BackendUnavailableError, InputError
-from actiondubber.kinematics.raft import _resolves
+from actiondubber.torchutil import check_fits, fetch_pretrained, load_state_dict_file
 
-log = logging.getLogger(__name__)
-
-_NET_TIMEOUT = 10.0
 _TINY_WIDTHS = (24, 48, 96, 128)
 _RESNET_CHANNELS = {
     "resnet50": {"layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048},
@@ -90,42 +78,29 @@ class FrameEncoder(nn.Module):
         return self.proj(self.body(x))
 
     def load_imagenet(self, sd: Mapping[str, torch.Tensor], source: str) -> None:
-        """Copy ImageNet ResNet weights into the body; a non-RGB first conv gets the RGB filters' mean."""
+        """Copy ImageNet ResNet weights into the body; a non-RGB first conv gets the RGB filters' mean.
+
+        Tensors of *sd* beyond the cut (later stages, the classifier) are ignored.
+        """
         own = self.body.state_dict()
         new = {}
-        wrong = []
-        for k, v in own.items():
+        for k in own:
             if k not in sd:
-                wrong.append(k)
                 continue
             w = sd[k]
             if k == "conv1.weight" and self.in_ch != 3 and tuple(w.shape) == (64, 3, 7, 7):
                 w = w.float().mean(dim=1, keepdim=True).repeat(1, self.in_ch, 1, 1)
-            if tuple(w.shape) != tuple(v.shape):
-                wrong.append(k)
-                continue
-            new[k] = w.to(v.dtype)
-        if wrong:
-            raise InputError(
-                f"{source}: weights do not fit torchvision {self.backbone_name} ({len(wrong)} of {len(own)} tensors "
-                f"missing or of the wrong shape, e.g. {wrong[0]}); pass an ImageNet {self.backbone_name} state_dict"
-            )
-        self.body.load_state_dict(new, strict=True)
+            new[k] = w
+        check_fits(self.body, new, source=source,
+                   fits=f"torchvision {self.backbone_name} (pass an ImageNet {self.backbone_name} state_dict)")
+        self.body.load_state_dict({k: w.to(own[k].dtype) for k, w in new.items()}, strict=True)
 
 
-def _unwrap(obj, path: Path) -> dict:
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not obj:
-        raise InputError(f"{path}: not a ResNet state_dict (expected a mapping of parameter names to tensors)")
-    out = {}
-    for k, v in obj.items():
-        k = str(k)
-        out[k[len("module.") :] if k.startswith("module.") else k] = v
-    return out
+_IMAGENET_WEIGHTS = {
+    "resnet50": "ResNet50_Weights",
+    "resnet34": "ResNet34_Weights",
+    "resnet18": "ResNet18_Weights",
+}
 
 
 def load_imagenet_state_dict(pretrained: str, backbone: str) -> tuple[dict, str]:
@@ -135,42 +110,8 @@ def load_imagenet_state_dict(pretrained: str, backbone: str) -> tuple[dict, str]
     weights that are neither cached nor downloadable raise :class:`BackendUnavailableError`.
     """
     if pretrained != "torchvision":
-        path = Path(pretrained)
-        if not path.is_file():
-            raise InputError(f"{path}: pretrained weights file not found")
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: pretrained weights file is empty (0 bytes)")
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception:  # torch.load raises many types for a bad file
-            if zipfile.is_zipfile(path):
-                raise InputError(f"{path}: not a plain state_dict (holds Python objects, or is damaged)") from None
-            raise InputError(f"{path}: not a PyTorch weights file, or it is damaged") from None
-        return _unwrap(obj, path), str(path)
-    enum = {
-        "resnet50": torchvision.models.ResNet50_Weights,
-        "resnet34": torchvision.models.ResNet34_Weights,
-        "resnet18": torchvision.models.ResNet18_Weights,
-    }[backbone]
-    weights = enum.IMAGENET1K_V1
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
-    hint = f"pass an ImageNet {backbone} state_dict file as pretrained=PATH"
-    if not cached.exists():
-        if not _resolves(urlparse(weights.url).hostname or "", _NET_TIMEOUT):
-            raise BackendUnavailableError(
-                f"TA2Net: torchvision {backbone} ImageNet weights are not cached and cannot be downloaded "
-                f"(no network); {hint}"
-            )
-        log.info("downloading torchvision %s ImageNet weights to %s", backbone, cached)
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(_NET_TIMEOUT)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            return dict(weights.get_state_dict(progress=False)), f"torchvision {backbone} IMAGENET1K_V1"
-    except Exception as exc:  # URLError, timeouts, hash mismatch, truncated cache file ...
-        reason = (str(getattr(exc, "reason", "") or exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BackendUnavailableError(
-            f"TA2Net: torchvision {backbone} ImageNet weights could not be loaded ({reason[:120]}); {hint}"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(old)
+        return load_state_dict_file(pretrained, "ResNet"), str(pretrained)
+    weights = getattr(torchvision.models, _IMAGENET_WEIGHTS[backbone]).IMAGENET1K_V1
+    sd = fetch_pretrained(weights, purpose="TA2Net", what=f"torchvision {backbone} ImageNet weights",
+                          hint=f"pass an ImageNet {backbone} state_dict file as pretrained=PATH")
+    return sd, f"torchvision {backbone} IMAGENET1K_V1"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 
 #: Optical-flow inputs (motion v and inflection a) are given to the model in pixels *at the model's
 #: input size* (``size`` x ``size``) divided by this constant, so typical values fall in about [-1, 1]
@@ -86,51 +86,54 @@ class TA2NetConfig:
 
     # ------------------------------------------------------------------ checks
     def validate(self, source: str = "TA2Net config") -> None:
-        """Raise :class:`InputError` (prefixed with *source*) for a value the model cannot use."""
+        """Raise :class:`~actiondubber.errors.ParameterError` (prefixed with *source*) for a value the model
+        cannot use; called by ``__post_init__`` and :meth:`from_dict`."""
         for f in fields(self):
             v = getattr(self, f.name)
             kind = _field_kind(f)
             if kind is bool and not isinstance(v, bool):
-                raise InputError(f"{source}: {f.name} must be true or false, got {v!r}")
+                raise ParameterError(f"{source}: {f.name} must be true or false, got {v!r}")
             if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
-                raise InputError(f"{source}: {f.name} must be an integer, got {v!r}")
+                raise ParameterError(f"{source}: {f.name} must be an integer, got {v!r}")
             if kind is float:
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    raise InputError(f"{source}: {f.name} must be a number, got {v!r}")
+                    raise ParameterError(f"{source}: {f.name} must be a number, got {v!r}")
                 setattr(self, f.name, float(v))
             if kind is str and not isinstance(v, str):
-                raise InputError(f"{source}: {f.name} must be a string, got {v!r}")
+                raise ParameterError(f"{source}: {f.name} must be a string, got {v!r}")
             if kind == "optstr" and v is not None and not isinstance(v, (str, os.PathLike)):
-                raise InputError(f"{source}: {f.name} must be a path, 'torchvision' or null, got {v!r}")
+                raise ParameterError(f"{source}: {f.name} must be a path, 'torchvision' or null, got {v!r}")
         if self.pretrained is not None:
             self.pretrained = os.fspath(self.pretrained)
         if self.backbone not in BACKBONES:
-            raise InputError(f"{source}: unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
+            raise ParameterError(f"{source}: unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONES)}")
         if self.cut not in CUTS:
-            raise InputError(f"{source}: unknown cut {self.cut!r}; choose from {', '.join(CUTS)}")
+            raise ParameterError(f"{source}: unknown cut {self.cut!r}; choose from {', '.join(CUTS)}")
         if self.head_input not in HEAD_INPUTS:
-            raise InputError(f"{source}: unknown head_input {self.head_input!r}; choose from {', '.join(HEAD_INPUTS)}")
+            raise ParameterError(
+                f"{source}: unknown head_input {self.head_input!r}; choose from {', '.join(HEAD_INPUTS)}"
+            )
         if self.backbone == "tiny" and self.pretrained is not None:
-            raise InputError(f"{source}: the 'tiny' backbone has no pretrained weights; set pretrained to null")
+            raise ParameterError(f"{source}: the 'tiny' backbone has no pretrained weights; set pretrained to null")
         for name in ("dim", "clip_len", "size", "attn_dim", "head_dim", "temporal_heads"):
             if getattr(self, name) < 1:
-                raise InputError(f"{source}: {name} must be at least 1, got {getattr(self, name)}")
+                raise ParameterError(f"{source}: {name} must be at least 1, got {getattr(self, name)}")
         if self.encoder_chunk < 0:
-            raise InputError(f"{source}: encoder_chunk must be 0 (all at once) or more, got {self.encoder_chunk}")
+            raise ParameterError(f"{source}: encoder_chunk must be 0 (all at once) or more, got {self.encoder_chunk}")
         if self.temporal_layers < 0:
-            raise InputError(f"{source}: temporal_layers must be 0 or more, got {self.temporal_layers}")
+            raise ParameterError(f"{source}: temporal_layers must be 0 or more, got {self.temporal_layers}")
         if self.head_dim % self.temporal_heads:
-            raise InputError(
+            raise ParameterError(
                 f"{source}: head_dim ({self.head_dim}) must be divisible by temporal_heads ({self.temporal_heads})"
             )
         if self.size < 16:
-            raise InputError(f"{source}: size must be at least 16 pixels, got {self.size}")
+            raise ParameterError(f"{source}: size must be at least 16 pixels, got {self.size}")
         for name in ("lambda_ce", "lambda_focal", "lambda_action", "lambda_cont", "lambda_temp", "alpha_rank",
                      "soft_label_sigma", "focal_gamma"):
             if getattr(self, name) < 0:
-                raise InputError(f"{source}: {name} must not be negative, got {getattr(self, name)}")
+                raise ParameterError(f"{source}: {name} must not be negative, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"{source}: dropout must be in [0, 1), got {self.dropout}")
+            raise ParameterError(f"{source}: dropout must be in [0, 1), got {self.dropout}")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -150,13 +153,14 @@ class TA2NetConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "TA2Net config") -> TA2NetConfig:
-        """Build from a mapping; unknown keys or bad values raise :class:`InputError` naming them."""
+        """Build from a mapping; unknown keys or bad values raise :class:`~actiondubber.errors.ParameterError`
+        naming them."""
         if not isinstance(d, dict):
-            raise InputError(f"{source}: expected a mapping of settings, got {type(d).__name__}")
+            raise ParameterError(f"{source}: expected a mapping of settings, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(k) for k in d if k not in known)
         if unknown:
-            raise InputError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+            raise ParameterError(f"{source}: unknown setting(s) {', '.join(unknown)}")
         obj = cls.__new__(cls)
         for f in fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else None
@@ -233,7 +237,7 @@ class TA2NetConfig:
             "+temp": (True, True, True, True, True),
         }
         if name not in parts:
-            raise InputError(f"unknown ablation {name!r}; choose from {', '.join(parts)}")
+            raise ParameterError(f"unknown ablation {name!r}; choose from {', '.join(parts)}")
         m, i, a, c, t = parts[name]
         return base.replace(use_motion=m, use_inflection=i, aggregation=a, use_cont=c, use_temp=t)
 

@@ -1,13 +1,11 @@
-"""Run a trained TA²Net on a whole video: checkpoints, windowed prediction, events, heat-map video.
+"""Run a trained TA²Net on a whole video: load a checkpoint, predict per window, pick events.
 
-:func:`load_model` reads a checkpoint written by :mod:`actiondubber.train.loop`
-(``best.pt`` / ``last.pt``) and refuses, with one clear message naming the
-file, anything else: a damaged file, a plain ``state_dict``, another
-program's checkpoint, or weights that do not fit the architecture the
-checkpoint's config describes.
+:func:`load_checkpoint` / :func:`load_model` read a checkpoint written by
+``actiondubber train`` (``best.pt`` / ``last.pt``; the format and its checks
+are :mod:`actiondubber.model.checkpoint`) and set the model up for inference.
 
 :func:`predict_video` follows the paper's inference: the video's feature rows
-(frames 1 .. n-2, see :mod:`actiondubber.train.features`) are cut into
+(frames 1 .. n-2, see :mod:`actiondubber.model.inputs`) are cut into
 windows of ``clip_len`` frames with step ``clip_len``, the last one padded (a
 frozen last frame with zero flow, as in training). With a smaller ``step`` the
 windows overlap and each frame takes the prediction of the window whose centre
@@ -19,7 +17,8 @@ last frame have no inflection (Eq. 4) and get probability 0.
 :func:`detect_with_model` turns the per-frame audible probability into
 :class:`~actiondubber.types.Events` with the training-free detector's peak
 picker (:func:`actiondubber.detection.peaks.pick_peaks`); each event carries the
-peak of the spatial map D, mapped to original-video pixels.
+peak of the spatial map D, mapped to original-video pixels
+(:func:`actiondubber.model.heatmap.write_maps_video` draws the maps over the video).
 """
 
 from __future__ import annotations
@@ -27,27 +26,36 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
-import re
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
-from actiondubber.errors import InputError
-from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
+from actiondubber.errors import InputError, ParameterError
+from actiondubber.model.checkpoint import (
+    build_from_checkpoint,
+    checkpoint_features,
+    checkpoint_threshold,
+    read_checkpoint,
+)
+from actiondubber.model.config import TA2NetConfig
+from actiondubber.model.inputs import (
+    MIN_FRAMES,
+    FeatureParams,
+    VideoFeatures,
+    arrays_to_tensors,
+    iter_features,
+    pad_rows,
+    video_features,
+)
 from actiondubber.model.ta2net import TA2Net
+from actiondubber.torchutil import choose_device
 from actiondubber.types import Event, Events, VideoInfo
+from actiondubber.video.reader import decoded_info, probe
 
 log = logging.getLogger(__name__)
-
-#: The ``format`` entry of every checkpoint this package writes.
-CHECKPOINT_FORMAT = "actiondubber.ta2net/1"
-ARCH = "TA2Net"
 
 #: Defaults of the peak picking on the probability curve. ``threshold`` is the lowest probability an
 #: event may have: training stores the value that did best on its validation videos in the checkpoint;
@@ -65,126 +73,14 @@ class LoadedModel:
 
     model: TA2Net
     cfg: TA2NetConfig
-    features: object  # actiondubber.train.features.FeatureParams
+    features: FeatureParams
     path: str
     iteration: int = 0
     meta: dict | None = None
     threshold: float | None = None  # peak-picking threshold chosen on validation data at training time
 
 
-# --------------------------------------------------------------------------- devices
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` (or None) → the first GPU when there is one, else the CPU; otherwise ``torch.device(device)``."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available here")
-    return dev
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The checkpoint dictionary of *path* (tensors on the CPU); :class:`InputError` for anything unusable."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: checkpoint file not found")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: checkpoint file is empty (0 bytes)")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
-            AttributeError, ImportError, IndexError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        text = str(exc)
-        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-        if m:
-            raise InputError(f"{p}: not an actiondubber TA2Net checkpoint (it holds {m.group(1)}, not only weights "
-                             "and plain data; only checkpoints written by 'actiondubber train' are read)") from None
-        why = "a truncated or damaged archive" if "zip archive" in text else "damaged, or not a PyTorch checkpoint"
-        raise InputError(f"{p}: not a readable checkpoint ({why})") from None
-    if not isinstance(ckpt, dict) or "format" not in ckpt:
-        raise InputError(
-            f"{p}: not an actiondubber TA2Net checkpoint (no 'format' entry; a bare state_dict or another "
-            "program's checkpoint?)"
-        )
-    fmt = str(ckpt.get("format"))
-    if fmt != CHECKPOINT_FORMAT:
-        raise InputError(f"{p}: checkpoint format {fmt!r} is not supported (expected {CHECKPOINT_FORMAT!r})")
-    if ckpt.get("arch") != ARCH:
-        raise InputError(f"{p}: checkpoint holds a {ckpt.get('arch')!r} model, not {ARCH}")
-    for key in ("config", "model"):
-        if key not in ckpt:
-            raise InputError(f"{p}: checkpoint has no {key!r} entry (damaged or written by another program)")
-    return ckpt
-
-
-#: Config settings that change speed only (same weights, same model): inference may override them.
-SPEED_SETTINGS = (*LAYOUT_SETTINGS, "bf16")
-
-
-def checkpoint_config(ckpt: dict, path: str | os.PathLike, speed: dict | None = None) -> TA2NetConfig:
-    """The checkpoint's config, without ImageNet weights to fetch (the weights come from the checkpoint).
-
-    *speed* overrides settings of :data:`SPEED_SETTINGS` (e.g. ``{"bf16": True}``); None values are ignored.
-    """
-    p = Path(path)
-    if not isinstance(ckpt.get("config"), dict):
-        raise InputError(f"{p}: checkpoint's config is not a mapping of settings")
-    cfg_d = dict(ckpt["config"])
-    cfg_d["pretrained"] = None  # never fetch ImageNet weights here
-    for k, v in (speed or {}).items():
-        if k not in SPEED_SETTINGS:
-            raise ValueError(f"{k!r} is not a speed-only setting ({', '.join(SPEED_SETTINGS)})")
-        if v is not None:
-            cfg_d[k] = v
-    return TA2NetConfig.from_dict(cfg_d, source=f"{p} (config)")
-
-
-def load_weights(
-    model: TA2Net, ckpt: dict, path: str | os.PathLike,
-    *, fits: str = "the TA2Net architecture of the checkpoint's config (another architecture or version?)",
-) -> None:
-    """Load the checkpoint's weights into *model*; :class:`InputError` ("the weights do not fit *fits*")
-    naming the keys that do not fit."""
-    p = Path(path)
-    state = ckpt.get("model")
-    if not isinstance(state, dict):
-        raise InputError(f"{p}: checkpoint's weights are not a state_dict")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        def few(keys: list[str]) -> str:
-            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing: {few(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected: {few(unexpected)}")
-        if wrong:
-            parts.append(f"{len(wrong)} of another shape: {few(wrong)}")
-        raise InputError(f"{p}: the weights do not fit {fits}: {'; '.join(parts)}")
-    model.load_state_dict(state)
-
-
-def build_from_checkpoint(
-    ckpt: dict, path: str | os.PathLike, speed: dict | None = None
-) -> tuple[TA2Net, TA2NetConfig]:
-    """A :class:`TA2Net` with the checkpoint's config (*speed*: see :func:`checkpoint_config`) and weights;
-    :class:`InputError` when they do not fit."""
-    cfg = checkpoint_config(ckpt, path, speed)
-    model = TA2Net(cfg)
-    load_weights(model, ckpt, path)
-    return model, cfg
+# --------------------------------------------------------------------------- loading
 
 
 def load_checkpoint(
@@ -199,26 +95,19 @@ def load_checkpoint(
     regardless of how the model was trained: same weights, faster on CPUs with bf16 support (the paper
     model about 2x), probabilities within ~1e-2.
     """
-    from actiondubber.train.features import FeatureParams
-
     ckpt = read_checkpoint(checkpoint)
     model, cfg = build_from_checkpoint(ckpt, checkpoint, {"bf16": bf16, "channels_last": channels_last})
-    try:
-        fp = FeatureParams.from_dict(ckpt.get("features") or {"size": cfg.size})
-    except (InputError, TypeError) as exc:
-        raise InputError(f"{checkpoint}: checkpoint's feature parameters are unusable ({exc})") from None
-    model.to(resolve_device(device)).eval()
+    fp = checkpoint_features(ckpt, checkpoint, cfg)
+    model.to(choose_device(device, purpose="TA2Net")).eval()
     if fuse and hasattr(model, "fuse_for_inference"):
         try:
             model.fuse_for_inference()
         except Exception as exc:  # noqa: BLE001 - an optimisation only: the unfused model is just as right
             log.debug("%s: BatchNorm folding skipped (%s)", checkpoint, exc)
     model.feature_params = fp  # type: ignore[attr-defined]
-    inference = ckpt.get("inference") if isinstance(ckpt.get("inference"), dict) else {}
-    th = inference.get("threshold")
     return LoadedModel(model, cfg, fp, str(checkpoint), int(ckpt.get("iteration", 0) or 0),
                        ckpt.get("meta") if isinstance(ckpt.get("meta"), dict) else None,
-                       float(th) if isinstance(th, (int, float)) and 0.0 <= th <= 1.0 else None)
+                       checkpoint_threshold(ckpt))
 
 
 def load_model(
@@ -295,8 +184,6 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 @torch.inference_mode()
 def predict_window(model: TA2Net, rgb: np.ndarray, motion: np.ndarray, inflection: np.ndarray):
     """Audible probability (T,) and map D (T, h, w) of one window of feature rows (numpy in, numpy out)."""
-    from actiondubber.train.features import arrays_to_tensors
-
     cfg = model.cfg
     dev = _model_device(model)
     x, m, a = arrays_to_tensors(rgb, motion, inflection)
@@ -312,12 +199,12 @@ def predict_window(model: TA2Net, rgb: np.ndarray, motion: np.ndarray, inflectio
 def _check_window(model: TA2Net, window: int | None, step: int | None, overlap_average: bool) -> tuple[int, int]:
     window = int(window or model.cfg.clip_len)
     if window < 1:
-        raise InputError(f"window must be at least 1 frame, got {window}")
+        raise ParameterError(f"window must be at least 1 frame, got {window}")
     if step is None:
         step = window // 2 if overlap_average else window
     step = int(step)
     if not 1 <= step <= window:
-        raise InputError(f"step must be between 1 and the window ({window}) frames, got {step}")
+        raise ParameterError(f"step must be between 1 and the window ({window}) frames, got {step}")
     return window, max(1, step)
 
 
@@ -330,10 +217,8 @@ def predict_rows(
     overlap_average: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row probabilities and maps from a :class:`~actiondubber.train.features.VideoFeatures` or from an
+    """Per-row probabilities and maps from a :class:`~actiondubber.model.inputs.VideoFeatures` or from an
     iterator of ``(rgb, motion, inflection)`` rows (streamed: at most one window is held)."""
-    from actiondubber.train.features import VideoFeatures, pad_rows
-
     window, step = _check_window(model, window, step, overlap_average)
     model.eval()
     acc = _Accumulator(overlap_average)
@@ -397,9 +282,6 @@ def predict_video(
 
 
 def _predict(model, video, *, window, step, overlap_average, cache_dir, progress):
-    from actiondubber.train.features import MIN_FRAMES, FeatureParams, iter_features, video_features
-    from actiondubber.video.reader import decoded_info, probe
-
     fp = getattr(model, "feature_params", None) or FeatureParams(size=model.cfg.size)
     _check_window(model, window, step, overlap_average)
     if cache_dir is not None:
@@ -456,9 +338,9 @@ def events_from_probs(
 ) -> Events:
     """Peaks of the probability curve as :class:`Events` (the training-free detector's picker and schema)."""
     if not 0.0 <= sensitivity <= 1.0:
-        raise InputError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+        raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
     if not 0.0 <= threshold <= 1.0:
-        raise InputError(f"threshold must be between 0 and 1, got {threshold}")
+        raise ParameterError(f"threshold must be between 0 and 1, got {threshold}")
     fps = info.fps if info.fps > 0 else 25.0
     gap = max(3, math.ceil(min_gap * fps - 1e-9))
     peaks = pick_peaks(probs, delta=sensitivity_to_delta(sensitivity), min_gap=gap, window=PEAK_WINDOW,
@@ -516,63 +398,3 @@ def detect_with_model(
     ev = events_from_probs(info, probs, maps, sensitivity=sensitivity, min_gap=min_gap, threshold=threshold,
                            params=extra)
     return (ev, maps) if return_maps else ev
-
-
-# --------------------------------------------------------------------------- heat-map video
-
-
-def write_maps_video(
-    video: str | os.PathLike,
-    events: Events,
-    maps: np.ndarray,
-    out: str | os.PathLike,
-    *,
-    alpha: float = 0.55,
-    max_short_side: int = 480,
-    progress: Callable[[int], None] | None = None,
-) -> Path:
-    """Write *out*: the video with the map D of every frame upsampled and laid over it as a heat map.
-
-    Hot (red) regions are where the model sees the discriminative motion. A bar
-    at the bottom shows the frame's audible probability; event frames get a
-    ring at the event's location. Frames are scaled to at most *max_short_side*
-    (keeps the file small); frame times are the source's.
-    """
-    import cv2
-
-    from actiondubber.fileio import check_output_path
-    from actiondubber.video.reader import analysis_size, iter_frames
-    from actiondubber.video.writer import write_video
-
-    out_p = check_output_path(out, inputs=[video])
-    info = events.video
-    w, h = analysis_size(info.width, info.height, max_short_side)
-    probs = np.asarray(events.scores, np.float32)
-    by_frame = {e.frame: e for e in events.events}
-    sx, sy = w / max(info.width, 1), h / max(info.height, 1)
-
-    def frames() -> Iterator[np.ndarray]:
-        for fr in iter_frames(video, size=(w, h), pix_fmt="rgb24"):
-            i = fr.index
-            img = fr.image.astype(np.float32)
-            if i < maps.shape[0]:
-                m = cv2.resize(maps[i].astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-                m = np.clip(m, 0.0, 1.0)
-                heat = cv2.applyColorMap((m * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
-                a = (alpha * m)[..., None]
-                img = img * (1 - a) + heat * a
-            img = np.clip(img, 0, 255).astype(np.uint8)
-            p = float(probs[i]) if i < probs.size else 0.0
-            bar_h = max(4, h // 40)
-            img[h - bar_h :, :] = (img[h - bar_h :, :] * 0.4).astype(np.uint8)
-            img[h - bar_h :, : int(round(p * w))] = (255, 64, 64) if i in by_frame else (255, 255, 255)
-            ev = by_frame.get(i)
-            if ev is not None and ev.x is not None and ev.y is not None:
-                c = (int(round((ev.x + 0.5) * sx - 0.5)), int(round((ev.y + 0.5) * sy - 0.5)))
-                cv2.circle(img, c, max(6, min(w, h) // 12), (255, 255, 255), 2, cv2.LINE_AA)
-            if progress is not None:
-                progress(1)
-            yield img
-
-    times = list(info.timestamps) if info.timestamps else None
-    return write_video(out_p, frames(), info.fps if info.fps > 0 else 25.0, times=times, inputs=[video])

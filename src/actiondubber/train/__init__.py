@@ -1,7 +1,9 @@
-"""Training TA²Net: cached network inputs, the Audible623-format dataset, the training loop, DDP.
+"""Training TA²Net: the Audible623-format dataset, the training loop, DDP.
 
-Modules: :mod:`.features` (RGB + motion + inflectional flow per frame, cached
-on disk), :mod:`.dataset` (labels CSV + videos folder → clips and targets),
-:mod:`.loop` (the training loop with exact resume and DDP). Importing this
-package does not import torch; :mod:`.loop` does.
+Modules: :mod:`.dataset` (labels CSV + videos folder → clips and targets),
+:mod:`.loop` (:class:`~actiondubber.train.loop.TrainRecipe` and the training
+loop with exact resume and DDP), :mod:`.ddp`. The network inputs and the
+checkpoint format live with the model (:mod:`actiondubber.model.inputs`,
+:mod:`actiondubber.model.checkpoint`). Importing this package does not
+import torch; :mod:`.loop` does.
 """

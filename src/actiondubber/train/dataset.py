@@ -39,7 +39,15 @@ import numpy as np
 
 from actiondubber.errors import InputError
 from actiondubber.evaluate.labels import read_labels
-from actiondubber.train.features import FRAME_OFFSET, FeatureParams, VideoFeatures, hflip, pad_rows, video_features
+from actiondubber.model.inputs import (
+    FRAME_OFFSET,
+    FeatureParams,
+    VideoFeatures,
+    arrays_to_tensors,
+    hflip,
+    pad_rows,
+    video_features,
+)
 
 log = logging.getLogger(__name__)
 
@@ -356,8 +364,6 @@ class ClipSampler:
 def collate(clips: Sequence[Clip], *, use_motion: bool = True, use_inflection: bool = True):
     """Stack clips into model inputs ``(rgb, motion | None, inflection | None)``, targets (B,T), valid (B,T)."""
     import torch
-
-    from actiondubber.train.features import arrays_to_tensors
 
     rgbs, mots, infs = [], [], []
     for c in clips:

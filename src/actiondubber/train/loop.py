@@ -1,6 +1,7 @@
 """The TA²Net training loop: the paper's recipe, checkpoints that resume exactly, DDP under torchrun.
 
-Recipe (Sec. 5 of the paper): clips of ``clip_len`` = 64 frames at 112 x 112
+:class:`TrainRecipe` says what to train on and how; :func:`train` runs it into
+a run folder. Recipe defaults (Sec. 5 of the paper): clips of ``clip_len`` = 64 frames at 112 x 112
 sampled around annotated frames (:mod:`actiondubber.train.dataset`), Adam with
 learning rate 5e-6, batch 4, 20k iterations, the loss of Eq. 14
 (:func:`actiondubber.model.losses.total_loss`, padded frames left out of the
@@ -40,28 +41,30 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from actiondubber.errors import InputError, OutputError
-from actiondubber.fileio import atomic_output, ensure_output_dir, write_csv_rows
-from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
-from actiondubber.model.infer import (
-    ARCH,
-    CHECKPOINT_FORMAT,
+from actiondubber.errors import InputError, OutputError, ParameterError
+from actiondubber.fileio import ensure_output_dir, write_csv_rows
+from actiondubber.model.checkpoint import (
     checkpoint_config,
-    events_from_probs,
+    checkpoint_features,
+    checkpoint_payload,
+    checkpoint_threshold,
     load_weights,
-    predict_rows,
     read_checkpoint,
+    save_checkpoint,
 )
+from actiondubber.model.config import LAYOUT_SETTINGS, TA2NetConfig
+from actiondubber.model.infer import events_from_probs, predict_rows
+from actiondubber.model.inputs import FRAME_OFFSET, FeatureParams, default_cache_dir
+from actiondubber.torchutil import choose_device
 from actiondubber.train import ddp
 from actiondubber.train.dataset import ClipSampler, LabelledSet, collate, load_set
-from actiondubber.train.features import FRAME_OFFSET, FeatureParams
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,103 @@ BEST_METRIC = "val_strict_f1_2f"
 #: Probability thresholds of the peak picker tried at each validation; the best one is stored in the
 #: checkpoint and used by default at inference (an under-trained model rarely reaches 0.5).
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+#: Learning-rate schedules: constant (the paper) or cosine to 0 at the last iteration (after any warm-up).
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """What to train on and how; every default is the paper's recipe (Sec. 5).
+
+    Data: *train_csv* (Audible623-format labels) with the videos in *videos_dir*; *val_csv* (videos in
+    *val_videos*, default *videos_dir*) enables validation, best-model selection and the choice of the
+    peak picker's probability threshold (stored in the checkpoint, used by inference). *negatives*
+    trains on rows with an empty label list too, as videos without audible actions (otherwise they are
+    skipped with a warning). *features* sets the flow backend etc. of the inputs (its size follows
+    the model config's).
+
+    Optimisation: Adam with rate *lr* (scaled per block of :meth:`TA2Net.parameter_groups` by
+    *lr_mult*, e.g. ``{"encoder_rgb": 0.1}``) and *weight_decay*; *warmup* linear warm-up iterations;
+    *schedule* one of :data:`SCHEDULES`; *grad_clip* clips the gradient norm. *batch_size* clips per
+    step and process; *accumulate* splits each batch into that many micro-batches whose gradients add
+    up before the step: the same clips and loss weighting in a fraction of the memory (BatchNorm then
+    normalises over a micro-batch); the paper recipe (batch 4 of 64 frames, five ResNet50 passes per
+    frame) needs about 10 GB of RAM per clip on CPU, so ``accumulate=4`` fits 16 GB. *amp*: mixed
+    precision on a GPU (None: on when there is one). *augment*: random left-right mirroring.
+
+    Cadence: *eval_every* defaults to a tenth of the run (at most 1000), *ckpt_every* to *eval_every*.
+    *seed* seeds everything; *deterministic* also asks torch for deterministic kernels.
+
+    Raises
+    ------
+    ParameterError
+        For a value out of range (``iterations`` < 1, ``lr`` <= 0, an unknown ``schedule`` ...).
+
+    Examples
+    --------
+    >>> TrainRecipe("labels.csv", "videos", iterations=200, lr=1e-4).batch_size
+    4
+    """
+
+    train_csv: str | os.PathLike
+    videos_dir: str | os.PathLike
+    val_csv: str | os.PathLike | None = None
+    val_videos: str | os.PathLike | None = None
+    negatives: bool = False
+    features: FeatureParams | None = None
+    iterations: int = 20000
+    batch_size: int = 4
+    accumulate: int = 1
+    lr: float = 5e-6
+    lr_mult: Mapping[str, float] | None = None
+    weight_decay: float = 0.0
+    warmup: int = 0
+    schedule: str = "constant"
+    grad_clip: float | None = None
+    amp: bool | None = None
+    augment: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    eval_every: int | None = None
+    ckpt_every: int | None = None
+
+    def __post_init__(self) -> None:
+        def count(name: str, low: int, optional: bool = False) -> None:
+            v = getattr(self, name)
+            if optional and v is None:
+                return
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ParameterError(f"{name.replace('_', ' ')} must be at least {low}, got {v!r}")
+
+        count("iterations", 1)
+        count("batch_size", 1)
+        count("accumulate", 1)
+        count("warmup", 0)
+        count("eval_every", 1, optional=True)
+        count("ckpt_every", 1, optional=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ParameterError(f"seed must be an integer, got {self.seed!r}")
+        if not _number(self.lr) or not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ParameterError(f"learning rate must be positive, got {self.lr!r}")
+        if not _number(self.weight_decay) or not self.weight_decay >= 0:
+            raise ParameterError(f"weight decay must not be negative, got {self.weight_decay!r}")
+        if self.grad_clip is not None and (not _number(self.grad_clip) or not self.grad_clip > 0):
+            raise ParameterError(f"gradient clip must be positive, got {self.grad_clip!r}")
+        if self.schedule not in SCHEDULES:
+            raise ParameterError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if self.lr_mult is not None:
+            if not isinstance(self.lr_mult, Mapping):
+                raise ParameterError(f"lr multipliers must map group names to factors, got {self.lr_mult!r}")
+            bad = [k for k, v in self.lr_mult.items() if not _number(v) or not v >= 0]
+            if bad:
+                raise ParameterError(f"lr multiplier of {', '.join(map(str, bad))} must be a number >= 0")
+            object.__setattr__(self, "lr_mult", dict(self.lr_mult))
+        if self.features is not None and not isinstance(self.features, FeatureParams):
+            raise ParameterError(f"features must be FeatureParams, got {type(self.features).__name__}")
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass
@@ -187,8 +287,8 @@ def make_optimizer(model, lr: float, lr_mult: dict[str, float] | None, weight_de
 
 def make_scheduler(opt, *, iterations: int, warmup: int, schedule: str):
     """LambdaLR: linear warm-up over *warmup* iterations, then constant (paper) or cosine to 0 at *iterations*."""
-    if schedule not in ("constant", "cosine"):
-        raise InputError(f"unknown schedule {schedule!r}; choose constant or cosine")
+    if schedule not in SCHEDULES:
+        raise ParameterError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
 
     def factor(step: int) -> float:
         f = 1.0
@@ -203,12 +303,6 @@ def make_scheduler(opt, *, iterations: int, warmup: int, schedule: str):
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
-
-
-def _save(path: Path, payload: dict) -> Path:
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
-    return path
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
@@ -306,74 +400,65 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 
 def train(
-    cfg: TA2NetConfig | None,
-    train_csv: str | os.PathLike,
-    videos_dir: str | os.PathLike,
+    recipe: TrainRecipe,
     out_dir: str | os.PathLike,
     *,
-    val_csv: str | os.PathLike | None = None,
-    val_videos: str | os.PathLike | None = None,
-    iterations: int = 20000,
-    batch_size: int = 4,
-    lr: float = 5e-6,
-    lr_mult: dict[str, float] | None = None,
-    weight_decay: float = 0.0,
-    warmup: int = 0,
-    schedule: str = "constant",
-    grad_clip: float | None = None,
-    seed: int = 0,
-    deterministic: bool = False,
+    cfg: TA2NetConfig | None = None,
+    init_from: str | os.PathLike | None = None,
     resume: bool = False,
     device: str | torch.device | None = "auto",
-    amp: bool | None = None,
-    eval_every: int | None = None,
-    ckpt_every: int | None = None,
     cache_dir: str | os.PathLike | None = None,
-    features: FeatureParams | None = None,
-    augment: bool = True,
-    negatives: bool = False,
-    accumulate: int = 1,
-    init_from: str | os.PathLike | None = None,
     progress: bool = False,
     stop_after: int | None = None,
 ) -> TrainResult:
-    """Train TA²Net on *train_csv* + *videos_dir*; write checkpoints and metrics into *out_dir*.
+    """Train TA²Net by *recipe*; write checkpoints and metrics into *out_dir*.
 
-    *cfg* None means the paper config (or, with *resume*, the checkpoint's).
-    *val_csv* (videos in *val_videos*, default *videos_dir*) enables
-    validation, best-model selection and the choice of the peak picker's
-    probability threshold (stored in the checkpoint, used by inference). *eval_every* defaults to a tenth of
-    the run (at most 1000), *ckpt_every* to *eval_every*. *features* sets the
-    flow backend etc. (size = ``cfg.size``); *cache_dir* is where features are
-    cached (default: the user cache folder, see
-    :func:`actiondubber.train.features.default_cache_dir`). *stop_after* ends
-    this call after that many iterations without the end-of-run work (as if
-    the process had been killed after a checkpoint). *progress* shows a tqdm bar. *negatives* trains on rows
-    of *train_csv* with an empty label list too, as videos without audible actions (otherwise they are skipped
-    with a warning). *init_from* starts from the weights of another TA²Net checkpoint (fine-tuning, e.g. a
-    model trained on Audible623 on your own footage): with no *cfg* its config is used; the optimiser,
-    schedule and iteration count start afresh. *accumulate* splits each process's batch into that many
-    micro-batches whose gradients add up before the step: the same clips and
-    loss weighting in a fraction of the memory (BatchNorm then normalises over
-    a micro-batch); the paper recipe (batch 4 of 64 frames, five ResNet50 passes per
-    frame) needs about 10 GB of RAM per clip on CPU, so ``accumulate=4`` fits 16 GB.
+    Parameters
+    ----------
+    recipe
+        The data and the training settings (:class:`TrainRecipe`).
+    out_dir
+        The run folder: ``last.pt``, ``best.pt``, ``metrics.csv``.
+    cfg
+        The model; None means the paper config (or, with *resume* / *init_from*, the checkpoint's).
+    init_from
+        Start from the weights of another TA²Net checkpoint (fine-tuning, e.g. a model trained on
+        Audible623 on your own footage); the optimiser, schedule and iteration count start afresh.
+    resume
+        Continue the run in *out_dir* exactly where it stopped (from ``last.pt``).
+    device
+        ``auto`` (a CUDA GPU if there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+    cache_dir
+        Where features are cached (default :func:`actiondubber.model.inputs.default_cache_dir`).
+    progress
+        Show a tqdm bar.
+    stop_after
+        End this call after that many iterations without the end-of-run work (as if the process had
+        been killed after a checkpoint).
+
+    Returns
+    -------
+    TrainResult
+        Iterations run, their losses, the files written and the best validation score.
+
+    Raises
+    ------
+    InputError
+        Unusable labels, videos or checkpoints, or a training run that diverged.
+    OutputError
+        *out_dir* already holds a run (without *resume*) or cannot be written.
     """
-    from actiondubber.model.infer import resolve_device
     from actiondubber.model.losses import total_loss
     from actiondubber.model.ta2net import TA2Net
-    from actiondubber.train.features import default_cache_dir
 
+    if not isinstance(recipe, TrainRecipe):
+        raise ParameterError(f"recipe must be a TrainRecipe, got {type(recipe).__name__}")
+    r = recipe
     out = Path(out_dir)
-    if iterations < 1:
-        raise InputError(f"iterations must be at least 1, got {iterations}")
-    if batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {batch_size}")
-    if accumulate < 1:
-        raise InputError(f"accumulate must be at least 1, got {accumulate}")
-    n_micro = min(accumulate, batch_size)
-    if not lr > 0:
-        raise InputError(f"learning rate must be positive, got {lr}")
-    dev = resolve_device(device)
+    iterations, batch_size = r.iterations, r.batch_size
+    n_micro = min(r.accumulate, batch_size)
+    features = r.features
+    dev = choose_device(device, purpose="training")
     dd = ddp.setup(dev)
     dev = dd.device
     saved_flags = (torch.are_deterministic_algorithms_enabled(),
@@ -384,7 +469,7 @@ def train(
         ddp.barrier(dd)
         ckpt = read_checkpoint(out / LAST) if resume else None
         if ckpt is not None:
-            ck_cfg = TA2NetConfig.from_dict(dict(ckpt["config"]), source=f"{out / LAST} (config)")
+            ck_cfg = checkpoint_config(ckpt, out / LAST, keep_pretrained=True)
             if cfg is not None and cfg.to_dict() != ck_cfg.to_dict():
                 diff = sorted(k for k, v in cfg.to_dict().items() if ck_cfg.to_dict().get(k) != v)
                 if not set(diff) <= set(LAYOUT_SETTINGS):
@@ -394,7 +479,7 @@ def train(
                 log.info("%s: resuming with the given %s", out / LAST, given)
                 ck_cfg = ck_cfg.replace(**{k: getattr(cfg, k) for k in diff})
             cfg = ck_cfg
-            ck_feat = FeatureParams.from_dict(ckpt.get("features"))
+            ck_feat = checkpoint_features(ckpt, out / LAST, cfg)
             if features is not None and features != ck_feat:
                 raise InputError(f"{out / LAST}: the given feature parameters differ from the checkpoint's")
             features = ck_feat
@@ -404,7 +489,7 @@ def train(
             if cfg is None:
                 cfg = checkpoint_config(init_ck, init_from)
             if features is None and isinstance(init_ck.get("features"), dict):
-                features = FeatureParams.from_dict(init_ck["features"])
+                features = checkpoint_features(init_ck, init_from, cfg)
         elif init_from is not None:
             log.info("resuming %s: the weights come from its last checkpoint, not from %s", out / LAST, init_from)
         cfg = cfg or TA2NetConfig.paper()
@@ -412,22 +497,22 @@ def train(
         if fp.size != cfg.size:
             fp = FeatureParams(**{**asdict(fp), "size": cfg.size})
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        eval_every = int(eval_every or max(1, min(1000, iterations // 10)))
-        ckpt_every = int(ckpt_every or eval_every)
-        use_amp = (dev.type == "cuda") if amp is None else bool(amp and dev.type == "cuda")
-        if amp and dev.type != "cuda":
+        eval_every = int(r.eval_every or max(1, min(1000, iterations // 10)))
+        ckpt_every = int(r.ckpt_every or eval_every)
+        use_amp = (dev.type == "cuda") if r.amp is None else bool(r.amp and dev.type == "cuda")
+        if r.amp and dev.type != "cuda":
             log.info("mixed precision is only used on a GPU; training in float32 on %s", dev)
         if dev.type == "cpu" and dd.main:
             _warn_if_short_of_memory(cfg, batch_size, n_micro)
-        seed_everything(seed, deterministic=deterministic)
+        seed_everything(r.seed, deterministic=r.deterministic)
 
         # data (features computed once, shared through the cache)
         warn = dd.main
-        train_set = load_set(train_csv, videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
-                             barrier=lambda: ddp.barrier(dd), warn=warn, negatives=negatives)
+        train_set = load_set(r.train_csv, r.videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
+                             barrier=lambda: ddp.barrier(dd), warn=warn, negatives=r.negatives)
         val_set = None
-        if val_csv is not None:
-            val_set = load_set(val_csv, val_videos or videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
+        if r.val_csv is not None:
+            val_set = load_set(r.val_csv, r.val_videos or r.videos_dir, fp, cache_dir=cache, shard=(dd.rank, dd.world),
                                barrier=lambda: ddp.barrier(dd), warn=warn)
 
         # model, optimiser, schedule
@@ -436,10 +521,10 @@ def train(
             load_weights(model, init_ck, init_from, fits="the model of the given config")
             log.info("starting from the weights of %s (iteration %s)", init_from, init_ck.get("iteration"))
         model = model.to(dev)
-        opt = make_optimizer(model, lr, lr_mult, weight_decay)
-        sched = make_scheduler(opt, iterations=iterations, warmup=warmup, schedule=schedule)
+        opt = make_optimizer(model, r.lr, r.lr_mult, r.weight_decay)
+        sched = make_scheduler(opt, iterations=iterations, warmup=r.warmup, schedule=r.schedule)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and not cfg.bf16)
-        sampler = ClipSampler(len(train_set), seed)
+        sampler = ClipSampler(len(train_set), r.seed)
         start = 0
         best_metric: float | None = None
         best_it: int | None = None
@@ -465,7 +550,7 @@ def train(
                             out / LAST, len(states), dd.world)
                 _set_rng_state(states[0])
         else:
-            torch.manual_seed(seed + 1000003 * dd.rank)  # per-process dropout streams; weights already initialised
+            torch.manual_seed(r.seed + 1000003 * dd.rank)  # per-process dropout streams; weights already initialised
         net = model
         if dd.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -478,28 +563,27 @@ def train(
         rows = _read_metrics(metrics_path, start) if dd.main else []
         tb = _tensorboard(out) if dd.main else None
         meta = {
-            "train_labels": str(train_csv), "videos": str(videos_dir), "val_labels": str(val_csv) if val_csv else None,
+            "train_labels": str(r.train_csv), "videos": str(r.videos_dir),
+            "val_labels": str(r.val_csv) if r.val_csv else None,
             "init_from": str(init_from) if init_ck is not None else None,
-            "batch_size": batch_size, "accumulate": n_micro, "world_size": dd.world, "lr": lr, "seed": seed,
+            "batch_size": batch_size, "accumulate": n_micro, "world_size": dd.world, "lr": r.lr, "seed": r.seed,
             "iterations": iterations,
             "torch": str(torch.__version__),
         }
         result = TrainResult(str(out), start, start, best_metric=best_metric, best_iteration=best_it,
                              metrics_csv=str(metrics_path), rows=rows)
 
-        threshold = [(ckpt or {}).get("inference", {}).get("threshold")]  # latest validation's choice
+        threshold = [checkpoint_threshold(ckpt) if ckpt is not None else None]  # latest validation's choice
 
         def payload(it: int, full: bool, rng_states: list | None) -> dict:
-            p = {"format": CHECKPOINT_FORMAT, "arch": ARCH, "kind": "full" if full else "model",
-                 "config": cfg.to_dict(), "features": asdict(fp), "model": _unwrap(net).state_dict(),
-                 "iteration": it, "meta": meta, "best": {"metric": result.best_metric,
-                                                          "iteration": result.best_iteration},
-                 "inference": {"threshold": threshold[0]}}
+            training = None
             if full:
-                p.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                         scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                         sampler=sampler.state_dict(), rng=rng_states)
-            return p
+                training = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+                            "sampler": sampler.state_dict(), "rng": rng_states}
+            return checkpoint_payload(cfg, fp, _unwrap(net).state_dict(), iteration=it, meta=meta,
+                                      best={"metric": result.best_metric, "iteration": result.best_iteration},
+                                      threshold=threshold[0], training=training)
 
         bar = None
         if progress and dd.main:
@@ -515,7 +599,7 @@ def train(
         end = iterations if stop_after is None else min(iterations, start + int(stop_after))
         for it in range(start, end):
             draws = sampler.take(batch_size * dd.world)[dd.rank * batch_size : (dd.rank + 1) * batch_size]
-            clips = [train_set.clip(i, L, rng, augment=augment) for i, rng in draws]
+            clips = [train_set.clip(i, L, rng, augment=r.augment) for i, rng in draws]
             opt.zero_grad(set_to_none=True)
             micro = [clips[j::n_micro] for j in range(n_micro)]
             loss_sum, parts = 0.0, {}
@@ -540,9 +624,9 @@ def train(
                 for k, v in parts_j.items():
                     parts[k] = parts.get(k, 0.0) + v * w
                 del out_m, loss_j
-            if grad_clip:
+            if r.grad_clip:
                 scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip)
             scaler.step(opt)
             scaler.update()
             sched.step()
@@ -569,7 +653,7 @@ def train(
                     threshold[0] = row["val_threshold"]
                     if result.best_metric is None or score > result.best_metric:
                         result.best_metric, result.best_iteration = score, done
-                        result.best_checkpoint = str(_save(out / BEST, payload(done, False, None)))
+                        result.best_checkpoint = str(save_checkpoint(out / BEST, payload(done, False, None)))
                     row["best_iteration"] = result.best_iteration
                 if dd.main:
                     rows.append(row)
@@ -586,13 +670,13 @@ def train(
             if done % ckpt_every == 0 or final:
                 states = ddp.gather_objects(dd, _rng_state())
                 if dd.main:
-                    result.last_checkpoint = str(_save(out / LAST, payload(done, True, states)))
+                    result.last_checkpoint = str(save_checkpoint(out / LAST, payload(done, True, states)))
                 ddp.barrier(dd)
         if bar is not None:
             bar.close()
         if result.iteration >= iterations and dd.main:
             if val_set is None:
-                result.best_checkpoint = str(_save(out / BEST, payload(result.iteration, False, None)))
+                result.best_checkpoint = str(save_checkpoint(out / BEST, payload(result.iteration, False, None)))
                 result.best_iteration = result.iteration
             elif result.best_checkpoint is None and (out / BEST).is_file():
                 result.best_checkpoint = str(out / BEST)

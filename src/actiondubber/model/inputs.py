@@ -1,4 +1,8 @@
-"""Per-frame network inputs (RGB, motion flow, inflectional flow) and their on-disk cache.
+"""TA²Net's per-frame network inputs (RGB, motion flow, inflectional flow) and their on-disk cache.
+
+Used alike by inference (:mod:`actiondubber.model.infer`) and training
+(:mod:`actiondubber.train`); this module needs no torch except in
+:func:`arrays_to_tensors` / :func:`to_tensors`.
 
 For frames ``I_0 .. I_{n-1}`` every frame ``i`` with a previous and a next
 frame (``1 <= i <= n-2``; the ends are trimmed, the paper's Eq. 4) gets:
@@ -33,12 +37,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 from actiondubber.fileio import atomic_output, check_input_file
+from actiondubber.kinematics.flow import FlowParams
+from actiondubber.kinematics.inflection import ALIGN, iter_kinematics
+from actiondubber.model.config import FLOW_SCALE, IMAGENET_MEAN, IMAGENET_STD
 from actiondubber.types import VideoInfo
-from actiondubber.video.reader import decoded_info
+from actiondubber.video.prefetch import prefetch
+from actiondubber.video.reader import Frame, decoded_info, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +70,18 @@ _ARRAYS = ("rgb", "motion", "inflection")
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Everything that changes the features, hence part of the cache key.
+    """Everything that changes the features, hence part of the cache key (and of a checkpoint).
 
     ``size``: side of the square input frames (the paper: 112).
-    ``backend`` / ``flow_preset``: optical flow (see :mod:`actiondubber.kinematics.flow`);
-    ``compensate``: camera-motion model removed from every flow; ``align``: Eq. 3's
-    differencing (``warp`` follows scene points, ``none`` is the literal pixelwise difference).
+    ``backend`` / ``flow_preset`` / ``compensate``: the optical flow and the camera-motion model
+    removed from every flow, as :class:`~actiondubber.kinematics.flow.FlowParams` (:attr:`flow`);
+    ``align``: Eq. 3's differencing (``warp`` follows scene points, ``none`` is the literal
+    pixelwise difference).
+
+    Raises
+    ------
+    ParameterError
+        For a value out of range or not in its list.
     """
 
     size: int = 112
@@ -75,9 +90,17 @@ class FeatureParams:
     compensate: str = "affine"
     align: str = "warp"
 
-    def validate(self) -> None:
-        if not 16 <= int(self.size) <= 1024:
-            raise InputError(f"feature size must be between 16 and 1024 pixels, got {self.size}")
+    def __post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 16 <= self.size <= 1024:
+            raise ParameterError(f"feature size must be an integer between 16 and 1024 pixels, got {self.size!r}")
+        if self.align not in ALIGN:
+            raise ParameterError(f"unknown inflection alignment {self.align!r}; choose from {', '.join(ALIGN)}")
+        self.flow  # noqa: B018 - validates backend, preset and camera-motion model
+
+    @property
+    def flow(self) -> FlowParams:
+        """The flow settings, shared with the training-free detector."""
+        return FlowParams(backend=self.backend, preset=self.flow_preset, compensate=self.compensate)
 
     def key(self) -> str:
         """Short hash of the parameters (and the cache format version)."""
@@ -86,11 +109,11 @@ class FeatureParams:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> FeatureParams:
-        """Rebuild from :func:`dataclasses.asdict` output, ignoring nothing silently."""
+        """Rebuild from :func:`dataclasses.asdict` output; an unknown key raises :class:`ParameterError`."""
         d = dict(d or {})
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
-            raise InputError(f"unknown feature parameter(s): {', '.join(sorted(unknown))}")
+            raise ParameterError(f"unknown feature parameter(s): {', '.join(sorted(unknown))}")
         return cls(**d)
 
 
@@ -198,17 +221,7 @@ def iter_features(
     Holds three frames at a time. *times*, when given, receives every decoded
     frame's time (all n of them, including the trimmed ends).
     """
-    import cv2
-
-    from actiondubber.detection.detector import _threaded
-    from actiondubber.kinematics.flow import make_flow_backend
-    from actiondubber.kinematics.inflection import iter_kinematics
-    from actiondubber.video.reader import Frame, iter_frames
-
-    params.validate()
-    kw = {"preset": params.flow_preset} if params.backend == "dis" else {}
-    backend = make_flow_backend(params.backend, **kw)
-    backend_bwd = make_flow_backend(params.backend, **kw) if params.backend in ("dis", "farneback", "tvl1") else None
+    backend, backend_bwd = params.flow.backends()
     s = int(params.size)
     rgbs: dict[int, np.ndarray] = {}
 
@@ -221,7 +234,7 @@ def iter_features(
                 progress(1)
             yield Frame(fr.index, fr.time, cv2.cvtColor(fr.image, cv2.COLOR_RGB2GRAY), fr.repeated)
 
-    kins = iter_kinematics(_threaded(gray_frames()), backend, compensate_model=params.compensate, with_eq3=True,
+    kins = iter_kinematics(prefetch(gray_frames()), backend, compensate_model=params.compensate, with_eq3=True,
                            align=params.align, backend_bwd=backend_bwd)
     lo = 0
     for k in kins:
@@ -244,8 +257,6 @@ def compute_features(
     progress: Callable[[int], None] | None = None,
 ) -> VideoFeatures:
     """Compute the features of *video* in memory (no cache)."""
-    from actiondubber.video.reader import probe
-
     p = check_input_file(video, "video file")
     info = probe(p)
     if info.n_frames < MIN_FRAMES:
@@ -339,7 +350,6 @@ def video_features(
     (``cached`` is False on the call that computed them, True on later calls).
     """
     params = params or FeatureParams(size=size, backend=backend)
-    params.validate()
     p = check_input_file(video, "video file")
     if cache_dir is None:
         return compute_features(p, params, progress=progress)
@@ -387,8 +397,6 @@ def arrays_to_tensors(rgb: np.ndarray, motion: np.ndarray, inflection: np.ndarra
     :data:`actiondubber.model.config.FLOW_SCALE`.
     """
     import torch
-
-    from actiondubber.model.config import FLOW_SCALE, IMAGENET_MEAN, IMAGENET_STD
 
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
