@@ -37,3 +37,43 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "frame", enabled: 
             yield bar
     finally:
         bar.close()
+
+
+class StagedProgress:
+    """One bar per stage of a job (e.g. "detect" then "preview"), opened when the stage first reports.
+
+    ``stage(name)`` returns a per-item callback; the previous stage's bar closes when the next one
+    starts. Use as a context manager so the last bar is closed.
+    """
+
+    def __init__(self, *, total: int | None, desc: str, unit: str = "frame", enabled: bool = True) -> None:
+        self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
+        self._name: str | None = None
+        self._cm: contextlib.AbstractContextManager | None = None
+        self._bar: tqdm | None = None
+
+    def stage(self, name: str):
+        """The callback (called with a count of items done) of stage *name*; ``None`` when disabled."""
+        if not self.enabled:
+            return None
+
+        def update(n: int = 1) -> None:
+            if self._name != name:
+                self.close()
+                self._cm = progress_bar(total=self.total, desc=f"{name} {self.desc}", unit=self.unit)
+                self._bar = self._cm.__enter__()
+                self._name = name
+            self._bar.update(n)
+
+        return update
+
+    def close(self) -> None:
+        if self._cm is not None:
+            self._cm.__exit__(None, None, None)
+        self._cm = self._bar = self._name = None
+
+    def __enter__(self) -> StagedProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ import click
 from actiondubber.evaluate.report import (
     evaluate_predictions,
     format_report,
+    score,
     write_report_csv,
     write_report_json,
 )
@@ -71,14 +71,13 @@ def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Pat
     for out in (json_out, csv_out):
         if out is not None:
             check_output_path(out, inputs=inputs)
-    with tempfile.TemporaryDirectory(prefix="actiondubber-eval-") as tmp:
-        if model is not None:
-            pred = _predict_with_model(ctx, model, videos, labels, Path(tmp), overlap, device, bf16)
-        report = evaluate_predictions(pred, labels, merge=merge)
-    if model is not None:  # the events files were temporary: name the model and the videos instead
-        report = dataclasses.replace(report, pred=f"{model} (TA2Net) on {videos}",
-                                     sources={vid: f"{model} on {videos}" for vid in report.sources},
+    if model is not None:  # scored in memory: the report names the model and the videos
+        found = _predict_with_model(ctx, model, videos, labels, overlap, device, bf16)
+        report = dataclasses.replace(score(found, labels, merge=merge), pred=f"{model} (TA2Net) on {videos}",
+                                     sources={vid: f"{model} on {videos}" for vid in found},
                                      inputs=(str(labels), str(model)))
+    else:
+        report = evaluate_predictions(pred, labels, merge=merge)
     written = []
     if json_out is not None:
         written.append(write_report_json(report, json_out))
@@ -89,21 +88,19 @@ def evaluate_cmd(ctx, pred: Path | None, labels: Path, merge: int, json_out: Pat
         click.echo(f"wrote {out}")
 
 
-def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path, overlap: bool, device: str,
-                        bf16: bool = False) -> Path:
-    """Run the checkpoint on every labelled video found in *videos*; events JSON files go into *tmp*."""
+def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, overlap: bool, device: str,
+                        bf16: bool = False) -> dict:
+    """Run the checkpoint on every labelled video found in *videos*: ``{video id: Events}``."""
     import logging
 
     from actiondubber.cli.common import show_progress
     from actiondubber.errors import ActionDubberError, InputError
     from actiondubber.evaluate.labels import read_labels
-    from actiondubber.events import save_events
+    from actiondubber.torchutil import require_torch
 
-    try:
-        from actiondubber.model.infer import detect_with_model, load_checkpoint
-        from actiondubber.train.dataset import index_videos
-    except ImportError as exc:
-        raise InputError(f"--model needs torch and torchvision: pip install 'actiondubber[torch]' ({exc})") from None
+    require_torch("--model")
+    from actiondubber.model.infer import detect_with_model, load_checkpoint
+    from actiondubber.train.dataset import index_videos
     log = logging.getLogger("actiondubber.cli.evaluate")
     lm = load_checkpoint(model, device=device, bf16=True if bf16 else None)
     ids = list(read_labels(labels).videos)
@@ -111,26 +108,17 @@ def _predict_with_model(ctx, model: Path, videos: Path, labels: Path, tmp: Path,
     todo = [(vid, files[vid]) for vid in ids if vid in files]
     if not todo:
         raise InputError(f"{videos}: none of the {len(ids)} labelled videos of {labels} is in this folder")
-    bar = None
-    if show_progress(ctx):
-        from tqdm import tqdm
+    from actiondubber.progress import progress_bar
 
-        bar = tqdm(total=len(todo), unit="video", desc="TA2Net", leave=False)
-    try:
+    with progress_bar(total=len(todo), unit="video", desc="TA2Net", enabled=show_progress(ctx)) as bar:
+        found = {}
         for vid, path in todo:
             try:
-                ev = detect_with_model(path, lm, overlap_average=overlap)
+                found[vid] = detect_with_model(path, lm, overlap_average=overlap)
             except ActionDubberError as exc:
                 log.warning("%s; video %s counts as missed", exc, vid)
-                continue
-            finally:
-                if bar is not None:
-                    bar.update(1)
-            save_events(ev, tmp / f"{vid}.json")
-    finally:
-        if bar is not None:
-            bar.close()
-    return tmp
+            bar.update(1)
+    return found
 
 
 COMMANDS = [evaluate_cmd]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
 from actiondubber.exporters.review import FORMATS, render_preview
 from actiondubber.exporters.review_frame import DEFAULT_MAX_WIDTH, WINDOW_SECONDS
+from actiondubber.progress import StagedProgress
 from actiondubber.video.reader import probe
 
 
@@ -52,29 +52,9 @@ def preview_cmd(ctx: click.Context, video: Path, out: Path | None, events_file: 
                                "read from --events")
     audio: bool | Path = False if no_audio else (audio_file if audio_file is not None else True)
     detect_options = dataclasses.asdict(pop_detector_params(detector_kw))
-    with contextlib.ExitStack() as stack:
-        progress = detect_progress = info = None
-        if show_progress(ctx):
-            from tqdm import tqdm
-
-            info = probe(video)  # once: its facts go to render_preview too
-
-            state: dict = {}
-
-            def bar(name: str):
-                def update(n: int) -> None:
-                    if state.get("name") != name:  # a new stage: close the last bar, open this one
-                        if "bar" in state:
-                            state["bar"].close()
-                        state["bar"] = tqdm(total=info.n_frames, unit="frame", desc=f"{name} {video.name}",
-                                            leave=False)
-                        state["name"] = name
-                    state["bar"].update(n)
-
-                return update
-
-            stack.callback(lambda: state["bar"].close() if "bar" in state else None)
-            progress, detect_progress = bar("preview"), bar("detect")
+    info = probe(video) if show_progress(ctx) else None  # probed once: its facts go to render_preview too
+    with StagedProgress(total=info.n_frames if info else None, desc=video.name, enabled=info is not None) as bars:
+        progress, detect_progress = bars.stage("preview"), bars.stage("detect")
         result = render_preview(video, events_file, out, max_width=max_width, audio=audio, png=png,
                                 png_frame=png_frame, window=window, progress=progress,
                                 detect_options=detect_options, detect_progress=detect_progress, info=info)

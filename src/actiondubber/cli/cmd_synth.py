@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from actiondubber.cli.common import show_progress
 from actiondubber.fileio import check_output_path
+from actiondubber.progress import progress_bar
 from actiondubber.synth import BACKGROUNDS, OBJECT_KINDS, SCENES, render_clip, write_labels_csv
 
 
@@ -73,7 +73,7 @@ def synth(
     if labels is not None:
         check_output_path(labels, inputs=[output])
     total = None if vfr else max(2, round(seconds * fps))
-    with tqdm(total=total, desc="synth", unit="frame", disable=not show_progress(ctx), leave=False) as bar:
+    with progress_bar(total=total, desc="synth", enabled=show_progress(ctx)) as bar:
         try:
             clip = render_clip(
                 output, scene=scene, seconds=seconds, fps=fps, size=size, seed=seed, noise=noise, crf=crf,

@@ -240,7 +240,7 @@ def events_from_curve(
 ) -> Events:
     """Pick peaks on *curve* and package them as :class:`Events`."""
     info = curve.info
-    fps = info.fps if info.fps > 0 else 25.0
+    fps = info.frame_rate
     gap = max(3, math.ceil(params.min_gap * fps - 1e-9))
     floor = params.floor * (params.short_side or min(curve.analysis_size)) / 128.0
     peaks = pick_peaks(

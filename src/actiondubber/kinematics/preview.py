@@ -183,9 +183,9 @@ def render_flow_preview(
         stack.callback(source.close)
         bar = None
         if progress:
-            from tqdm import tqdm
+            from actiondubber.progress import progress_bar
 
-            bar = stack.enter_context(tqdm(total=n_total, unit="frame", desc="flow preview", leave=False))
+            bar = stack.enter_context(progress_bar(total=n_total, desc="flow preview"))
         if out_p is not None:
             codec = _CODECS[out_p.suffix.lower()]
             try:

@@ -63,4 +63,4 @@ def write_maps_video(
             yield img
 
     times = list(info.timestamps) if info.timestamps else None
-    return write_video(out_p, frames(), info.fps if info.fps > 0 else 25.0, times=times, inputs=[video])
+    return write_video(out_p, frames(), info.frame_rate, times=times, inputs=[video])

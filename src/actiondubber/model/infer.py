@@ -341,7 +341,7 @@ def events_from_probs(
         raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
     if not 0.0 <= threshold <= 1.0:
         raise ParameterError(f"threshold must be between 0 and 1, got {threshold}")
-    fps = info.fps if info.fps > 0 else 25.0
+    fps = info.frame_rate
     gap = max(3, math.ceil(min_gap * fps - 1e-9))
     peaks = pick_peaks(probs, delta=sensitivity_to_delta(sensitivity), min_gap=gap, window=PEAK_WINDOW,
                        floor=max(threshold, 1e-6))

@@ -46,6 +46,7 @@ from actiondubber.kinematics.flow import FlowParams
 from actiondubber.kinematics.inflection import ALIGN, iter_kinematics
 from actiondubber.model.config import FLOW_SCALE, IMAGENET_MEAN, IMAGENET_STD
 from actiondubber.types import VideoInfo
+from actiondubber.video import MIN_FRAMES
 from actiondubber.video.prefetch import prefetch
 from actiondubber.video.reader import Frame, decoded_info, iter_frames, probe
 
@@ -53,8 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Row j of the feature arrays is frame j + FRAME_OFFSET of the video.
 FRAME_OFFSET = 1
-#: Fewest frames with a second derivative: frame i needs i-1 and i+1.
-MIN_FRAMES = 3
 #: Frames per compressed chunk in the cache (a 64-frame clip touches 4-5 chunks).
 CHUNK = 16
 #: Bumped whenever the cached content changes meaning; part of the cache key.

@@ -585,11 +585,11 @@ def train(
                                       best={"metric": result.best_metric, "iteration": result.best_iteration},
                                       threshold=threshold[0], training=training)
 
-        bar = None
-        if progress and dd.main:
-            from tqdm import tqdm
+        from actiondubber.progress import progress_bar
 
-            bar = tqdm(total=iterations, initial=start, unit="it", desc="train", dynamic_ncols=True)
+        show = bool(progress and dd.main)
+        bar_cm = progress_bar(total=iterations, initial=start, unit="it", desc="train", enabled=show)
+        bar = bar_cm.__enter__() if show else None  # closed after the loop (warnings print around it meanwhile)
         L = cfg.clip_len
         acc: dict[str, float] = {}
         n_acc = 0
@@ -673,7 +673,7 @@ def train(
                     result.last_checkpoint = str(save_checkpoint(out / LAST, payload(done, True, states)))
                 ddp.barrier(dd)
         if bar is not None:
-            bar.close()
+            bar_cm.__exit__(None, None, None)
         if result.iteration >= iterations and dd.main:
             if val_set is None:
                 result.best_checkpoint = str(save_checkpoint(out / BEST, payload(result.iteration, False, None)))
