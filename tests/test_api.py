@@ -174,8 +174,8 @@ def test_no_private_names_across_packages():
 
 
 #: Lower layers never import higher ones (the README's architecture section).
-LAYERS = ["types", "errors", "fileio", "progress", "events", "video", "audio", "kinematics", "detection",
-          "evaluate", "exporters", "dubbing", "synth", "model", "train"]
+LAYERS = ["errors", "types", "fileio", "progress", "peaks", "torchutil", "events", "video", "audio", "kinematics",
+          "detection", "evaluate", "exporters", "dubbing", "synth", "model", "train"]
 
 
 def test_lower_layers_never_import_higher_ones():
