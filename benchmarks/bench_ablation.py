@@ -26,14 +26,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import ROOT, run_logged
 
-from bench_train import run_logged  # noqa: E402
-
-from actiondubber.fileio import write_text_atomic  # noqa: E402
-from actiondubber.model.config import ABLATIONS  # noqa: E402
+from actiondubber.fileio import write_text_atomic
+from actiondubber.model.config import ABLATIONS
 
 LABELS = {
     "video": "video only",
@@ -59,7 +55,7 @@ def _run_row(job: tuple[str, int], args, out: Path) -> dict:
     return json.loads(js.read_text(encoding="utf-8"))
 
 
-def _f(x) -> str:
+def fmt(x) -> str:
     return "  -  " if x is None or x != x else f"{x:.3f}"
 
 
@@ -100,7 +96,7 @@ def main() -> int:
             ms = [next(x for x in r["rows"] if x["set"] == s) for r in runs]
             f1 = [m["f1_2"] for m in ms]
             each = f" [{' '.join(f'{x:.2f}' for x in f1)}]" if len(f1) > 1 else ""
-            cells.append(f"{_f(sum(f1) / len(f1)) + each:>20s} {_f(sum(m['paper_f1'] for m in ms) / len(ms)):>9s}")
+            cells.append(f"{fmt(sum(f1) / len(f1)) + each:>20s} {fmt(sum(m['paper_f1'] for m in ms) / len(ms)):>9s}")
         secs = sum(r["train_seconds"] for r in runs) / len(runs)
         lines.append(f"{LABELS[row]:34s} " + " ".join(cells) + f" {secs:>8.0f}")
     text = "\n".join(lines) + "\n"

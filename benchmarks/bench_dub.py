@@ -20,24 +20,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import REAL, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from actiondubber.audio.onsets import impact_onsets
+from actiondubber.audio.reader import read_audio_clip
+from actiondubber.detection.detector import detect
+from actiondubber.dubbing import DubParams, dub
+from actiondubber.evaluate.metrics import match_events
+from actiondubber.synth import render_clip
 
-from actiondubber.audio.onsets import impact_onsets  # noqa: E402
-from actiondubber.audio.reader import read_audio_clip  # noqa: E402
-from actiondubber.detection.detector import detect  # noqa: E402
-from actiondubber.dubbing import DubParams, dub  # noqa: E402
-from actiondubber.evaluate.metrics import match_events  # noqa: E402
-from actiondubber.synth import render_clip  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
 TIMING_CLIPS = ("greatesthits_stick_metal_bar.mp4", "vas_drum_snare_overhead.mp4")
 HOP = 128
 SR = 22050

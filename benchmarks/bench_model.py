@@ -25,10 +25,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import REAL, ROOT  # noqa: F401
 
 OUT = ROOT / "benchmarks" / "results" / "model"
 

@@ -23,78 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import torch
+from common import REAL, ROOT, fmt, make_synth_set, run_methods
 
-import torch  # noqa: E402
-
-from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve  # noqa: E402
-from actiondubber.evaluate.labels import read_labels  # noqa: E402
-from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
-from actiondubber.events import save_events  # noqa: E402
-from actiondubber.fileio import write_text_atomic  # noqa: E402
-from actiondubber.model.config import ABLATIONS, TA2NetConfig  # noqa: E402
-from actiondubber.model.infer import detect_with_model, load_checkpoint  # noqa: E402
-from actiondubber.train.dataset import index_videos  # noqa: E402
-from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
-
-
-def _make_set(folder: Path, seed: int, n: int) -> Path:
-    labels = folder / "labels.csv"
-    if not labels.is_file():
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "make_synth_set.py"), str(folder), "--seed", str(seed),
-               "--n", str(n)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return labels
-
-
-def run_logged(cmd: list[str], log: Path, what: str) -> None:
-    """Run *cmd* with its output in *log*; stop the benchmark naming *what* and the log if it fails."""
-    with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise SystemExit(f"{what} failed (exit {proc.returncode}); see {log}")
-
-
-def _f(x) -> str:
-    return "  -  " if x is None or x != x else f"{x:.3f}"
-
-
-def _score(name: str, pred_dir: Path, labels: Path) -> tuple:
-    agg = evaluate_predictions(pred_dir, labels).aggregate
-    pooled = agg.strict_pooled.get("2f")
-    return (name, agg.strict_mean["2f"][2], pooled.f1 if pooled else None, agg.paper.recall, agg.paper.precision,
-            agg.paper.f1, agg.nme, agg.pme)
-
-
-def _run_methods(set_name: str, videos: Path, labels: Path, lm, out: Path, cache: Path,
-                 methods: tuple[str, ...] = ("ta2net", "training-free"), tag: str = "") -> list[tuple]:
-    ids = set(read_labels(labels).videos)
-    files = {k: v for k, v in index_videos(videos).items() if k in ids}
-    rows = []
-    for method in methods:
-        d = out / "pred" / set_name / (method + tag)
-        d.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        frames = 0
-        for vid, path in sorted(files.items()):
-            if method == "ta2net":
-                ev = detect_with_model(path, lm, cache_dir=cache)
-            else:
-                params = DetectorParams()
-                ev = events_from_curve(strength_curve(path, params), params)
-            frames += ev.video.n_frames
-            save_events(ev, d / f"{vid}.json")
-        dt = time.perf_counter() - t0
-        rows.append((*_score(f"{set_name}: {method}", d, labels), frames / dt))
-    return rows
+from actiondubber.fileio import write_text_atomic
+from actiondubber.model.config import ABLATIONS, TA2NetConfig
+from actiondubber.model.infer import load_checkpoint
+from actiondubber.train.loop import TrainRecipe, train
 
 
 def main() -> int:
@@ -123,9 +62,9 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "feature_cache"
     t0 = time.perf_counter()
-    train_labels = _make_set(work / "synth_train", 0, 24)
-    val_labels = _make_set(work / "synth_val", 2, 8)
-    test_labels = _make_set(work / "synth_test", 1, 24)
+    train_labels = make_synth_set(work / "synth_train", 0, 24)
+    val_labels = make_synth_set(work / "synth_val", 2, 8)
+    test_labels = make_synth_set(work / "synth_test", 1, 24)
     t_data = time.perf_counter() - t0
     run = work / (("run" if args.ablation == "+temp" else "run-" + args.ablation.strip("+").replace("+", "-"))
                   + ("-neg" if args.negatives else "") + (f"-seed{args.seed}" if args.seed else ""))
@@ -144,10 +83,10 @@ def main() -> int:
     lm = load_checkpoint(run / "best.pt")
     methods = ("ta2net",) if args.no_baseline else ("ta2net", "training-free")
     tag = "" if run.name == "run" else "-" + run.name
-    rows = _run_methods("synth held-out", test_labels.parent, test_labels, lm, work, cache, methods, tag)
+    rows = run_methods("synth held-out", test_labels.parent, test_labels, lm, work, cache, methods, tag)
     real_labels = REAL / "labels_audio_onsets.csv"
     if real_labels.is_file():
-        rows += _run_methods("real", REAL, real_labels, lm, work, cache, methods, tag)
+        rows += run_methods("real", REAL, real_labels, lm, work, cache, methods, tag)
     else:
         print(f"(real clips skipped: {real_labels} not found)")
     lines = [
@@ -162,13 +101,13 @@ def main() -> int:
         f"from {REAL}",
         f"time: data {t_data:.0f} s (cached after the first run), training incl. flow features {t_train:.0f} s; "
         f"best checkpoint at iteration {res.best_iteration} (validation strict F1@±2 "
-        f"{_f(res.best_metric)}); last training loss {res.losses[-1] if res.losses else float('nan'):.4f}",
+        f"{fmt(res.best_metric)}); last training loss {res.losses[-1] if res.losses else float('nan'):.4f}",
         "",
         f"{'set: method':36s} {'F1@±2':>7s} {'pooled2':>7s} {'paperR':>7s} {'paperP':>7s} {'paperF1':>7s} "
         f"{'NME':>7s} {'PME':>7s} {'fps':>7s}",
     ]
     for r in rows:
-        lines.append(f"{r[0]:36s} " + " ".join(f"{_f(x):>7s}" for x in r[1:-1]) + f" {r[-1]:7.0f}")
+        lines.append(f"{r[0]:36s} " + " ".join(f"{fmt(x):>7s}" for x in r[1:-1]) + f" {r[-1]:7.0f}")
     lines.append("F1@±2: strict one-to-one, mean over clips; pooled2: from counts pooled over clips; paper*: the "
                  "reference code's lenient ±3-frame figures; fps: inference frames/s incl. flow (TA2Net reuses "
                  "cached features where present)")

@@ -29,20 +29,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import torch
+from common import REAL, ROOT, fmt, make_synth_set, run_logged, run_methods
 
-import torch  # noqa: E402
-from bench_train import REAL, _f, _make_set, _run_methods, run_logged  # noqa: E402
-
-from actiondubber.evaluate.labels import read_labels, write_labels  # noqa: E402
-from actiondubber.evaluate.report import evaluate_predictions  # noqa: E402
-from actiondubber.fileio import write_text_atomic  # noqa: E402
-from actiondubber.model.config import TA2NetConfig  # noqa: E402
-from actiondubber.model.infer import load_checkpoint  # noqa: E402
-from actiondubber.train.dataset import index_videos  # noqa: E402
-from actiondubber.train.loop import TrainRecipe, train  # noqa: E402
+from actiondubber.evaluate.labels import read_labels, write_labels
+from actiondubber.evaluate.report import evaluate_predictions
+from actiondubber.fileio import write_text_atomic
+from actiondubber.model.config import TA2NetConfig
+from actiondubber.model.infer import load_checkpoint
+from actiondubber.train.dataset import index_videos
+from actiondubber.train.loop import TrainRecipe, train
 
 
 def _link_folder(folder: Path, files: dict[str, Path]) -> None:
@@ -131,8 +127,8 @@ def main() -> int:
         return 0
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    _make_set(work / "synth_train", 0, 24)
-    _make_set(work / "synth_val", 2, 8)
+    make_synth_set(work / "synth_train", 0, 24)
+    make_synth_set(work / "synth_val", 2, 8)
     if not (work / "run" / "best.pt").is_file():
         print("training the synthetic-only model first (bench_train.py) ...", flush=True)
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_train.py"), "--work", str(work),
@@ -154,12 +150,12 @@ def main() -> int:
         _link_folder(tdir, {v: index_videos(REAL)[v] for v in folds[test]})
         write_labels(tdir / "labels.csv", {v: real_lf.videos[v].frames for v in folds[test]}, "real")
         mixed = load_checkpoint(runs[k] / "best.pt")
-        rows = _run_methods(f"fold{test}", tdir, tdir / "labels.csv", mixed, pred, work / "feature_cache",
+        rows = run_methods(f"fold{test}", tdir, tdir / "labels.csv", mixed, pred, work / "feature_cache",
                             ("ta2net",), "-synth+real")
         tuned = load_checkpoint(tuned_runs[k] / "best.pt")
-        rows += _run_methods(f"fold{test}", tdir, tdir / "labels.csv", tuned, pred, work / "feature_cache",
+        rows += run_methods(f"fold{test}", tdir, tdir / "labels.csv", tuned, pred, work / "feature_cache",
                              ("ta2net",), "-finetuned")
-        rows += _run_methods(f"fold{test}", tdir, tdir / "labels.csv", synth_model, pred, work / "feature_cache",
+        rows += run_methods(f"fold{test}", tdir, tdir / "labels.csv", synth_model, pred, work / "feature_cache",
                              ("ta2net", "training-free"), "")
         rows = [(f"fold{test}: {label}", *r[1:]) for label, r in
                 zip(("TA2Net, synthetic + real", "TA2Net, fine-tuned on real", "TA2Net, synthetic only",
@@ -193,11 +189,11 @@ def main() -> int:
         f"{'paperF1':>7s} {'NME':>7s} {'PME':>7s}",
     ]
     for method, vals in both.items():
-        lines.append(f"{names[method]:52s} " + " ".join(f"{_f(x):>7s}" for x in vals))
+        lines.append(f"{names[method]:52s} " + " ".join(f"{fmt(x):>7s}" for x in vals))
     lines += ["", "per fold (test fold: method):"]
     for _, rows in results:
         for r in rows:
-            lines.append(f"  {r[0]:38s} " + " ".join(f"{_f(x):>7s}" for x in r[1:-1]))
+            lines.append(f"  {r[0]:38s} " + " ".join(f"{fmt(x):>7s}" for x in r[1:-1]))
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     write_text_atomic(work / "real_folds_summary.txt", text)

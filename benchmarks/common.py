@@ -6,7 +6,9 @@ and this module from their own folder; none edits ``sys.path`` or imports anothe
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,3 +29,62 @@ def require(path: Path, what: str) -> Path:
         print(f"{what} not found: {path} (is ../shared present?)", file=sys.stderr)
         raise SystemExit(2)
     return path
+
+
+def fmt(x) -> str:
+    """A figure for a table: three decimals, or a dash for None/NaN."""
+    return "  -  " if x is None or x != x else f"{x:.3f}"
+
+
+def run_logged(cmd: list[str], log: Path, what: str) -> None:
+    """Run *cmd* with its output in *log*; stop the benchmark naming *what* and the log if it fails."""
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise SystemExit(f"{what} failed (exit {proc.returncode}); see {log}")
+
+
+def make_synth_set(folder: Path, seed: int, n: int) -> Path:
+    """The labels CSV of a synthetic set made by ``make_synth_set.py`` (made once, then reused)."""
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "make_synth_set.py"), str(folder), "--seed", str(seed),
+               "--n", str(n)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return labels
+
+
+def run_methods(set_name: str, videos: Path, labels: Path, lm, out: Path, cache: Path,
+                methods: tuple[str, ...] = ("ta2net", "training-free"), tag: str = "") -> list[tuple]:
+    """Run TA²Net (*lm*, a loaded checkpoint) and/or the training-free detector on every labelled video;
+    one row per method: (name, strict F1@±2 mean, pooled, paper R, P, F1, NME, PME, frames/s).
+    Events are scored in memory; their JSON files are kept under *out* for inspection."""
+    from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+    from actiondubber.evaluate import read_labels, score
+    from actiondubber.events import save_events
+    from actiondubber.model.infer import detect_with_model
+
+    lab = read_labels(labels)
+    files = labelled_videos(videos, set(lab.videos))
+    rows = []
+    for method in methods:
+        d = out / "pred" / set_name / (method + tag)
+        d.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        frames = 0
+        found = {}
+        for vid, path in sorted(files.items()):
+            if method == "ta2net":
+                ev = detect_with_model(path, lm, cache_dir=cache)
+            else:
+                params = DetectorParams()
+                ev = events_from_curve(strength_curve(path, params), params)
+            frames += ev.video.n_frames
+            found[vid] = ev
+            save_events(ev, d / f"{vid}.json")
+        dt = time.perf_counter() - t0
+        agg = score(found, lab).aggregate
+        pooled = agg.strict_pooled.get("2f")
+        rows.append((f"{set_name}: {method}", agg.strict_mean["2f"][2], pooled.f1 if pooled else None,
+                     agg.paper.recall, agg.paper.precision, agg.paper.f1, agg.nme, agg.pme, frames / dt))
+    return rows
