@@ -342,7 +342,7 @@ $("original").addEventListener("click", original);
 $("render").addEventListener("click", renderDub);
 $("sensitivity").addEventListener("input", repick);
 $("sensitivity").addEventListener("change", endSlider);
-player.addEventListener("play", () => { $("play").textContent = "⏸"; });
+player.addEventListener("play", () => { $("play").textContent = "▮▮"; });
 player.addEventListener("pause", () => { $("play").textContent = "▶"; });
 player.addEventListener("loadedmetadata", () => drawOverlay(currentFrame()));
 new ResizeObserver(() => drawOverlay(currentFrame())).observe(overlay);
@@ -377,6 +377,7 @@ window.actiondubber = {
   state: () => ({ path: S.video?.path ?? null, frames: [...S.frames], selected: S.selected, current: currentFrame(),
     analysed: !!S.curve, canUndo: S.history.canUndo, lastPickMs: S.lastPickMs, audition: S.audition?.url ?? null }),
   markers: () => timeline.markerPositions(),
+  frameX: (f) => timeline.frameX(f),
 };
 
 $("sens-value").textContent = Number($("sensitivity").value).toFixed(2);

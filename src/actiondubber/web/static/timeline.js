@@ -5,7 +5,7 @@ const COLORS = {
   bg: "#101216", lane: "#171a20", grid: "#262a33", text: "#8a909c", wave: "#5a7bd8",
   curve: "#5fb36a", curveFill: "rgba(95,179,106,0.28)", marker: "#f2b233", select: "#3fd0ff", play: "#ff4d4d",
 };
-const RULER = 22;      // px: time ruler with the marker flags
+const RULER = 32;      // px: time ruler (labels on top, marker flags below)
 const HIT = 6;         // px: how close a click must be to grab a marker
 
 export class Timeline {
