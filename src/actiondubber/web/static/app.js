@@ -83,11 +83,14 @@ function nudge(delta) {
   if (S.selected === null) return status("select an event to nudge", true);
   moveEvent(S.selected, S.selected + delta);
 }
-function undo() { const e = S.history.undo(); if (!e) return status("nothing to undo"); S.frames = e.before; afterHistory(`undid: ${e.label}`); }
-function redo() { const e = S.history.redo(); if (!e) return status("nothing to redo"); S.frames = e.after; afterHistory(`redid: ${e.label}`); }
-function afterHistory(msg) {
-  S.frames = [...S.frames];
-  if (S.selected !== null && !S.frames.includes(S.selected)) S.selected = null;
+function undo() { const e = S.history.undo(); if (!e) return status("nothing to undo"); afterHistory(e.after, e.before, `undid: ${e.label}`); }
+function redo() { const e = S.history.redo(); if (!e) return status("nothing to redo"); afterHistory(e.before, e.after, `redid: ${e.label}`); }
+function afterHistory(from, to, msg) {
+  S.frames = [...to];
+  // select what came back (an added or moved event), so it can be nudged or deleted at once
+  const back = to.filter((f) => !from.includes(f));
+  if (back.length === 1) { S.selected = back[0]; seekFrame(back[0]); }
+  else if (S.selected !== null && !S.frames.includes(S.selected)) S.selected = null;
   render(); status(msg);
 }
 function select(f) { S.selected = f; render(); }

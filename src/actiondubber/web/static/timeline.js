@@ -149,7 +149,7 @@ export class Timeline {
     ctx.fillText(this.scores ? "strength" : "strength (run Detect)", 4, curveTop + 2);
     this._markers(ctx, W, H);
     // playhead
-    const px = this.x(this.frameTime(this.playhead));
+    const px = Math.round(this.frameX(this.playhead)) + 0.5;  // same place as a marker on this frame
     ctx.strokeStyle = COLORS.play; ctx.lineWidth = 1.5;
     ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, H); ctx.stroke();
     ctx.fillStyle = COLORS.play; ctx.beginPath(); ctx.moveTo(px - 5, 0); ctx.lineTo(px + 5, 0); ctx.lineTo(px, 7); ctx.fill();
