@@ -2,12 +2,14 @@
 
 Starts the real command on a free port, opens the page on a real clip (from
 ``../shared/data/real/`` when present, else a generated one), runs
-detection, checks the markers drawn on the timeline, adds an event with M,
-undoes and redoes it, nudges it, drags another, saves (and saves again,
-declining to overwrite), exports, and reads every file back with the
-library's own readers. Uses Debian's ``chromium`` (no browser download);
-skipped with the reason when Chromium or Playwright is missing. Set
-``ACTIONDUBBER_WEB_SCREENSHOT=path.png`` to keep the page's screenshot.
+detection, checks the markers drawn on the timeline, moves the sensitivity
+slider (and undoes it), adds an event with M, undoes and redoes it, nudges
+it, drags another, saves (and saves again, declining to overwrite), exports,
+auditions the dub, and reads every file back with the library's own readers.
+Uses Debian's ``chromium`` (no browser download); skipped with the reason
+when Chromium or Playwright is missing. Set ``ACTIONDUBBER_WEB_SCREENSHOT=path.png``
+to keep the page's screenshot (``docs/web_review.png`` was made so, with
+``ACTIONDUBBER_WEB_CLIP=chopping_cabbage_knife.mp4``).
 """
 
 from __future__ import annotations
@@ -134,7 +136,15 @@ def test_review_in_the_browser(server, tmp_path):
             for m in markers:  # each marker is drawn: its line in the strength lane has the marker colour
                 rgb = canvas_pixel(page, m["x"], box["height"] - 8)
                 assert any(sum(abs(a - b) for a, b in zip(rgb, c, strict=True)) < 60 for c in MARKER_RGB), (m, rgb)
+
+            # the slider re-picks from the stored curve at once; one undo step brings the detected events back
+            page.evaluate("""() => { const r = document.getElementById('sensitivity'); r.value = '1';
+                               r.dispatchEvent(new Event('input')); r.dispatchEvent(new Event('change')); }""")
+            wait_state(page, f"s.lastPickMs !== null && s.canUndo && s.frames.length > {len(detected)}")
             page.locator("#timeline").focus()
+            page.keyboard.press("Control+z")
+            wait_state(page, f"s.frames.join() === '{','.join(map(str, detected))}'")
+            page.evaluate("document.getElementById('sensitivity').value = '0.5'")
 
             # add an event with M at a frame without one, undo, redo, nudge
             gap = next(f for f in range(5, info.n_frames) if all(abs(f - g) > 3 for g in detected))
@@ -197,6 +207,15 @@ def test_review_in_the_browser(server, tmp_path):
                 assert [c.start for c in cues] == pytest.approx(want, abs=0.5 / info.fps)
             except ImportError:
                 pass
+
+            # audition: the player switches to the dub of the current events, then back to the original
+            page.click("#audition")
+            wait_state(page, "s.audition !== null", timeout=30000)
+            page.wait_for_function("document.getElementById('player').currentSrc.includes('/api/audition/')")
+            page.wait_for_function("document.getElementById('player').readyState >= 2", timeout=20000)
+            page.evaluate("document.getElementById('player').pause()")
+            page.click("#original")
+            wait_state(page, "s.audition === null")
 
             # the sound-source mark is drawn on the frame of an event
             page.keyboard.press("ArrowUp")
