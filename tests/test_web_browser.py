@@ -143,8 +143,8 @@ def test_review_in_the_browser(server, tmp_path):
             wait_state(page, f"s.lastPickMs !== null && s.canUndo && s.frames.length > {len(detected)}")
             page.locator("#timeline").focus()
             page.keyboard.press("Control+z")
-            wait_state(page, f"s.frames.join() === '{','.join(map(str, detected))}'")
-            page.evaluate("document.getElementById('sensitivity').value = '0.5'")
+            wait_state(page, f"s.frames.join() === '{','.join(map(str, detected))}' && s.sensitivity === 0.5")
+            assert page.input_value("#sensitivity") == "0.5"
 
             # add an event with M at a frame without one, undo, redo, nudge
             gap = next(f for f in range(5, info.n_frames) if all(abs(f - g) > 3 for g in detected))
@@ -220,6 +220,9 @@ def test_review_in_the_browser(server, tmp_path):
             # the sound-source mark is drawn on the frame of an event
             page.keyboard.press("ArrowUp")
             wait_state(page, "s.selected !== null && s.current === s.selected")
+            page.wait_for_function("(() => { const p = document.getElementById('player');"
+                                   " return !p.seeking && p.readyState >= 2; })()")
+            page.wait_for_timeout(300)
             shot = tmp_path / "web_review.png"
             page.screenshot(path=str(shot))
             keep = os.environ.get("ACTIONDUBBER_WEB_SCREENSHOT")

@@ -83,10 +83,17 @@ function nudge(delta) {
   if (S.selected === null) return status("select an event to nudge", true);
   moveEvent(S.selected, S.selected + delta);
 }
-function undo() { const e = S.history.undo(); if (!e) return status("nothing to undo"); afterHistory(e.after, e.before, `undid: ${e.label}`); }
-function redo() { const e = S.history.redo(); if (!e) return status("nothing to redo"); afterHistory(e.before, e.after, `redid: ${e.label}`); }
-function afterHistory(from, to, msg) {
+function undo() {
+  const e = S.history.undo(); if (!e) return status("nothing to undo");
+  afterHistory(e.after, e.before, `undid: ${e.label}`, e.meta?.sensBefore);
+}
+function redo() {
+  const e = S.history.redo(); if (!e) return status("nothing to redo");
+  afterHistory(e.before, e.after, `redid: ${e.label}`, e.meta?.sensAfter);
+}
+function afterHistory(from, to, msg, sens) {
   S.frames = [...to];
+  if (sens !== undefined) setSlider(sens);
   // select what came back (an added or moved event), so it can be nudged or deleted at once
   const back = to.filter((f) => !from.includes(f));
   if (back.length === 1) { S.selected = back[0]; seekFrame(back[0]); }
@@ -226,17 +233,21 @@ async function detect() {
 
 async function showAnalysis() {
   const a = await get("/api/analysis", { path: S.video.path, sensitivity: $("sensitivity").value });
-  S.curve = a; S.video.analysed = true;
+  S.curve = a; S.video.analysed = true; S.sensitivity = a.sensitivity;
   timeline.scores = a.scores; S.video.times = a.times; timeline.times = a.times;
   S.history.clear();
   setFrames(a.events.map((e) => e.frame), "detect", { record: false });
 }
 
 // Slider: the server re-picks from the stored curve (the detector's own peak picker); one undo step per gesture.
+function setSlider(s) {
+  $("sensitivity").value = String(s); $("sens-value").textContent = Number(s).toFixed(2);
+  S.sensitivity = Number(s); $("pick-info").textContent = `${S.frames.length} events at ${Number(s).toFixed(2)}`;
+}
 async function repick() {
   if (!S.curve) return;
   const s = Number($("sensitivity").value); $("sens-value").textContent = s.toFixed(2);
-  if (S.sliderBefore === null) S.sliderBefore = [...S.frames];
+  if (S.sliderBefore === null) S.sliderBefore = { frames: [...S.frames], sens: S.sensitivity };
   const seq = ++S.pickSeq, t0 = performance.now();
   try {
     const r = await post("/api/pick", { path: S.video.path, sensitivity: s });
@@ -249,7 +260,11 @@ async function repick() {
 function endSlider() {
   const run = async () => {
     await repick();
-    if (S.sliderBefore !== null) { S.history.push(S.sliderBefore, S.frames, "sensitivity"); S.sliderBefore = null; render(); }
+    const b = S.sliderBefore, s = Number($("sensitivity").value);
+    if (b !== null) {
+      S.history.push(b.frames, S.frames, `sensitivity ${b.sens.toFixed(2)}→${s.toFixed(2)}`, { sensBefore: b.sens, sensAfter: s });
+      S.sliderBefore = null; S.sensitivity = s; render();
+    }
   };
   run(); $("sensitivity").blur();
 }
@@ -266,7 +281,7 @@ async function postConfirmed(url, body) {
     return post(url, { ...body, name: e.body.suggest_name ?? e.body.suggest[0] });
   }
 }
-function eventsBody(extra = {}) { return { path: S.video.path, frames: S.frames, sensitivity: Number($("sensitivity").value), ...extra }; }
+function eventsBody(extra = {}) { return { path: S.video.path, frames: S.frames, sensitivity: S.sensitivity, ...extra }; }
 
 async function save() {
   try { const r = await postConfirmed("/api/save", eventsBody()); status(`saved ${r.n_events} events to ${r.saved}`); }
@@ -378,7 +393,7 @@ document.addEventListener("keydown", (e) => {
 // For tests and the curious: a read-only view of the editor's state.
 window.actiondubber = {
   state: () => ({ path: S.video?.path ?? null, frames: [...S.frames], selected: S.selected, current: currentFrame(),
-    analysed: !!S.curve, canUndo: S.history.canUndo, lastPickMs: S.lastPickMs, audition: S.audition?.url ?? null }),
+    analysed: !!S.curve, sensitivity: S.sensitivity, canUndo: S.history.canUndo, lastPickMs: S.lastPickMs, audition: S.audition?.url ?? null }),
   markers: () => timeline.markerPositions(),
   frameX: (f) => timeline.frameX(f),
 };

@@ -3,9 +3,10 @@
 export class History {
   constructor(limit = 500) { this.undoStack = []; this.redoStack = []; this.limit = limit; }
   clear() { this.undoStack = []; this.redoStack = []; }
-  push(before, after, label) {
-    if (sameList(before, after)) return false;
-    this.undoStack.push({ before: [...before], after: [...after], label });
+  // meta: anything else the edit changed (the slider's value), restored with the list
+  push(before, after, label, meta = null) {
+    if (sameList(before, after) && !meta) return false;
+    this.undoStack.push({ before: [...before], after: [...after], label, meta });
     if (this.undoStack.length > this.limit) this.undoStack.shift();
     this.redoStack = [];
     return true;
