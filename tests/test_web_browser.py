@@ -148,9 +148,12 @@ def test_review_in_the_browser(server, tmp_path):
 
             # add an event with M at a frame without one, undo, redo, nudge
             gap = next(f for f in range(5, info.n_frames) if all(abs(f - g) > 3 for g in detected))
-            page.keyboard.press("Home")
-            for _ in range(gap):
-                page.keyboard.press("ArrowRight")
+            # click-to-seek on the timeline, then one frame forward and back with the arrow keys
+            page.mouse.click(box["x"] + page.evaluate(f"window.actiondubber.frameX({gap})"), box["y"] + 60)
+            wait_state(page, f"s.current === {gap} && s.selected === null")
+            page.keyboard.press("ArrowRight")
+            wait_state(page, f"s.current === {gap + 1}")
+            page.keyboard.press("ArrowLeft")
             wait_state(page, f"s.current === {gap}")
             page.keyboard.press("m")
             wait_state(page, f"s.frames.includes({gap}) && s.selected === {gap}")

@@ -42,7 +42,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
 from actiondubber.detect import DetectorParams
-from actiondubber.dub import BUILTIN_SOUNDS, dub
+from actiondubber.dub import BUILTIN_SOUNDS, DubParams, dub
 from actiondubber.dub.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
 from actiondubber.events import save_events
@@ -418,9 +418,8 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
     def _dub_job(kind: str, st: VideoState, req: DubRequest, out: Path, publish) -> dict:
         ev = st.events_at(req.frames, sensitivity=req.sensitivity)
         sound = ws.sound(req.sound)
-        from actiondubber.dub.place import DubParams
-
         params = DubParams(mix=req.mix)
+        params.validate()
 
         def work(job):
             res = dub(st.path, out, ev, sound=sound, params=params, info=st.info)
@@ -452,6 +451,18 @@ def _umask() -> int:
     return mask
 
 
+def _machine_names() -> list[str]:
+    """This machine's host names and addresses (for the Host check when serving beyond loopback)."""
+    import socket
+
+    names = {socket.gethostname().lower(), socket.getfqdn().lower()}
+    try:
+        names |= {ai[4][0].lower() for ai in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        pass
+    return sorted(n for n in names if n)
+
+
 def run_server(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
                max_upload: int = DEFAULT_MAX_UPLOAD, log_level: str = "warning") -> None:
     """Serve *folder* at ``http://host:port`` until interrupted (optionally opening a browser tab).
@@ -461,7 +472,9 @@ def run_server(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int 
     """
     import uvicorn
 
-    hosts = list(LOOPBACK_HOSTS) + ([host.lower()] if host.lower() not in LOOPBACK_HOSTS else [])
+    hosts = list(LOOPBACK_HOSTS)
+    if host.lower() not in LOOPBACK_HOSTS:  # reachable from the network: answer to this machine's names too
+        hosts += [host.lower(), *_machine_names()]
     app = create_app(folder, allowed_hosts=hosts, max_upload=max_upload)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
