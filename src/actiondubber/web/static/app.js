@@ -252,8 +252,8 @@ async function repick() {
   try {
     const r = await post("/api/pick", { path: S.video.path, sensitivity: s });
     if (seq !== S.pickSeq) return;
-    S.lastPickMs = performance.now() - t0;
     setFrames(r.events.map((e) => e.frame), "sensitivity", { record: false });
+    S.lastPickMs = performance.now() - t0;  // request sent -> list, table and markers updated
     $("pick-info").textContent = `${r.events.length} events at ${s.toFixed(2)} · re-picked in ${S.lastPickMs.toFixed(0)} ms`;
   } catch (e) { fail(e); }
 }
