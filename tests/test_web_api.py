@@ -21,7 +21,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from actiondubber.detect import detect  # noqa: E402
+from actiondubber.detect import DetectorParams, detect, events_from_curve, strength_curve  # noqa: E402
 from actiondubber.events import SCHEMA, load_events  # noqa: E402
 from actiondubber.export.cues import read_srt  # noqa: E402
 from actiondubber.synth import render_clip  # noqa: E402
@@ -65,6 +65,17 @@ def wait_job(client, job_id, timeout=60.0):
 
 
 @pytest.fixture(scope="module")
+def reference(folder):
+    """The library's own strength curve of the clip (what ``detect`` computes before picking peaks)."""
+    return strength_curve(folder / "clip.mp4", DetectorParams())
+
+
+def library_frames(curve, sensitivity: float) -> list[int]:
+    """The events ``actiondubber.detect.detect(clip, sensitivity=...)`` returns, from the curve."""
+    return events_from_curve(curve, DetectorParams(sensitivity=sensitivity)).frames
+
+
+@pytest.fixture(scope="module")
 def analysed(client):
     """Detection run once through the job + event stream; returns the stream's messages."""
     job = client.post("/api/detect", json={"path": "clip.mp4", "sensitivity": 0.5}).json()
@@ -95,19 +106,19 @@ def test_info_and_media_with_ranges(client, folder):
     assert r.content == (folder / "clip.mp4").read_bytes()[10:110]
 
 
-def test_detect_streams_progress_and_matches_the_library(client, folder, analysed):
+def test_detect_streams_progress_and_matches_the_library(client, folder, analysed, reference):
     final = analysed[-1]
     assert final["state"] == "done" and final["total"] == probe(folder / "clip.mp4").n_frames
     done = [m["done"] for m in analysed]
     assert done == sorted(done) and len(analysed) >= 2  # progress streamed as it went
     a = client.get("/api/analysis", params={"path": "clip.mp4"}).json()
     ref = detect(folder / "clip.mp4", sensitivity=0.5)
-    assert [e["frame"] for e in a["events"]] == ref.frames
+    assert [e["frame"] for e in a["events"]] == ref.frames == library_frames(reference, 0.5)
     assert len(a["scores"]) == len(ref.scores) and len(a["xs"]) == len(ref.scores)
     assert ref.frames, "the synthetic clip has collisions"
 
 
-def test_pick_repicks_from_stored_curve_without_recomputing_flow(client, folder, analysed, monkeypatch):
+def test_pick_repicks_from_stored_curve_without_recomputing_flow(client, analysed, reference, monkeypatch):
     import actiondubber.web.state as state
 
     def no_flow(*a, **k):
@@ -117,7 +128,7 @@ def test_pick_repicks_from_stored_curve_without_recomputing_flow(client, folder,
     for s in (0.1, 0.95):
         r = client.post("/api/pick", json={"path": "clip.mp4", "sensitivity": s})
         assert r.status_code == 200
-        assert [e["frame"] for e in r.json()["events"]] == detect(folder / "clip.mp4", sensitivity=s).frames
+        assert [e["frame"] for e in r.json()["events"]] == library_frames(reference, s)
     lo = client.post("/api/pick", json={"path": "clip.mp4", "sensitivity": 0.0}).json()["events"]
     hi = client.post("/api/pick", json={"path": "clip.mp4", "sensitivity": 1.0}).json()["events"]
     assert len(hi) >= len(lo)
