@@ -166,6 +166,13 @@ export class Timeline {
       ctx.fillText(fmtTime(t, step), x + 3, 3);
     }
     ctx.beginPath(); ctx.moveTo(0, RULER - 0.5); ctx.lineTo(W, RULER - 0.5); ctx.stroke();
+    if ((this.frameStep() / span) * W >= 6) {  // zoomed in: a tick at every frame boundary
+      ctx.strokeStyle = "#3a3f4a"; ctx.beginPath();
+      for (let f = Math.max(0, this.frameAt(a)); f < this.times.length && this.times[f] <= b; f++) {
+        const x = Math.round(this.x(this.times[f])) + 0.5; ctx.moveTo(x, RULER - 4); ctx.lineTo(x, RULER);
+      }
+      ctx.stroke();
+    }
   }
   _wave(ctx, W, top, h) {
     const n = this.wave.length, mid = top + h / 2;
