@@ -165,6 +165,22 @@ def test_save_schema_and_no_overwrite_without_confirm(client, folder, analysed):
     assert not list(folder.glob(".*part*"))  # no temporary files left
 
 
+def test_open_events_file_from_the_cli(client, folder, analysed, reference):
+    from actiondubber.events import save_events
+
+    ev = events_from_curve(reference, DetectorParams(sensitivity=0.8))
+    sub = folder / "sub"
+    sub.mkdir(exist_ok=True)
+    save_events(ev, sub / "from_cli.json")  # names the video by its absolute path, as 'detect --json' may
+    r = client.post("/api/open", json={"path": "sub/from_cli.json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["video"] == "clip.mp4" and r.json()["frames"] == ev.frames
+    assert "sub/from_cli.json" in client.get("/api/videos").json()["events_files"]
+    (sub / "broken.json").write_text("{not json")
+    assert client.post("/api/open", json={"path": "sub/broken.json"}).status_code == 400
+    assert client.post("/api/open", json={"path": "../secret.txt"}).status_code == 403
+
+
 def test_save_refuses_bad_frames_and_names(client, folder, analysed):
     n = probe(folder / "clip.mp4").n_frames
     r = client.post("/api/save", json={"path": "clip.mp4", "frames": [n + 5], "name": "x.events.json"})

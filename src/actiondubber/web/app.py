@@ -42,10 +42,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
 from actiondubber.detect import DetectorParams
-from actiondubber.dub import BUILTIN_SOUNDS, DubParams, dub
+from actiondubber.dub import BUILTIN_SOUNDS, DubParams, check_events, dub
 from actiondubber.dub.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
-from actiondubber.events import save_events
+from actiondubber.events import load_events, save_events
 from actiondubber.export.markers import FORMATS, export_events
 from actiondubber.fileio import check_output_path
 from actiondubber.video.reader import probe
@@ -81,6 +81,10 @@ class OutputExists(OutputError):
 class DetectRequest(BaseModel):
     path: str
     sensitivity: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class OpenRequest(BaseModel):
+    path: str
 
 
 class PickRequest(BaseModel):
@@ -268,8 +272,25 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
         """The folder's videos and the sounds a dub can use."""
         vids = [{"path": ws.folder.relative(p), "size": p.stat().st_size} for p in ws.folder.files(VIDEO_EXTENSIONS)]
         sounds = [ws.folder.relative(p) for p in ws.folder.files(AUDIO_EXTENSIONS)]
+        events = [ws.folder.relative(p) for p in ws.folder.files((".json",))]
         return {"folder": ws.folder.root.name, "videos": vids, "builtin_sounds": list(BUILTIN_SOUNDS),
-                "sound_files": sounds, "formats": FORMATS, "max_upload": ws.max_upload}
+                "sound_files": sounds, "events_files": events, "formats": FORMATS, "max_upload": ws.max_upload}
+
+    @app.post("/api/open")
+    def open_events(req: OpenRequest):
+        """An events JSON file of the folder (from ``detect --json`` or a save): its video and its frames."""
+        p = ws.folder.resolve(req.path)
+        ev = load_events(p)
+        named = Path(ev.video.path) if ev.video.path else None
+        # a relative name is taken beside the events file (as saved here), else from the folder's top
+        cands = [] if named is None else [named] if named.is_absolute() else [p.parent / named, ws.folder.root / named]
+        video = next((c for c in cands if c.is_file() and ws.folder.contains(c)), None)
+        if video is None:
+            raise InputError(f"{req.path}: its video {ev.video.path or '(none named)'} is not in the served folder")
+        st = ws.video(ws.folder.relative(video))
+        check_events(ev, st.info, source=req.path)
+        return {"video": st.rel, "frames": ev.frames, "sensitivity": ev.params.get("sensitivity"),
+                "n_events": len(ev)}
 
     @app.get("/api/info")
     def info(path: str = Query(...)):

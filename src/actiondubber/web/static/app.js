@@ -193,7 +193,22 @@ async function loadList(selectPath) {
   const snd = $("sound");
   snd.replaceChildren(...d.builtin_sounds.map((s) => new Option(s, s)),
     ...d.sound_files.map((s) => new Option(`file: ${s}`, s)));
+  const evs = $("events-select");
+  evs.replaceChildren(new Option("— detect, or open a file —", ""), ...d.events_files.map((p) => new Option(p, p)));
   if (selectPath) { sel.value = selectPath; await openVideo(selectPath); }
+}
+
+// Open an events file: its video, analysed if it is not yet (the curve gives strength and location), then its
+// frames as one undoable step.
+async function openEvents(path) {
+  if (!path) return;
+  try {
+    const r = await post("/api/open", { path });
+    if (S.video?.path !== r.video) { $("video-select").value = r.video; await openVideo(r.video); }
+    if (!S.curve) await detect();
+    if (!S.curve) return;
+    setFrames(r.frames, `open ${path}`); status(`opened ${r.n_events} events from ${path}`);
+  } catch (e) { fail(e); } finally { $("events-select").value = ""; }
 }
 
 async function openVideo(path) {
@@ -284,8 +299,14 @@ async function postConfirmed(url, body) {
 function eventsBody(extra = {}) { return { path: S.video.path, frames: S.frames, sensitivity: S.sensitivity, ...extra }; }
 
 async function save() {
-  try { const r = await postConfirmed("/api/save", eventsBody()); status(`saved ${r.n_events} events to ${r.saved}`); }
-  catch (e) { fail(e); }
+  try {
+    const r = await postConfirmed("/api/save", eventsBody()); status(`saved ${r.n_events} events to ${r.saved}`);
+    refreshEventFiles();
+  } catch (e) { fail(e); }
+}
+async function refreshEventFiles() {
+  const d = await get("/api/videos").catch(() => null);
+  if (d) $("events-select").replaceChildren(new Option("— detect, or open a file —", ""), ...d.events_files.map((p) => new Option(p, p)));
 }
 async function exportMarkers() {
   const formats = [...document.querySelectorAll("input[name=fmt]:checked")].map((c) => c.value);
@@ -341,6 +362,7 @@ function step(n) { if (!S.video) return; player.pause(); seekFrame(currentFrame(
 // ---- wiring --------------------------------------------------------------------------------------------------
 $("video-select").addEventListener("change", (e) => { openVideo(e.target.value); e.target.blur(); });
 $("upload").addEventListener("change", (e) => uploadFile(e.target.files[0]));
+$("events-select").addEventListener("change", (e) => { openEvents(e.target.value); e.target.blur(); });
 $("detect").addEventListener("click", detect);
 $("play").addEventListener("click", togglePlay);
 $("step-back").addEventListener("click", () => step(-1));
