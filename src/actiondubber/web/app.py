@@ -305,7 +305,10 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
         base = safe_filename(name)
         if not base.lower().endswith(VIDEO_EXTENSIONS):
             return _error(415, f"{base}: not a video file name ({', '.join(VIDEO_EXTENSIONS)})")
-        fd, tmp_name = tempfile.mkstemp(prefix=".upload.", suffix=f".part{Path(base).suffix}", dir=ws.folder.root)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=".upload.", suffix=f".part{Path(base).suffix}", dir=ws.folder.root)
+        except OSError as exc:
+            return _error(409, f"cannot write in the served folder ({exc.strerror or exc})")
         tmp = Path(tmp_name)
         try:
             n = 0

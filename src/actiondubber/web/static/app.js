@@ -385,6 +385,9 @@ $("sensitivity").addEventListener("change", endSlider);
 player.addEventListener("play", () => { $("play").textContent = "▮▮"; });
 player.addEventListener("pause", () => { $("play").textContent = "▶"; });
 player.addEventListener("loadedmetadata", () => drawOverlay(currentFrame()));
+player.addEventListener("error", () => {
+  if (S.video) status(`this browser cannot play ${S.video.name} (its codec or container); detection, editing and exports still work`, true);
+});
 new ResizeObserver(() => drawOverlay(currentFrame())).observe(overlay);
 for (const b of document.querySelectorAll("button")) b.addEventListener("mouseup", () => b.blur());
 
