@@ -309,3 +309,10 @@ def test_serve_cli_checks_its_folder(tmp_path):
     assert res.exit_code != 0 and "not a folder" in res.output
     res = CliRunner().invoke(cli, ["serve", "--help"])
     assert res.exit_code == 0 and "--no-browser" in res.output and "--port" in res.output
+
+
+def test_only_loopback_hosts_are_quiet():
+    from actiondubber.cli.cmd_serve import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.org"))

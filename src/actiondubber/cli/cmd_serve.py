@@ -10,7 +10,8 @@ import click
 from actiondubber.errors import BackendUnavailableError, InputError
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether *host* (a name or an address) stays on this machine."""
     if host == "localhost":
         return True
     try:
@@ -40,7 +41,7 @@ def serve_cmd(folder: Path, port: int, host: str, no_browser: bool, max_upload_m
         raise BackendUnavailableError(
             f"the web editor needs FastAPI and uvicorn ({exc.name} is missing): pip install 'actiondubber[web]'"
         ) from None
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.secho(
             f"actiondubber: WARNING: listening on {host}: anyone who can reach this machine on port {port} can "
             f"read, upload and write files in {folder.resolve()}. There is no password. Use --host 127.0.0.1 "
