@@ -94,6 +94,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     w, h = (int(v) for v in args.size.split("x"))
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t = time.perf_counter()
