@@ -21,9 +21,9 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from actiondubber.detect import DetectorParams, detect, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detection import DetectorParams, detect, events_from_curve, strength_curve  # noqa: E402
 from actiondubber.events import SCHEMA, load_events  # noqa: E402
-from actiondubber.export.cues import read_srt  # noqa: E402
+from actiondubber.exporters.cues import read_srt  # noqa: E402
 from actiondubber.synth import render_clip  # noqa: E402
 from actiondubber.video.reader import probe  # noqa: E402
 from actiondubber.web.app import create_app  # noqa: E402
@@ -71,7 +71,7 @@ def reference(folder):
 
 
 def library_frames(curve, sensitivity: float) -> list[int]:
-    """The events ``actiondubber.detect.detect(clip, sensitivity=...)`` returns, from the curve."""
+    """The events ``actiondubber.detection.detect(clip, sensitivity=...)`` returns, from the curve."""
     return events_from_curve(curve, DetectorParams(sensitivity=sensitivity)).frames
 
 
@@ -193,7 +193,7 @@ def test_save_refuses_bad_frames_and_names(client, folder, analysed):
 
 def test_export_markers_read_back(client, folder, analysed):
     pytest.importorskip("opentimelineio")
-    from actiondubber.export.editors import read_markers
+    from actiondubber.exporters.editors import read_markers
 
     a = client.get("/api/analysis", params={"path": "clip.mp4"}).json()
     frames = [e["frame"] for e in a["events"]] + [7]

@@ -203,7 +203,7 @@ def test_review_in_the_browser(server, tmp_path):
             page.wait_for_function("document.getElementById('status').textContent.startsWith('exported')",
                                    timeout=20000)
             try:
-                from actiondubber.export.editors import read_markers
+                from actiondubber.exporters.editors import read_markers
 
                 cues = read_markers(folder / (Path(name).stem + ".otio"))
                 want = [info.time_of(f) for f in edited if f != dst]

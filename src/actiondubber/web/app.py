@@ -7,8 +7,8 @@ event stream (``/api/jobs/{id}/stream``). Events go in and out as lists of
 frame numbers; the server turns them into :class:`~actiondubber.types.Events`
 (:meth:`.state.VideoState.events_at`) and hands them to the same functions the
 CLI calls: :func:`actiondubber.events.save_events`,
-:func:`actiondubber.export.markers.export_events`,
-:func:`actiondubber.dub.dub`.
+:func:`actiondubber.exporters.markers.export_events`,
+:func:`actiondubber.dubbing.dub`.
 
 Safety: the server binds 127.0.0.1 unless told otherwise; requests whose
 ``Host`` is not one of the allowed names are refused (DNS rebinding), and so
@@ -41,12 +41,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
-from actiondubber.detect import DetectorParams
-from actiondubber.dub import BUILTIN_SOUNDS, DubParams, check_events, dub
-from actiondubber.dub.library import AUDIO_EXTENSIONS
+from actiondubber.detection import DetectorParams
+from actiondubber.dubbing import BUILTIN_SOUNDS, DubParams, dub
+from actiondubber.dubbing.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
-from actiondubber.events import load_events, save_events
-from actiondubber.export.markers import FORMATS, export_events
+from actiondubber.events import check_events_fit, load_events, save_events
+from actiondubber.exporters.markers import FORMATS, export_events
 from actiondubber.fileio import check_output_path
 from actiondubber.video.reader import probe
 from actiondubber.web.jobs import JobRunner
@@ -288,7 +288,7 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
         if video is None:
             raise InputError(f"{req.path}: its video {ev.video.path or '(none named)'} is not in the served folder")
         st = ws.video(ws.folder.relative(video))
-        check_events(ev, st.info, source=req.path)
+        check_events_fit(ev, st.info, source=req.path)
         return {"video": st.rel, "frames": ev.frames, "sensitivity": ev.params.get("sensitivity"),
                 "n_events": len(ev)}
 

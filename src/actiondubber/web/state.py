@@ -2,7 +2,7 @@
 
 The curve is computed once (the slow part: optical flow); re-picking events
 at another sensitivity is the detector's own peak picking on the stored curve
-(:func:`actiondubber.detect.events_from_curve`), so the slider never
+(:func:`actiondubber.detection.events_from_curve`), so the slider never
 recomputes flow. An edited event list is a list of frames; each becomes an
 :class:`~actiondubber.types.Event` with that frame's container time and the
 curve's strength and sound-source location there, exactly as a detected one.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.audio.reader import NoAudioStreamError, read_audio_clip
-from actiondubber.detect import DetectorParams, StrengthCurve, events_from_curve, strength_curve
+from actiondubber.detection import DetectorParams, StrengthCurve, events_from_curve, strength_curve
 from actiondubber.errors import InputError
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video.reader import probe
