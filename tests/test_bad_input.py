@@ -89,6 +89,9 @@ def world(tmp_path_factory):
     bad["one_image"] = d / "still.png"
     (d / "wav_as_video.mp4").write_bytes((d / "knock.wav").read_bytes())
     bad["audio_only"] = d / "wav_as_video.mp4"
+    bad["unicode_missing"] = d / "vidéo ‘quoted’ \"名前\" with spaces.mp4"
+    os.symlink(d / "nowhere.mp4", d / "dangling.mp4")
+    bad["dangling_symlink"] = d / "dangling.mp4"
 
     # events files that are wrong in every way the loader must catch
     def ev_file(name: str, obj) -> Path:
@@ -131,7 +134,17 @@ def world(tmp_path_factory):
         "no_time_no_clock": ev_file("notime", mutated(ev0_time=None, fps=None, times=None)),
         "frame_is_text": ev_file("frametext", mutated(ev0_frame="seven")),
         "deeply_nested": ev_file("nested", "[" * 100000 + "]" * 100000),
-        "binary": ev_file("binary", "\udcff" if False else "\x00\x01\x02"),
+        "binary": ev_file("binary", "\x00\x01\x02"),
+        "x_is_text": ev_file("xtext", mutated(ev0_x="left")),
+        "score_is_list": ev_file("scorelist", mutated(ev0_score=[1, 2])),
+        "params_not_object": ev_file("params", mutated(params=[1, 2])),
+        "video_not_string": ev_file("videonum", mutated(video=42)),
+        "times_nan": ev_file("timesnan", json.dumps(mutated(times=[0.0] + good["times"][1:])).replace(
+            "[0.0,", "[NaN,", 1)),
+        "n_frames_negative": ev_file("nneg", mutated(n_frames=-5, times=None, scores=None)),
+        "width_negative": ev_file("wneg", mutated(width=-640)),
+        "events_not_list": ev_file("evdict", mutated(events={"frame": 3})),
+        "event_not_object": ev_file("evnum", mutated(events=[3, 4])),
         "latin1": d / "ev_latin1.json",
     }
     (d / "ev_latin1.json").write_bytes(b'{"schema": "caf\xe9"}')
@@ -190,7 +203,8 @@ COMMANDS: dict[str, dict] = {
                "labels": ["--labels", "{labels}"],
                "values": [["-s", "2"], ["-s", "nan"], ["--min-gap", "inf"], ["--min-gap", "-1"],
                           ["--short-side", "4"], ["--floor", "nan"], ["--top-fraction", "0"], ["--kind", "magic"],
-                          ["--backend", "none"], ["--frame-offset", "5"]]},
+                          ["--backend", "none"], ["--frame-offset", "5"], ["--peak-window", "0"], ["--blur", "-1"],
+                          ["--change-gate", "-3"], ["--gravity", "inf"]]},
     "evaluate": {"args": ["evaluate", "--pred", "{events}", "--labels", "{labels}", "--json", "{out:json}"],
                  "events": ["{events}"], "labels_slot": ["{labels}"], "out": ["{out:json}"],
                  "extra_outs": [["--csv", "{out2:csv}"]], "values": [["--merge-labels", "-1"]]},
@@ -202,7 +216,8 @@ COMMANDS: dict[str, dict] = {
               "values": [["--size", "0x0"], ["--size", "huge"], ["--size", "99999x99999"], ["--fps", "0"],
                          ["--seconds", "-1"], ["--scene", "space"], ["--objects", "-2"]]},
     "flow": {"args": ["flow", "{clip}", "-o", "{out:mp4}", "--max-frames", "4"], "video": ["{clip}"],
-             "out": ["{out:mp4}"], "values": [["--short-side", "3"], ["--max-frames", "0"], ["--backend", "x"]]},
+             "out": ["{out:mp4}"], "values": [["--short-side", "3"], ["--max-frames", "0"], ["--backend", "x"],
+                                                    ["--compensate", "x"]]},
     "export": {"args": ["export", "{events}", "--edl", "{out:edl}"], "events": ["{events}"], "out": ["{out:edl}"],
                "extra_outs": [["--otio", "{out2:otio}"], ["--srt", "{out3:srt}"], ["--vtt", "{out4:vtt}"],
                               ["--csv", "{out5:csv}"], ["--audacity", "{out6:txt}"], ["--fcpxml", "{out7:xml}"]],
@@ -230,14 +245,16 @@ def _cases():
     out = []
     for cmd, spec in COMMANDS.items():
         for kind in ("missing", "directory", "empty", "text", "truncated", "random_bytes", "zeroed_header",
-                     "one_image", "audio_only"):
+                     "one_image", "audio_only", "unicode_missing", "dangling_symlink"):
             if spec.get("video"):
                 out.append((f"{cmd}-video-{kind}", cmd, "video", kind))
         if spec.get("events"):
             for kind in ("missing", "directory", "empty", "not_json", "json_array", "no_events", "foreign_schema",
                          "no_schema", "negative_frame", "frame_past_end", "time_past_end", "infinity_score",
                          "nan_time", "fps_zero", "fps_negative", "scores_wrong_length", "times_decreasing",
-                         "no_time_no_clock", "frame_is_text", "deeply_nested", "binary", "latin1", "huge"):
+                         "no_time_no_clock", "frame_is_text", "deeply_nested", "binary", "latin1", "huge",
+                         "x_is_text", "score_is_list", "params_not_object", "video_not_string", "times_nan",
+                         "n_frames_negative", "width_negative", "events_not_list", "event_not_object"):
                 out.append((f"{cmd}-events-{kind}", cmd, "events", kind))
         if spec.get("labels") or spec.get("labels_slot"):
             for kind in ("missing", "directory", "empty", "binary", "garbage", "wrong_columns", "negative_frames",
