@@ -316,7 +316,7 @@ def test_both_peak_pickers_use_the_shared_parts():
     y[20], y[22] = 0.8, 1.0
     assert pick_peaks(y, min_gap=3, delta=0.1).tolist() == [22]
     assert peak_pick(y, pre_max=1, post_max=1, pre_avg=3, post_avg=3, delta=0.1, wait=3).tolist() == [20]
-    onsets, vpeaks = (importlib.import_module(f"actiondubber.{m}") for m in ("audio.onsets", "detect.peaks"))
+    onsets, vpeaks = (importlib.import_module(f"actiondubber.{m}") for m in ("audio.onsets", "detection.peaks"))
     for mod in (onsets, vpeaks):  # neither carries its own windowed maximum or spacing loop any more
         src = inspect.getsource(mod)
         assert "sliding_window_view(padded" not in src and "maximum_filter1d(xn" not in src

@@ -529,6 +529,8 @@ def test_torch_helper_is_a_low_layer_and_the_only_weights_loader():
         text = p.read_text(encoding="utf-8")
         name = str(p.relative_to(SRC))
         if name != "torchutil.py":
-            assert "torch.load(" not in text and "get_state_dict(" not in text and "getaddrinfo" not in text, name
+            assert "torch.load(" not in text and "get_state_dict(" not in text, name
+        if name != "torchutil.py" and not name.startswith("web/"):  # the web app resolves its own host name
+            assert "getaddrinfo" not in text, name
         if name != "model/checkpoint.py":
             assert "torch.save(" not in text, name

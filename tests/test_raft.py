@@ -153,7 +153,7 @@ def test_cli_flow_with_raft_weights(tmp_path, small_weights, make_video):
 
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"junk" * 10)
-    res = CliRunner().invoke(cli, [*args[:-1], str(bad)])
+    res = CliRunner().invoke(cli, [*args[:-1], str(bad), "--force"])
     assert res.exit_code == 2 and "bad.pth: not a readable weights file" in res.stderr
 
 
