@@ -1,0 +1,116 @@
+"""Labels from audio at scale: each clip's onsets corrected by its measured audio–picture offset.
+
+For every video: decode the soundtrack once, find its strong onsets (the
+``label-from-audio`` rule, :func:`actiondubber.audio.impact_onsets`), and,
+with *align*, measure the offset (:func:`~actiondubber.sync.offset.measure_offset`)
+and move each onset by it (an onset heard ``offset`` s after the impact is
+labelled at the impact's frame). Every clip gets a report row; a clip whose
+offset cannot be measured (too few impacts, music, speech) is *rejected*
+(left out of the labels, with the reason); a clip that cannot be read at all
+*failed* (reported, and the run goes on).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actiondubber.audio import DEFAULT_SR, impact_onsets, read_audio_clip, times_to_frames
+from actiondubber.detect import DetectorParams
+from actiondubber.errors import ActionDubberError, InputError
+from actiondubber.sync.offset import SyncParams, SyncRefused, measure_offset
+from actiondubber.video import probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlignedLabels:
+    """``rows`` (``{video_id: frames}`` of kept clips), one report dict per clip, and the failed count."""
+
+    rows: dict[str, list[int]] = field(default_factory=dict)
+    report: list[dict] = field(default_factory=list)
+    n_failed: int = 0
+    n_rejected: int = 0
+
+
+def aligned_labels_from_audio(
+    videos: Iterable[str | os.PathLike],
+    *,
+    align: bool = True,
+    rel_threshold: float = 0.25,
+    min_time: float = 0.1,
+    frame_rounding: str = "nearest",
+    align_streams: bool = True,
+    sr: int = DEFAULT_SR,
+    sync: SyncParams = SyncParams(),
+    detector: DetectorParams = DetectorParams(),
+    on_clip: Callable[[dict], None] | None = None,
+) -> AlignedLabels:
+    """Audible623 rows for *videos*, shifted by each clip's measured offset when *align*, plus a report.
+
+    Parameters
+    ----------
+    videos
+        Video files (ids are the file stems; two files with one stem: the second fails).
+    align
+        Measure each clip's offset and correct its labels by it; clips whose
+        offset cannot be measured are rejected.
+    rel_threshold, min_time, frame_rounding, align_streams, sr
+        As for :func:`actiondubber.audio.labels_from_audio`.
+    sync, detector
+        Settings of the offset estimate and of the detector it runs.
+    on_clip
+        Called with each report row as soon as it is known (progress display).
+
+    Returns
+    -------
+    AlignedLabels
+        Report rows have ``video, status (kept | rejected | failed), reason,
+        n_onsets, n_labels, offset_ms, uncertainty_ms, confidence, n_impacts,
+        label_shift_frames, soundtrack, percussive_share``.
+    """
+    result = AlignedLabels()
+    seen: dict[str, Path] = {}
+    for video in videos:
+        p = Path(video)
+        row: dict = {"video": str(p), "status": "failed", "reason": ""}
+        try:
+            if p.stem in seen:
+                raise InputError(f"{p}: same video id {p.stem!r} as {seen[p.stem]}; rename one of them")
+            info = probe(p)
+            clip = read_audio_clip(p, sr=sr, mono=True)
+            seen[p.stem] = p
+            times = impact_onsets(clip.samples, clip.sr, rel_threshold=rel_threshold, min_time=min_time)
+            if align_streams:
+                times = times + clip.start
+            row["n_onsets"] = int(times.size)
+            shift = 0.0
+            if align:
+                res = measure_offset(p, params=sync, detector=detector, audio=clip)
+                shift = res.offset
+                row.update(offset_ms=round(res.offset * 1000, 2), uncertainty_ms=round(res.uncertainty * 1000, 2),
+                           confidence=round(res.confidence, 3), n_impacts=res.n_impacts,
+                           label_shift_frames=round(-res.offset * info.fps, 3))
+                if res.soundtype is not None:
+                    row.update(soundtrack=res.soundtype.verdict,
+                               percussive_share=round(1.0 - res.soundtype.harmonic_share, 3))
+            frames = times_to_frames(info, np.asarray(times) - shift, frame_rounding)
+            result.rows[p.stem] = frames
+            row.update(status="kept", n_labels=len(frames))
+        except SyncRefused as exc:
+            row.update(status="rejected", reason=str(exc))
+            result.n_rejected += 1
+        except ActionDubberError as exc:
+            row.update(status="failed", reason=str(exc))
+            result.n_failed += 1
+            log.warning("%s", exc)
+        result.report.append(row)
+        if on_clip is not None:
+            on_clip(row)
+    return result
