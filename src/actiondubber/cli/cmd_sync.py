@@ -101,4 +101,43 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
         click.echo(f"{mux.path}: audio moved by {-offset * 1000:+.1f} ms; video {how}, audio {mux.audio_codec}")
 
 
+def run_aligned(ctx: click.Context, videos: tuple[Path, ...], output: Path, report_out: Path | None, *,
+                label_class: str, align: bool, **label_kw) -> None:
+    """``label-from-audio --align-av / --report``: labels shifted by each clip's offset, a per-clip report.
+
+    Every clip is tried; one that fails is reported and the run goes on, and the command exits
+    non-zero at the end when any failed.
+    """
+    from actiondubber.errors import InputError
+    from actiondubber.evaluate.labels import write_labels
+    from actiondubber.fileio import write_csv_rows
+    from actiondubber.progress import progress_bar
+    from actiondubber.sync.labels import aligned_labels_from_audio, expand_videos
+
+    videos = tuple(expand_videos(videos))
+    if not videos:
+        raise InputError("no video files found in the given folder(s)")
+    out = check_output_path(output, inputs=videos)
+    if report_out is not None:
+        check_output_path(report_out, inputs=[*videos, output])
+        if report_out.resolve() == out.resolve():
+            raise click.UsageError("--report and -o must be different files")
+    with progress_bar(total=len(videos), desc="label-from-audio", unit="video", enabled=show_progress(ctx)) as bar:
+        res = aligned_labels_from_audio(videos, align=align, on_clip=lambda _row: bar.update(1), **label_kw)
+    if res.rows:
+        write_labels(out, res.rows, label_class)
+    if report_out is not None:
+        write_csv_rows(report_out, res.report)
+    n_events = sum(len(f) for f in res.rows.values())
+    notes = [f"{k} {what}" for k, what in ((res.n_rejected, "rejected"), (res.n_failed, "failed")) if k]
+    note = f" ({', '.join(notes)})" if notes else ""
+    where = f"{out}: " if res.rows else "no labels written: "
+    click.echo(f"{where}{len(res.rows)} of {len(videos)} video(s) labelled, {n_events} audible frame(s){note}")
+    if res.n_failed:
+        raise InputError(f"{res.n_failed} of {len(videos)} video(s) failed"
+                         + (f"; see {report_out}" if report_out is not None else ""))
+    if not res.rows:
+        raise InputError(f"none of the {len(videos)} video(s) could be labelled")
+
+
 COMMANDS = [sync_cmd]

@@ -28,6 +28,23 @@ from actiondubber.video import probe
 
 log = logging.getLogger(__name__)
 
+#: Columns of the per-clip report, in order.
+REPORT_COLUMNS = ("video", "status", "reason", "n_onsets", "n_labels", "offset_ms", "uncertainty_ms", "confidence",
+                  "n_impacts", "label_shift_frames", "soundtrack", "percussive_share")
+#: File extensions taken from a folder given as input.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+
+
+def expand_videos(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """*paths* with each folder replaced by its video files (by extension, sorted; not recursive)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
 
 @dataclass
 class AlignedLabels:
@@ -48,8 +65,8 @@ def aligned_labels_from_audio(
     frame_rounding: str = "nearest",
     align_streams: bool = True,
     sr: int = DEFAULT_SR,
-    sync: SyncParams = SyncParams(),
-    detector: DetectorParams = DetectorParams(),
+    sync: SyncParams | None = None,
+    detector: DetectorParams | None = None,
     on_clip: Callable[[dict], None] | None = None,
 ) -> AlignedLabels:
     """Audible623 rows for *videos*, shifted by each clip's measured offset when *align*, plus a report.
@@ -64,7 +81,7 @@ def aligned_labels_from_audio(
     rel_threshold, min_time, frame_rounding, align_streams, sr
         As for :func:`actiondubber.audio.labels_from_audio`.
     sync, detector
-        Settings of the offset estimate and of the detector it runs.
+        Settings of the offset estimate and of the detector it runs (default: their defaults).
     on_clip
         Called with each report row as soon as it is known (progress display).
 
@@ -75,11 +92,13 @@ def aligned_labels_from_audio(
         n_onsets, n_labels, offset_ms, uncertainty_ms, confidence, n_impacts,
         label_shift_frames, soundtrack, percussive_share``.
     """
+    sync = sync or SyncParams()
     result = AlignedLabels()
     seen: dict[str, Path] = {}
     for video in videos:
         p = Path(video)
-        row: dict = {"video": str(p), "status": "failed", "reason": ""}
+        row: dict = dict.fromkeys(REPORT_COLUMNS)
+        row.update(video=str(p), status="failed", reason="")
         try:
             if p.stem in seen:
                 raise InputError(f"{p}: same video id {p.stem!r} as {seen[p.stem]}; rename one of them")

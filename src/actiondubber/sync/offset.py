@@ -493,7 +493,7 @@ def estimate_offset(
     if duration >= 2 * params.window:
         n_win = int(round(duration / params.window))
         edges = times[0] + np.linspace(0.0, duration, n_win + 1)
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
             sel = all_idx[(vis.times >= a) & (vis.times < b)]
             part = _estimate_part(vis, sel, aud, lags, tol, need) if sel.size else None
             windows.append(WindowEstimate(float(a), float(b), None if part is None else part.offset,
@@ -539,7 +539,7 @@ def measure_offset(
     video: str | os.PathLike,
     *,
     params: SyncParams = SyncParams(),
-    detector: DetectorParams = DetectorParams(),
+    detector: DetectorParams | None = None,
     events: Events | None = None,
     audio: AudioClip | None = None,
     progress: Callable[[int], None] | None = None,
@@ -553,7 +553,7 @@ def measure_offset(
     params
         :class:`SyncParams`.
     detector
-        Settings of the training-free detector that gives the strength curve.
+        Settings of the training-free detector that gives the strength curve (default: its defaults).
     events
         Use these events and their score curve (e.g. from ``detect --model``,
         or from an earlier run on the same picture) instead of running the
@@ -577,6 +577,7 @@ def measure_offset(
     """
     clip = audio if audio is not None else read_audio_clip(video, sr=params.sr, mono=True)
     if events is None:
+        detector = detector or DetectorParams()
         curve = strength_curve(video, detector, progress=progress)
         events = events_from_curve(curve, detector)
     info = events.video
