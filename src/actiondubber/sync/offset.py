@@ -503,7 +503,7 @@ def estimate_offset(
             x = np.array([(w.start + w.end) / 2 for w in good])
             y = np.array([w.offset for w in good])
             drift = _theil_sen(x, y)
-            drift_detected = abs(drift) * (x[-1] - x[0]) > max(period / 2, 3 * uncertainty)
+            drift_detected = bool(abs(drift) * (x[-1] - x[0]) > max(period / 2, 3 * uncertainty))
     c_n = 1.0 - math.exp(-excess / 5.0)
     known = [h for h in halves if h is not None]
     if len(known) == 2:
