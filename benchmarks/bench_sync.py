@@ -126,7 +126,7 @@ def accuracy(tmp: Path) -> None:
     if not clips:
         print(f"(no real clips in {REAL}; real-clip rows skipped)")
     print("== 1. native offsets, real clips ==")
-    real_err, real_ref, music_rows = [], [], []
+    real_err, real_ref, music_rows, per_clip = [], [], [], []
     for p in clips:
         t0 = time.perf_counter()
         events = detect(p)
@@ -138,11 +138,18 @@ def accuracy(tmp: Path) -> None:
                                        f"(minus librosa lateness {truth - LIBROSA_LATE_MS:+.1f})")
         print(f"{p.stem:34s} {fmt(res)}{tr}  [{dt:.1f} s]")
         native = None if isinstance(res, str) else res.offset * 1000
-        sweep(p.stem, p, events, audio, native, real_err, real_ref)
+        errs, refs = [], []
+        sweep(p.stem, p, events, audio, native, errs, refs)
+        per_clip.append((p.stem, errs, refs))
+        real_err += errs
+        real_ref += refs
         m = music(audio.duration, audio.sr)[: audio.samples.size]
         mix = (audio.samples + m * np.sqrt(np.mean(audio.samples**2) / np.mean(m**2))).astype(np.float32)
         music_rows.append((p.stem, measure(p, events, AudioClip(str(p), mix, audio.sr, audio.start))))
     print("\n== 2. injected shifts -300..+300 ms ==")
+    for stem, errs, refs in per_clip:
+        worst = f"max |error| {max(errs):.1f} ms" if errs else "no native estimate"
+        print(f"  {stem:34s} {worst}, refused {sum(refs)}/{len(refs)}")
     if clips:
         summary("real clips (vs native + shift)", real_err, real_ref)
     syn_err, syn_ref = [], []

@@ -49,6 +49,8 @@ from actiondubber.types import Events
 
 #: Audio block length for the onset envelope (bounds the spectrogram's memory on long soundtracks).
 _BLOCK_SECONDS = 30.0
+#: Stretch (s) over which the onsets' loudness scale is set.
+_SCALE_SECONDS = 20.0
 #: Step of the lag grid (s).
 _LAG_STEP = 0.001
 
@@ -243,6 +245,28 @@ class _Audio:
     strength: np.ndarray  # their scaled strength
 
 
+def _onset_scale(prom: np.ndarray, peaks: np.ndarray, step: float) -> np.ndarray:
+    """Per-sample loudness scale of the onsets: the third strongest onset peak within each
+    :data:`_SCALE_SECONDS` stretch (so one stray click cannot set it, and a quiet part of a long
+    soundtrack is not judged by a loud one), interpolated between stretches and never below a tenth
+    of the clip-wide value."""
+    if peaks.size == 0:
+        return np.zeros_like(prom)
+    def third(v: np.ndarray) -> float:
+        return float(np.sort(v)[-min(3, v.size)]) if v.size else 0.0
+    overall = third(prom[peaks])
+    n_blk = max(1, int(round(prom.size * step / _SCALE_SECONDS)))
+    edges = np.linspace(0, prom.size, n_blk + 1).astype(int)
+    if n_blk == 1:
+        return np.full(prom.size, overall)
+    centres, refs = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        sel = peaks[(peaks >= a) & (peaks < b)]
+        centres.append(0.5 * (a + b))
+        refs.append(max(third(prom[sel]), 0.1 * overall))
+    return np.interp(np.arange(prom.size), centres, refs)
+
+
 def _audio_side(env: OnsetEnvelope, fps: float, params: SyncParams) -> _Audio:
     step = env.step
     prom = _prominence(env.values, int(round(0.1 / step)))
@@ -250,14 +274,14 @@ def _audio_side(env: OnsetEnvelope, fps: float, params: SyncParams) -> _Audio:
                wait=int(0.03 / step))
     peaks = peak_pick(prom, delta=0.0, **win)
     peaks = peaks[prom[peaks] > 0] if peaks.size else peaks
-    # Scale: the third strongest onset counts 1 (one stray click cannot set the scale).
-    ref = float(np.sort(prom[peaks])[-min(3, peaks.size)]) if peaks.size else 0.0
     times = env.times
-    if ref <= 0:
+    ref = _onset_scale(prom, peaks, step)
+    if not np.any(ref > 0):
         return _Audio(times, np.zeros_like(prom), np.zeros(0), np.zeros(0))
     # Onsets: local maxima that stand out of their ±100 ms neighbourhood and are not too weak.
-    peaks = peak_pick(prom, delta=0.05 * ref, **win)
-    scaled = np.minimum(prom / ref, 1.0)
+    norm = prom / ref
+    scaled = np.minimum(norm, 1.0)
+    peaks = peak_pick(norm, delta=0.05, **win)
     strength = scaled[peaks]
     keep = strength >= params.onset_floor
     peaks, strength = peaks[keep], strength[keep]
@@ -266,7 +290,7 @@ def _audio_side(env: OnsetEnvelope, fps: float, params: SyncParams) -> _Audio:
     inner = (peaks > 0) & (peaks < prom.size - 1)
     if np.any(inner):
         p = peaks[inner]
-        a, b, c = prom[p - 1], prom[p], prom[p + 1]
+        a, b, c = norm[p - 1], norm[p], norm[p + 1]
         den = a - 2 * b + c
         d = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
         t_on[inner] += np.clip(d, -0.5, 0.5) * step
