@@ -96,6 +96,9 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
         if json_out is not None:
             write_text_atomic(json_out, json.dumps(res.to_dict(), indent=1) + "\n")
     if fix:
+        if res is not None and res.confidence_label == "low" and not (ctx.find_root().obj or {}).get("quiet"):
+            click.echo("actiondubber: warning: the offset was measured with low confidence; check the fixed file",
+                       err=True)
         mux = fix_offset(video, output, offset, force=force)
         how = "copied" if mux.video_copied else f"re-encoded ({mux.video_codec})"
         click.echo(f"{mux.path}: audio moved by {-offset * 1000:+.1f} ms; video {how}, audio {mux.audio_codec}")
