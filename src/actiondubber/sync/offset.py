@@ -136,6 +136,7 @@ class SyncResult:
     drift_detected: bool = False
     soundtype: SoundType | None = None
     pairs: tuple[tuple[float, float], ...] = field(default=(), repr=False)  # (visual time, onset time)
+    onsets: tuple[float, ...] = field(default=(), repr=False)  # every onset found (s, video clock)
 
     @property
     def confidence_label(self) -> str:
@@ -556,6 +557,7 @@ def estimate_offset(
         drift_detected=drift_detected,
         soundtype=soundtype,
         pairs=tuple(whole.pairs),
+        onsets=tuple(float(t) for t in aud.onsets),
     )
 
 
