@@ -4,9 +4,9 @@ For every video: decode the soundtrack once, find its strong onsets (the
 ``label-from-audio`` rule, :func:`actiondubber.audio.impact_onsets`), and,
 with *align*, measure the offset (:func:`~actiondubber.sync.offset.measure_offset`)
 and move each onset by it (an onset heard ``offset`` s after the impact is
-labelled at the impact's frame), and by the labels' own onset lateness
-(:func:`onset_lateness`: the label onsets peak a little after the sound starts,
-~20 ms on the synthetic clips). Every clip gets a report row; a clip whose
+labelled at the impact's frame), after snapping it to the short-frame onset
+the offset was measured with (:func:`snap_onsets`: the label onsets peak a
+little after the sound starts, ~20 ms on the synthetic clips). Every clip gets a report row; a clip whose
 offset cannot be measured (too few impacts, music, speech) is *rejected*
 (left out of the labels, with the reason); a clip that cannot be read at all
 *failed* (reported, and the run goes on).
@@ -33,26 +33,32 @@ log = logging.getLogger(__name__)
 #: Columns of the per-clip report, in order.
 REPORT_COLUMNS = ("video", "status", "reason", "n_onsets", "n_labels", "offset_ms", "uncertainty_ms", "confidence",
                   "n_impacts", "onset_lateness_ms", "label_shift_frames", "soundtrack", "percussive_share")
-#: Label onsets farther than this (s) from every onset of the offset estimate are not used for the lateness.
+#: Label onsets farther than this (s) from every onset of the offset estimate are not snapped to one.
 _LATENESS_RADIUS = 0.05
 
 
-def onset_lateness(label_times: np.ndarray, precise: np.ndarray) -> float:
-    """Median of (label onset − nearest precise onset) within :data:`_LATENESS_RADIUS` (0.0 when none).
+def snap_onsets(label_times: np.ndarray, precise: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each label onset moved to the nearest precise onset within :data:`_LATENESS_RADIUS`, and the
+    median lateness (label − precise) of those moved; onsets with no precise one near are moved by
+    that median (0.0 when none was near).
 
-    The labels' onsets (librosa's defaults: 2048-sample frames) peak some ms after the sound starts;
-    the offset is measured with short frames that do not. Subtracting both puts a label on the
-    frame where the impact is seen, not a frame late.
+    The labels' onsets (librosa's defaults: 2048-sample frames) peak some ms after the sound starts,
+    by an amount that varies with the sound; the offset is measured with short frames that peak
+    within a few ms of the start. Snapping puts a label on the frame where the impact is seen.
     """
+    t = np.asarray(label_times, dtype=np.float64)
     precise = np.sort(np.asarray(precise, dtype=np.float64))
-    if precise.size == 0 or len(label_times) == 0:
-        return 0.0
-    k = np.clip(np.searchsorted(precise, label_times), 1, max(1, precise.size - 1))
-    lo, hi = precise[np.maximum(k - 1, 0)], precise[np.minimum(k, precise.size - 1)]
-    near = np.where(np.abs(label_times - lo) <= np.abs(label_times - hi), lo, hi)
-    d = np.asarray(label_times) - near
-    d = d[np.abs(d) <= _LATENESS_RADIUS]
-    return float(np.median(d)) if d.size else 0.0
+    if precise.size == 0 or t.size == 0:
+        return t, 0.0
+    k = np.clip(np.searchsorted(precise, t), 0, precise.size - 1)
+    lo = precise[np.maximum(k - 1, 0)]
+    hi = precise[k]
+    near = np.where(np.abs(t - lo) <= np.abs(t - hi), lo, hi)
+    ok = np.abs(t - near) <= _LATENESS_RADIUS
+    late = float(np.median((t - near)[ok])) if np.any(ok) else 0.0
+    return np.where(ok, near, t - late), late
+
+
 #: File extensions taken from a folder given as input.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 
@@ -134,11 +140,12 @@ def aligned_labels_from_audio(
             shift = 0.0
             if align:
                 res = measure_offset(p, params=sync, detector=detector, audio=clip)
-                late = onset_lateness(np.asarray(times), np.asarray(res.onsets))
-                shift = res.offset + late
+                times, late = snap_onsets(np.asarray(times), np.asarray(res.onsets))
+                shift = res.offset
                 row.update(offset_ms=round(res.offset * 1000, 2), uncertainty_ms=round(res.uncertainty * 1000, 2),
                            confidence=round(res.confidence, 3), n_impacts=res.n_impacts,
-                           onset_lateness_ms=round(late * 1000, 2), label_shift_frames=round(-shift * info.fps, 3))
+                           onset_lateness_ms=round(late * 1000, 2),
+                           label_shift_frames=round(-(shift + late) * info.fps, 3))
                 if res.soundtype is not None:
                     row.update(soundtrack=res.soundtype.verdict,
                                percussive_share=round(1.0 - res.soundtype.harmonic_share, 3))
