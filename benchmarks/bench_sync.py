@@ -122,6 +122,7 @@ def fmt(res) -> str:
 
 
 def sweep(name, path, events, audio, native_ms, errors, refusals):
+    """Measure every injected shift; *errors* gets ``(|error| ms, confidence)`` pairs."""
     for ms in SHIFTS_MS:
         res = measure(path, events, shifted(audio, ms))
         if isinstance(res, str):
@@ -129,13 +130,16 @@ def sweep(name, path, events, audio, native_ms, errors, refusals):
             continue
         refusals.append(0)
         if native_ms is not None:
-            errors.append(abs(res.offset * 1000 - (native_ms + ms)))
+            errors.append((abs(res.offset * 1000 - (native_ms + ms)), res.confidence))
 
 
 def summary(label, errors, refusals):
-    e = np.array(errors)
-    tail = f"median {np.median(e):.1f} ms, p90 {np.percentile(e, 90):.1f} ms over {e.size}" if e.size else "no errors"
-    print(f"{label}: |error| {tail}; refused {sum(refusals)}/{len(refusals)}")
+    def tail(e):
+        e = np.array(e)
+        return f"median {np.median(e):.1f} ms, p90 {np.percentile(e, 90):.1f} ms over {e.size}" if e.size else "none"
+    sure = [e for e, c in errors if c >= 0.35]
+    print(f"{label}: |error| {tail([e for e, _ in errors])}; refused {sum(refusals)}/{len(refusals)}; "
+          f"estimates with confidence >= 0.35 (medium/high): {tail(sure)}")
 
 
 def main() -> None:
@@ -179,7 +183,7 @@ def accuracy(tmp: Path) -> None:
         music_rows.append((p.stem, measure(p, events, AudioClip(str(p), mix, audio.sr, audio.start))))
     print("\n== 2. injected shifts -300..+300 ms ==")
     for stem, errs, refs in per_clip:
-        worst = f"max |error| {max(errs):.1f} ms" if errs else "no native estimate"
+        worst = f"max |error| {max(e for e, _ in errs):.1f} ms" if errs else "no native estimate"
         print(f"  {stem:34s} {worst}, refused {sum(refs)}/{len(refs)}")
     if clips:
         summary("real clips (vs native + shift)", real_err, real_ref)
@@ -190,7 +194,7 @@ def accuracy(tmp: Path) -> None:
         audio = read_audio_clip(c.path, sr=22050)
         errs, refs = [], []
         sweep(scene, c.path, events, audio, 0.0, errs, refs)
-        print(f"  synthetic {scene}_{seed}: max |error| {max(errs) if errs else float('nan'):.1f} ms, "
+        print(f"  synthetic {scene}_{seed}: max |error| {max(e for e, _ in errs) if errs else float('nan'):.1f} ms, "
               f"refused {sum(refs)}/{len(refs)}")
         syn_err += errs
         syn_ref += refs

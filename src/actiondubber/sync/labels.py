@@ -4,7 +4,8 @@ For every video: decode the soundtrack once, find its strong onsets (the
 ``label-from-audio`` rule, :func:`actiondubber.audio.impact_onsets`), and,
 with *align*, measure the offset (:func:`~actiondubber.sync.offset.measure_offset`)
 and move each onset by it (an onset heard ``offset`` s after the impact is
-labelled at the impact's frame), after snapping it to the short-frame onset
+labelled at the impact's frame; not when the offset's confidence is low, see
+*min_confidence*), after snapping it to the short-frame onset
 the offset was measured with (:func:`snap_onsets`: the label onsets peak a
 little after the sound starts, ~20 ms on the synthetic clips). Every clip gets a report row; a clip whose
 offset cannot be measured (too few impacts, music, speech) is *rejected*
@@ -82,6 +83,7 @@ class AlignedLabels:
     report: list[dict] = field(default_factory=list)
     n_failed: int = 0
     n_rejected: int = 0
+    n_unaligned: int = 0
 
 
 def aligned_labels_from_audio(
@@ -95,6 +97,7 @@ def aligned_labels_from_audio(
     sr: int = DEFAULT_SR,
     sync: SyncParams | None = None,
     detector: DetectorParams | None = None,
+    min_confidence: float = 0.35,
     on_clip: Callable[[dict], None] | None = None,
 ) -> AlignedLabels:
     """Audible623 rows for *videos*, shifted by each clip's measured offset when *align*, plus a report.
@@ -110,13 +113,17 @@ def aligned_labels_from_audio(
         As for :func:`actiondubber.audio.labels_from_audio`.
     sync, detector
         Settings of the offset estimate and of the detector it runs (default: their defaults).
+    min_confidence
+        An offset measured with a lower confidence is not applied: the clip is
+        kept with its labels unshifted (status ``unaligned``, the reason says
+        why), since a wrong shift does more harm than none.
     on_clip
         Called with each report row as soon as it is known (progress display).
 
     Returns
     -------
     AlignedLabels
-        Report rows have ``video, status (kept | rejected | failed), reason,
+        Report rows have ``video, status (kept | unaligned | rejected | failed), reason,
         n_onsets, n_labels, offset_ms, uncertainty_ms, confidence, n_impacts,
         label_shift_frames, soundtrack, percussive_share``.
     """
@@ -138,10 +145,17 @@ def aligned_labels_from_audio(
                 times = times + clip.start
             row["n_onsets"] = int(times.size)
             shift = 0.0
+            status, reason = "kept", ""
             if align:
                 res = measure_offset(p, params=sync, detector=detector, audio=clip)
                 times, late = snap_onsets(np.asarray(times), np.asarray(res.onsets))
-                shift = res.offset
+                if res.confidence >= min_confidence:
+                    shift = res.offset
+                else:
+                    status = "unaligned"
+                    reason = (f"offset {res.offset * 1000:+.0f} ms measured with low confidence "
+                              f"({res.confidence:.2f} < {min_confidence:g}); labels not shifted")
+                    result.n_unaligned += 1
                 row.update(offset_ms=round(res.offset * 1000, 2), uncertainty_ms=round(res.uncertainty * 1000, 2),
                            confidence=round(res.confidence, 3), n_impacts=res.n_impacts,
                            onset_lateness_ms=round(late * 1000, 2),
@@ -151,7 +165,7 @@ def aligned_labels_from_audio(
                                percussive_share=round(1.0 - res.soundtype.harmonic_share, 3))
             frames = times_to_frames(info, np.asarray(times) - shift, frame_rounding)
             result.rows[p.stem] = frames
-            row.update(status="kept", n_labels=len(frames))
+            row.update(status=status, reason=reason, n_labels=len(frames))
         except SyncRefused as exc:
             row.update(status="rejected", reason=str(exc))
             result.n_rejected += 1
