@@ -167,9 +167,11 @@ def test_label_from_audio_align_av(bounce, shifted, tmp_path):
     plain, aligned, report = tmp_path / "plain.csv", tmp_path / "aligned.csv", tmp_path / "report.csv"
     r = _run(["-q", "label-from-audio", str(shifted), "-o", str(plain)])
     assert r.exit_code == 0, r.output
-    r = _run(["-q", "label-from-audio", str(shifted), str(bad), "-o", str(aligned), "--align-av",
+    music = tmp_path / "music.mp4"
+    write_dubbed(clip.path, music, _music(6.0, 48000), 48000)
+    r = _run(["-q", "label-from-audio", str(shifted), str(bad), str(music), "-o", str(aligned), "--align-av",
               "--report", str(report)])
-    assert r.exit_code != 0 and "1 of 2 video(s) failed" in r.output  # reported, and the run went on
+    assert r.exit_code != 0 and "1 of 3 video(s) failed" in r.output  # reported, and the run went on
     truth = np.array(clip.labelled_frames)
 
     def error(path):
@@ -184,6 +186,8 @@ def test_label_from_audio_align_av(bounce, shifted, tmp_path):
     assert 0.0 < float(rows[str(shifted)]["onset_lateness_ms"]) < 40.0  # librosa-frame onsets peak late
     assert abs(float(rows[str(shifted)]["offset_ms"]) - 80.0) <= 1000 * HALF_FRAME
     assert rows[str(bad)]["status"] == "failed" and rows[str(bad)]["reason"]
+    assert rows[str(music)]["status"] == "rejected" and "music" in rows[str(music)]["reason"]
+    assert set(read_labels(aligned).videos) == {"late80"}
 
 
 def _fake_curves(offset_of, seconds: float, fps: float = FPS, seed: int = 0):

@@ -45,7 +45,8 @@ from actiondubber.fileio import check_output_path
 @click.option("--sr", type=click.IntRange(min=1000), default=DEFAULT_SR, show_default=True, help="Analysis rate (Hz).")
 @click.option("--align-av", is_flag=True,
               help="Measure each clip's audio-picture offset ('actiondubber sync') and shift its labels by it; "
-                   "clips whose offset cannot be measured are left out (see --report).")
+                   "clips with music or speech are left out, clips with an unsure offset are not shifted "
+                   "(see --report).")
 @click.option("--report", "report_out", type=click.Path(path_type=Path),
               help="Write a per-clip CSV report (onsets, offset, confidence, kept/rejected/failed and why); "
                    "a clip that fails is reported and the others go on (non-zero exit at the end).")

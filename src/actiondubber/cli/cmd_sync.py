@@ -132,7 +132,7 @@ def run_aligned(ctx: click.Context, videos: tuple[Path, ...], output: Path, repo
     if report_out is not None:
         write_csv_rows(report_out, res.report)
     n_events = sum(len(f) for f in res.rows.values())
-    notes = [f"{k} {what}" for k, what in ((res.n_unaligned, "not shifted: low confidence"),
+    notes = [f"{k} {what}" for k, what in ((res.n_unaligned, "not shifted: offset unsure"),
                                            (res.n_rejected, "rejected"), (res.n_failed, "failed")) if k]
     note = f" ({', '.join(notes)})" if notes else ""
     where = f"{out}: " if res.rows else "no labels written: "

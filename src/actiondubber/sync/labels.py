@@ -8,9 +8,12 @@ labelled at the impact's frame; not when the offset's confidence is low, see
 *min_confidence*), after snapping it to the short-frame onset
 the offset was measured with (:func:`snap_onsets`: the label onsets peak a
 little after the sound starts, ~20 ms on the synthetic clips). Every clip gets a report row; a clip whose
-offset cannot be measured (too few impacts, music, speech) is *rejected*
-(left out of the labels, with the reason); a clip that cannot be read at all
-*failed* (reported, and the run goes on).
+offset cannot be measured because its soundtrack is music or speech is
+*rejected* (left out of the labels, with the reason); one whose offset cannot
+be measured for another reason (too few impacts, onsets that match any lag)
+or only with low confidence is kept *unaligned* (labels not shifted, the
+reason reported); a clip that cannot be read at all *failed* (reported, and
+the run goes on).
 """
 
 from __future__ import annotations
@@ -107,8 +110,8 @@ def aligned_labels_from_audio(
     videos
         Video files (ids are the file stems; two files with one stem: the second fails).
     align
-        Measure each clip's offset and correct its labels by it; clips whose
-        offset cannot be measured are rejected.
+        Measure each clip's offset and correct its labels by it (module docstring
+        for the clips where it cannot).
     rel_threshold, min_time, frame_rounding, align_streams, sr
         As for :func:`actiondubber.audio.labels_from_audio`.
     sync, detector
@@ -167,8 +170,14 @@ def aligned_labels_from_audio(
             result.rows[p.stem] = frames
             row.update(status=status, reason=reason, n_labels=len(frames))
         except SyncRefused as exc:
-            row.update(status="rejected", reason=str(exc))
-            result.n_rejected += 1
+            if exc.kind in ("music", "speech"):
+                row.update(status="rejected", reason=str(exc))
+                result.n_rejected += 1
+            else:  # the labels are as good as without --align-av: keep them, unshifted
+                frames = times_to_frames(info, np.asarray(times), frame_rounding)
+                result.rows[p.stem] = frames
+                row.update(status="unaligned", reason=str(exc), n_labels=len(frames))
+                result.n_unaligned += 1
         except ActionDubberError as exc:
             row.update(status="failed", reason=str(exc))
             result.n_failed += 1

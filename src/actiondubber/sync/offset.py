@@ -56,9 +56,17 @@ _LAG_STEP = 0.001
 
 
 class SyncRefused(ActionDubberError):
-    """The offset cannot be measured with any confidence (too few impacts, music or speech...)."""
+    """The offset cannot be measured with any confidence (too few impacts, music or speech...).
+
+    ``kind`` says why: ``music``, ``speech`` (the soundtrack is not made of impacts), ``few_impacts``
+    (too few visible impacts, sound onsets or matches) or ``ambiguous`` (any lag matches about as well).
+    """
 
     exit_code = 5
+
+    def __init__(self, message: str, kind: str = "few_impacts") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -470,7 +478,8 @@ def estimate_offset(
     if params.refuse_music and soundtype is not None and soundtype.verdict in ("music", "speech"):
         raise SyncRefused(
             f"{name}: the soundtrack sounds like {soundtype.verdict} ({soundtype.reason}); "
-            "impact sounds are needed to measure the offset"
+            "impact sounds are needed to measure the offset",
+            kind=soundtype.verdict,
         )
     fps = float(fps) if fps and fps > 0 else 25.0
     period = 1.0 / fps
@@ -502,7 +511,7 @@ def estimate_offset(
     if excess < need / 2:
         raise SyncRefused(
             f"{name}: the sound onsets do not single out the visible impacts (a wrong lag matches "
-            f"{chance:.0%} as well as the best); offset not estimated")
+            f"{chance:.0%} as well as the best); offset not estimated", kind="ambiguous")
     share = n / vis.times.size
     # Halves: each searched on its own, so an ambiguous lag shows as disagreement.
     mid = 0.5 * (times[0] + times[-1]) if times.size else 0.0
