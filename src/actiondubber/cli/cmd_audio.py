@@ -43,6 +43,13 @@ from actiondubber.fileio import check_output_path
     help="Shift onsets by the audio stream's start relative to the first video frame.",
 )
 @click.option("--sr", type=click.IntRange(min=1000), default=DEFAULT_SR, show_default=True, help="Analysis rate (Hz).")
+@click.option("--align-av", is_flag=True,
+              help="Measure each clip's audio-picture offset ('actiondubber sync') and shift its labels by it; "
+                   "clips with music or speech are left out, clips with an unsure offset are not shifted "
+                   "(see --report).")
+@click.option("--report", "report_out", type=click.Path(path_type=Path),
+              help="Write a per-clip CSV report (onsets, offset, confidence, kept/rejected/failed and why); "
+                   "a clip that fails is reported and the others go on (non-zero exit at the end).")
 @click.pass_context
 def label_from_audio(
     ctx: click.Context,
@@ -54,12 +61,21 @@ def label_from_audio(
     frame_rounding: str,
     align_streams: bool,
     sr: int,
+    align_av: bool = False,
+    report_out: Path | None = None,
 ) -> None:
     """Label each video's audible frames from the strong onsets of its own soundtrack.
 
     Writes an Audible623-format CSV (video_id = file stem, 0-based frames).
-    Videos without an audio stream are skipped with a warning.
+    Videos without an audio stream are skipped with a warning. With --align-av
+    or --report, VIDEOS may also be folders (their video files are taken).
     """
+    if align_av or report_out is not None:
+        from actiondubber.cli.cmd_sync import run_aligned
+
+        return run_aligned(ctx, videos, output, report_out, label_class=label_class, align=align_av,
+                           rel_threshold=threshold, min_time=min_time, frame_rounding=frame_rounding,
+                           align_streams=align_streams, sr=sr)
     out = check_output_path(output, inputs=videos)
     stems: dict[str, Path] = {}
     for v in videos:

@@ -1,0 +1,230 @@
+"""Accuracy, refusals and speed of ``actiondubber sync`` (audio–picture offset).
+
+    python benchmarks/bench_sync.py                       # 12 real clips + 6 synthetic clips
+    python benchmarks/bench_sync.py --long                # also: sync on a 10-minute synthetic video (slow)
+    python benchmarks/bench_sync.py --long --no-accuracy  # only the 10-minute timing
+
+1. Native offsets: every real clip in ../shared/data/real (offset, ±, matched impacts, confidence,
+   or the refusal). On the 5 Greatest Hits clips with a human key, the "truth" is the mean of
+   (audio key frame − human key frame) / fps over events matched within 2 frames. The audio key
+   comes from librosa's default onsets (2048/512), which on the synthetic clips (sound starting at
+   a known sample) peak about 20 ms after the sound starts, so the truth is also shown minus 20 ms,
+   and as the mean of (nearest short-frame onset − human key frame time), the onsets sync uses.
+2. Injected shifts −300…+300 ms (50 ms steps): the decoded soundtrack is shifted in memory by whole
+   samples (what ``sync --fix`` writes, without the AAC re-encode) and measured again against the
+   same picture. Error = |estimate − (native + shift)| for real clips with a native estimate,
+   |estimate − shift| for synthetic clips (their native offset is 0 by construction). Median and
+   90th percentile of the error, and the share of refusals.
+3. Music rejection: synthetic music alone, and mixed at equal RMS into each clip's own soundtrack.
+4. Speed (--long): ``sync`` on a 10-minute 320x240 synthetic video, wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from actiondubber.audio import AudioClip, read_audio_clip  # noqa: E402
+from actiondubber.detection import detect  # noqa: E402
+from actiondubber.evaluate.labels import read_labels  # noqa: E402
+from actiondubber.sync import SyncRefused, measure_offset  # noqa: E402
+from actiondubber.sync.fix import shift_samples  # noqa: E402
+from actiondubber.synth import render_clip  # noqa: E402
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+SHIFTS_MS = list(range(-300, 301, 50))
+SYNTH = [("bounce", 0), ("walls", 1), ("juggle", 2), ("bounce", 3), ("mixed", 4), ("pan", 5)]
+LIBROSA_LATE_MS = 20.0
+
+
+def music(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
+    """Harmonic notes on an eighth-note grid over a held chord (as in tests/test_sync.py)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    y = sum(0.05 * np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0))
+    for k in range(int(seconds / 0.25)):
+        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        a = int(k * 0.25 * sr)
+        tt = t[: min(n, a + sr) - a]
+        env = np.minimum(1.0, tt / 0.01) * np.exp(-tt / 0.4)
+        y[a : a + tt.size] += sum(0.1 / h * env * np.sin(2 * np.pi * f * h * tt) for h in range(1, 6))
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+def shifted(clip: AudioClip, ms: float) -> AudioClip:
+    return AudioClip(clip.path, shift_samples(clip.samples[None, :], int(round(ms / 1000 * clip.sr)))[0], clip.sr,
+                     clip.start)
+
+
+def measure(path, events, audio):
+    try:
+        return measure_offset(path, events=events, audio=audio)
+    except SyncRefused as exc:
+        return str(exc).split(": ", 1)[-1]
+
+
+def onset_truth(vid: str, events, audio: AudioClip) -> float | None:
+    """Mean of (nearest short-frame onset − human key frame time) over the human key's events (within 100 ms)."""
+    human = read_labels(REAL / "labels_human_greatesthits.csv").videos.get(vid)
+    if human is None:
+        return None
+    aud = onset_times(audio)
+    d = []
+    for f in human.frames:
+        t = events.video.time_of(f)
+        k = np.argmin(np.abs(aud - t))
+        if abs(aud[k] - t) <= 0.1:
+            d.append(aud[k] - t)
+    return 1000.0 * float(np.mean(d)) if d else None
+
+
+def onset_times(audio: AudioClip) -> np.ndarray:
+    """Every onset the offset estimate sees (its short-frame onsets, peaks of the prominence)."""
+    from actiondubber.audio import peak_pick
+    from actiondubber.sync import onset_envelope
+
+    env = onset_envelope(audio)
+    v = env.values - np.median(env.values)
+    step = env.step
+    pk = peak_pick(v, pre_max=int(0.03 / step), post_max=1, pre_avg=int(0.1 / step), post_avg=int(0.1 / step) + 1,
+                   delta=0.05 * float(np.sort(v)[-3]), wait=int(0.03 / step))
+    return env.times[pk]
+
+
+def key_truth(vid: str, fps: float) -> float | None:
+    human = read_labels(REAL / "labels_human_greatesthits.csv").videos.get(vid)
+    audio = read_labels(REAL / "labels_audio_onsets.csv").videos.get(vid)
+    if human is None or audio is None:
+        return None
+    a = np.array(audio.frames)
+    d = [a[np.argmin(np.abs(a - h))] - h for h in human.frames]
+    d = [x for x in d if abs(x) <= 2]
+    return 1000.0 * float(np.mean(d)) / fps if d else None
+
+
+def fmt(res) -> str:
+    if isinstance(res, str):
+        return f"refused: {res}"
+    return (f"{res.offset * 1000:+7.1f} ms ±{res.uncertainty * 1000:4.1f}  n={res.n_impacts:2d}/{res.n_visual:2d}  "
+            f"conf {res.confidence:.2f} ({res.confidence_label})  sharp {res.sharpness:.2f}  "
+            f"chance {res.chance_share:.2f}")
+
+
+def sweep(name, path, events, audio, native_ms, errors, refusals):
+    """Measure every injected shift; *errors* gets ``(|error| ms, confidence)`` pairs."""
+    for ms in SHIFTS_MS:
+        res = measure(path, events, shifted(audio, ms))
+        if isinstance(res, str):
+            refusals.append(1)
+            continue
+        refusals.append(0)
+        if native_ms is not None:
+            errors.append((abs(res.offset * 1000 - (native_ms + ms)), res.confidence))
+
+
+def summary(label, errors, refusals):
+    def tail(e):
+        e = np.array(e)
+        return f"median {np.median(e):.1f} ms, p90 {np.percentile(e, 90):.1f} ms over {e.size}" if e.size else "none"
+    sure = [e for e, c in errors if c >= 0.35]
+    print(f"{label}: |error| {tail([e for e, _ in errors])}; refused {sum(refusals)}/{len(refusals)}; "
+          f"estimates with confidence >= 0.35 (medium/high): {tail(sure)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--long", action="store_true", help="also time sync on a 10-minute video")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip parts 1-3")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_sync."))
+    if not args.no_accuracy:
+        accuracy(tmp)
+    if args.long:
+        speed(tmp)
+
+
+def accuracy(tmp: Path) -> None:
+    clips = sorted([*REAL.glob("*.mp4"), *REAL.glob("*.avi")]) if REAL.is_dir() else []
+    if not clips:
+        print(f"(no real clips in {REAL}; real-clip rows skipped)")
+    print("== 1. native offsets, real clips ==")
+    real_err, real_ref, music_rows, per_clip = [], [], [], []
+    for p in clips:
+        t0 = time.perf_counter()
+        events = detect(p)
+        audio = read_audio_clip(p, sr=22050)
+        res = measure(p, events, audio)
+        dt = time.perf_counter() - t0
+        truth = key_truth(p.stem, events.video.fps)
+        truth2 = onset_truth(p.stem, events, audio)
+        tr = "" if truth is None else (f"  | truth: audio key − human key {truth:+.1f} ms "
+                                       f"(minus librosa lateness {truth - LIBROSA_LATE_MS:+.1f}); "
+                                       f"short-frame onsets − human key {truth2:+.1f} ms")
+        print(f"{p.stem:34s} {fmt(res)}{tr}  [{dt:.1f} s]")
+        native = None if isinstance(res, str) else res.offset * 1000
+        errs, refs = [], []
+        sweep(p.stem, p, events, audio, native, errs, refs)
+        per_clip.append((p.stem, errs, refs))
+        real_err += errs
+        real_ref += refs
+        m = music(audio.duration, audio.sr)[: audio.samples.size]
+        mix = (audio.samples + m * np.sqrt(np.mean(audio.samples**2) / np.mean(m**2))).astype(np.float32)
+        music_rows.append((p.stem, measure(p, events, AudioClip(str(p), mix, audio.sr, audio.start))))
+    print("\n== 2. injected shifts -300..+300 ms ==")
+    for stem, errs, refs in per_clip:
+        worst = f"max |error| {max(e for e, _ in errs):.1f} ms" if errs else "no native estimate"
+        print(f"  {stem:34s} {worst}, refused {sum(refs)}/{len(refs)}")
+    if clips:
+        summary("real clips (vs native + shift)", real_err, real_ref)
+    syn_err, syn_ref = [], []
+    for scene, seed in SYNTH:
+        c = render_clip(tmp / f"{scene}_{seed}.mp4", scene=scene, seconds=6.0, seed=seed)
+        events = detect(c.path)
+        audio = read_audio_clip(c.path, sr=22050)
+        errs, refs = [], []
+        sweep(scene, c.path, events, audio, 0.0, errs, refs)
+        print(f"  synthetic {scene}_{seed}: max |error| {max(e for e, _ in errs) if errs else float('nan'):.1f} ms, "
+              f"refused {sum(refs)}/{len(refs)}")
+        syn_err += errs
+        syn_ref += refs
+        only = AudioClip(c.path, music(audio.duration, audio.sr), audio.sr, audio.start)
+        music_rows.append((f"synthetic {scene}_{seed}, music only", measure(c.path, events, only)))
+    summary("synthetic clips (vs shift)", syn_err, syn_ref)
+    print("\n== 3. music mixed in (equal RMS to the clip's own sound) / music only ==")
+    for name, res in music_rows:
+        print(f"  {name:44s} {'REFUSED' if isinstance(res, str) else 'measured'}: "
+              f"{res if isinstance(res, str) else fmt(res)}")
+    n_ref = sum(isinstance(r, str) for _, r in music_rows)
+    print(f"  refused {n_ref}/{len(music_rows)}")
+
+
+def speed(tmp: Path) -> None:
+    """Wall time and peak memory of the ``sync`` command on a 10-minute video (a separate process)."""
+    print("\n== 4. speed: sync on a 10-minute video ==")
+    long = tmp / "long.mp4"
+    t0 = time.perf_counter()
+    render_clip(long, scene="mixed", seconds=600.0, seed=7)
+    print(f"  rendered in {time.perf_counter() - t0:.0f} s")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "actiondubber", "-q", "sync", str(long), "--json",
+                           str(tmp / "long.json")], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  exit {proc.returncode}: {proc.stdout.strip() or proc.stderr.strip()}")
+    print(f"  wall {wall:.0f} s ({600 / wall:.1f}x real time), peak RSS {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Is a soundtrack made of impacts, or of music or speech? A small hand-made classifier.
+
+Impact sounds are short and separated by quieter stretches; music holds
+tones (sustained partials) nearly all the time; speech is voiced (a pitch
+between 70 and 400 Hz) for much of the time. Three measures, each in [0, 1]:
+
+``harmonic_share``  energy share of the *harmonic* part of a median-filter
+                    harmonic/percussive split of the mel spectrogram
+                    (Fitzgerald's HPSS: a median along time keeps sustained
+                    partials, a median along frequency keeps clicks).
+``continuity``      share of frames within 20 dB of the loud (95th percentile) frames.
+``voiced_share``    share of loud frames with a clear pitch in the speech range
+                    (normalised autocorrelation peak ≥ 0.6).
+
+Verdicts: ``music`` when harmonic ≥ 0.85 and continuity ≥ 0.8; ``speech``
+when voiced ≥ 0.5 and continuity ≥ 0.6 (and not music); else ``impacts``.
+The thresholds were set on the 12 real clips (all impacts: harmonic share
+≤ 0.70; the two with continuity near 1, a forge blower and a quiet phone
+recording, are voiced ≤ 0.31), on the synthetic clips (modal knocks:
+harmonic up to 0.82 and voiced ~0.9, but continuity ≤ 0.47), and on
+synthetic tone sequences (harmonic 0.94, continuity 1.0) and voiced pulse
+trains with syllable-rate gaps (voiced 0.93, continuity 0.63). It is a
+coarse check, not a trained detector: real speech with long pauses, or music
+without held tones, can pass as impacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from actiondubber.audio import AudioClip
+from actiondubber.audio.onsets import mel_power
+
+#: Analysed at most this many seconds, spread over the clip (the measures are shares, so a sample is enough).
+_MAX_SECONDS = 120.0
+MUSIC_HARMONIC = 0.85
+MUSIC_CONTINUITY = 0.8
+SPEECH_VOICED = 0.5
+SPEECH_CONTINUITY = 0.6
+
+
+@dataclass(frozen=True)
+class SoundType:
+    """The classifier's verdict (``impacts``, ``music``, ``speech``), its measures and a short reason."""
+
+    verdict: str
+    harmonic_share: float
+    continuity: float
+    voiced_share: float
+    reason: str
+
+
+def _sample(y: np.ndarray, sr: int) -> np.ndarray:
+    """At most :data:`_MAX_SECONDS` of *y*: ten evenly spread pieces of a long soundtrack."""
+    n_max = int(_MAX_SECONDS * sr)
+    if y.size <= n_max:
+        return y
+    piece = n_max // 10
+    starts = np.linspace(0, y.size - piece, 10).astype(int)
+    return np.concatenate([y[s : s + piece] for s in starts])
+
+
+def _voiced(y: np.ndarray, sr: int, loud: np.ndarray, hop: int) -> float:
+    """Share of the *loud* frames with a clear pitch between 70 and 400 Hz."""
+    n = int(0.04 * sr)
+    lo, hi = int(sr / 400), int(sr / 70)
+    idx = np.flatnonzero(loud)
+    if idx.size == 0 or y.size < n + hi:
+        return 0.0
+    idx = idx[:: max(1, idx.size // 400)]  # a few hundred frames are plenty
+    voiced = 0
+    for j in idx:
+        a = j * hop - n // 2
+        if a < 0 or a + n + hi > y.size:
+            continue
+        x = y[a : a + n + hi].astype(np.float64)
+        x = x - x.mean()
+        ref = x[:n]
+        e0 = float(ref @ ref)
+        if e0 <= 0:
+            continue
+        best = 0.0
+        for lag in range(lo, hi + 1, 1 if sr <= 16000 else 2):
+            seg = x[lag : lag + n]
+            d = float(ref @ seg) / np.sqrt(e0 * float(seg @ seg) + 1e-30)
+            best = max(best, d)
+        voiced += best >= 0.6
+    return float(voiced / max(1, idx.size))
+
+
+def classify_soundtrack(clip: AudioClip) -> SoundType:
+    """Classify *clip*'s (mono) soundtrack as ``impacts``, ``music`` or ``speech`` (module docstring)."""
+    y = np.asarray(clip.samples, dtype=np.float32)
+    if y.ndim != 1:
+        y = y.mean(axis=0)
+    y = _sample(y, clip.sr)
+    hop = 512
+    if y.size < 4 * hop:
+        return SoundType("impacts", 0.0, 0.0, 0.0, "too short to classify")
+    S = mel_power(y, clip.sr, n_fft=2048, hop_length=hop, n_mels=128)
+    harm = median_filter(S, size=(1, 17), mode="nearest")
+    perc = median_filter(S, size=(17, 1), mode="nearest")
+    mask = harm**2 / (harm**2 + perc**2 + 1e-30)
+    total = float(S.sum())
+    harmonic = float((mask * S).sum() / total) if total > 0 else 0.0
+    db = 10.0 * np.log10(S.sum(axis=0) + 1e-12)
+    loud = db > np.percentile(db, 95) - 20.0
+    continuity = float(loud.mean())
+    # Only frames well above silence count as loud for the pitch check.
+    voiced = _voiced(y, clip.sr, loud & (db > db.max() - 50.0), hop)
+    if harmonic >= MUSIC_HARMONIC and continuity >= MUSIC_CONTINUITY:
+        verdict = "music"
+        reason = f"sustained tones {harmonic:.0%} of the energy, sound {continuity:.0%} of the time"
+    elif voiced >= SPEECH_VOICED and continuity >= SPEECH_CONTINUITY:
+        verdict = "speech"
+        reason = f"voiced {voiced:.0%} of the loud time, sound {continuity:.0%} of the time"
+    else:
+        verdict = "impacts"
+        reason = f"sustained tones {harmonic:.0%} of the energy, voiced {voiced:.0%} of the loud time"
+    return SoundType(verdict, round(harmonic, 4), round(continuity, 4), round(voiced, 4), reason)
