@@ -10,7 +10,7 @@ import click
 from actiondubber.cli.common import show_progress
 from actiondubber.detection import DetectorParams
 from actiondubber.errors import OutputError
-from actiondubber.fileio import check_output_path, write_text_atomic
+from actiondubber.fileio import OVERWRITE, check_output_path, write_text_atomic
 from actiondubber.sync.fix import fix_offset
 from actiondubber.sync.offset import SyncParams, measure_offset
 
@@ -24,7 +24,6 @@ _D = DetectorParams()
               help="Write the estimate as JSON (offset_ms > 0: the audio trails the picture).")
 @click.option("--fix", is_flag=True, help="Write a copy with the audio moved back in step (needs -o).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The fixed video to write (with --fix).")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--offset", "given_ms", type=float, default=None,
               help="With --fix: apply this offset (ms, > 0 = audio trails) instead of measuring it.")
 @click.option("--events", "events_path", type=click.Path(path_type=Path),
@@ -41,7 +40,7 @@ _D = DetectorParams()
 @click.option("--short-side", type=click.IntRange(16, 4096), default=_D.short_side, show_default=True,
               help="Detector: analysis size (short side of the scaled frames, pixels).")
 @click.pass_context
-def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, output: Path | None, force: bool,
+def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, output: Path | None,
              given_ms: float | None, events_path: Path | None, max_lag: float, min_impacts: int, window: float,
              allow_music: bool, sensitivity: float, short_side: int) -> None:
     """Measure the offset between VIDEO's soundtrack and its picture from the visible impacts.
@@ -62,7 +61,7 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
     outs = [p for p in (output, json_out) if p is not None]
     for p in outs:
         check_output_path(p, inputs=[video])
-        if p.exists() and not force:
+        if p.exists() and not OVERWRITE.get():  # --force (added to every command) sets it
             raise OutputError(f"{p}: file exists; use --force to overwrite it")
     if given_ms is not None:
         res = None
@@ -98,7 +97,7 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
         if res is not None and res.confidence_label == "low" and not (ctx.find_root().obj or {}).get("quiet"):
             click.echo("actiondubber: warning: the offset was measured with low confidence; check the fixed file",
                        err=True)
-        mux = fix_offset(video, output, offset, force=force)
+        mux = fix_offset(video, output, offset, force=OVERWRITE.get())
         how = "copied" if mux.video_copied else f"re-encoded ({mux.video_codec})"
         click.echo(f"{mux.path}: audio moved by {-offset * 1000:+.1f} ms; video {how}, audio {mux.audio_codec}")
 
