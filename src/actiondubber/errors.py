@@ -38,3 +38,9 @@ class BackendUnavailableError(ActionDubberError):
     """An optional component (RAFT weights, TV-L1, torch) is not available here."""
 
     exit_code = 4
+
+
+class PartialFailure(ActionDubberError):
+    """A command over many files finished, but some of the files failed (each was reported as it failed)."""
+
+    exit_code = 6

@@ -101,7 +101,7 @@ def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mon
         n_channels = 1 if mono else 0
         audio_t0: float | None = None
         video_t0: float | None = None
-        n_bad = 0
+        n_bad, first_bad = 0, ""
         streams = [astream] + ([vstream] if vstream is not None else [])
 
         def take(frames) -> None:
@@ -122,7 +122,7 @@ def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mon
                 frames = packet.decode()
             except av.FFmpegError as exc:
                 n_bad += 1
-                log.warning("%s: skipped a damaged audio packet at %s (%s)", p, packet.pts, _ffmsg(exc))
+                first_bad = first_bad or f"first at {packet.pts}: {_ffmsg(exc)}"
                 continue
             for frame in frames:
                 if audio_t0 is None:
@@ -132,8 +132,8 @@ def read_audio_clip(path: str | os.PathLike, *, sr: int | None = DEFAULT_SR, mon
                         audio_t0 = float(packet.pts * astream.time_base)
                 take(resampler.resample(frame))
         take(resampler.resample(None))
-        if n_bad:
-            log.warning("%s: %d damaged audio packet(s) skipped", p, n_bad)
+        if n_bad:  # one warning for the file, not one per packet
+            log.warning("%s: %d damaged audio packet(s) skipped (%s)", p, n_bad, first_bad)
     except av.FFmpegError as exc:
         raise InputError(f"{p}: cannot decode audio ({_ffmsg(exc)})") from None
     finally:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from actiondubber.audio.labels import FRAME_ROUNDING, labels_from_audio
-from actiondubber.audio.reader import DEFAULT_SR
+from actiondubber.audio.reader import DEFAULT_SR, NoAudioStreamError
 from actiondubber.cli.common import show_progress
-from actiondubber.errors import InputError
+from actiondubber.errors import ActionDubberError, InputError, PartialFailure
 from actiondubber.evaluate.labels import write_labels
 from actiondubber.fileio import check_output_path
+from actiondubber.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 
 @click.command("label-from-audio")
@@ -84,23 +87,35 @@ def label_from_audio(
         if v.stem in stems:
             raise InputError(f"{v}: same video id {v.stem!r} as {stems[v.stem]}; rename one of them")
         stems[v.stem] = v
-    bar = tqdm(videos, desc="label-from-audio", unit="video", disable=not show_progress(ctx))
-    try:
-        rows = labels_from_audio(
-            bar,
-            rel_threshold=threshold,
-            min_time=min_time,
-            frame_rounding=frame_rounding,
-            align_streams=align_streams,
-            sr=sr,
-        )
-    finally:
-        bar.close()
+    if len(videos) == 1:  # one file: its own error is the error (one line)
+        rows = labels_from_audio(videos, rel_threshold=threshold, min_time=min_time, frame_rounding=frame_rounding,
+                                 align_streams=align_streams, sr=sr, skip_no_audio=False)
+        failed: list[str] = []
+    else:  # many files: a file that fails is reported and the others go on
+        rows, failed = {}, []
+        with progress_bar(total=len(videos), desc="label-from-audio", unit="video", enabled=show_progress(ctx)) as bar:
+            for v in videos:
+                try:
+                    rows.update(labels_from_audio([v], rel_threshold=threshold, min_time=min_time,
+                                                  frame_rounding=frame_rounding, align_streams=align_streams, sr=sr,
+                                                  skip_no_audio=False))
+                except NoAudioStreamError as exc:
+                    log.warning("%s; skipped", exc)
+                except ActionDubberError as exc:
+                    log.warning("%s; skipped", exc)
+                    failed.append(str(v))
+                bar.update(1)
+        if not rows:
+            raise InputError(f"none of the {len(videos)} video(s) gave labels (no usable audio stream, or unreadable)")
     write_labels(out, rows, label_class)
     n_events = sum(len(f) for f in rows.values())
-    skipped = len(videos) - len(rows)
+    skipped = len(videos) - len(rows) - len(failed)
     note = f", {skipped} without audio skipped" if skipped else ""
+    note += f", {len(failed)} failed" if failed else ""
     click.echo(f"{out}: {len(rows)} video(s), {n_events} audible frame(s){note}")
+    if failed:
+        raise PartialFailure(f"{len(failed)} of {len(videos)} video(s) failed (see the warnings above); "
+                             f"the labels of the others are in {out}")
 
 
 COMMANDS = [label_from_audio]
