@@ -97,7 +97,11 @@ def _worker_main(conn, threads: int | None) -> None:
             return
         if task is None:
             return
-        conn.send(run_task(task))
+        res = run_task(task)
+        try:
+            conn.send(res)
+        except (OSError, BrokenPipeError):  # the driver is gone (killed): its next run redoes this video
+            return
 
 
 @dataclass

@@ -9,8 +9,10 @@ recorded one by one as they arrive, so an interrupted run loses only the videos 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,12 +119,30 @@ def plan(inputs: list[BatchInput], rows: dict[str, VideoRow], options: TaskOptio
     return todo, done, kept_failed
 
 
+#: Temporary names :func:`actiondubber.fileio.atomic_output` gives files being written (``.<stem>.<random>.part<ext>``).
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.part(\.[^.]+)*$")
+
+
+def remove_stale_temp_files(out_dir: Path) -> int:
+    """Delete temporary files left in *out_dir* by workers killed mid-write (run under the state lock)."""
+    n = 0
+    for dirpath, _dirs, files in os.walk(out_dir):
+        for name in files:
+            if _TEMP_NAME.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(dirpath, name))
+                    n += 1
+    if n:
+        log.info("%s: removed %d unfinished temporary file(s) of an interrupted run", out_dir, n)
+    return n
+
+
 def check_options(options: TaskOptions) -> None:
     """Raise the single-file commands' errors for bad options before any video is touched."""
+    from actiondubber.errors import ParameterError
     from actiondubber.export.cues import check_name
     from actiondubber.export.editors import ADAPTERS, check_adapter
     from actiondubber.export.markers import FORMATS
-    from actiondubber.errors import ParameterError
 
     options.detector.validate()
     for fmt in options.export:
@@ -144,7 +164,7 @@ def check_options(options: TaskOptions) -> None:
 def run_batch(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
-    options: TaskOptions = TaskOptions(),
+    options: TaskOptions | None = None,
     *,
     engine: str = "local",
     workers: int | None = None,
@@ -167,7 +187,7 @@ def run_batch(
         Output folder; outputs mirror the input tree, plus ``index.csv``/``.parquet``,
         ``videos.csv``/``.parquet`` and the manifest ``batch_state.sqlite``.
     options
-        What is done to each video (:class:`~actiondubber.batch.tasks.TaskOptions`).
+        What is done to each video (:class:`~actiondubber.batch.tasks.TaskOptions`; default: detection only).
     engine, workers, address
         ``"local"`` (process pool) or ``"ray"``; processes at once (default: what fits the machine);
         Ray cluster address (default: a local Ray instance).
@@ -190,9 +210,10 @@ def run_batch(
     BatchSummary
         Counts, throughput and failures. The caller decides the exit code (:data:`EXIT_SOME_FAILED`).
     """
-    out = ensure_output_dir(out_dir, "output folder")
-    inputs = discover(source, out_dir=out)
+    options = options or TaskOptions()
+    inputs = discover(source, out_dir=out_dir)
     check_options(options)
+    out = ensure_output_dir(out_dir, "output folder")
     workers = int(workers or default_workers())
     if max_memory_mb is None:
         max_memory_mb = default_max_memory_mb(workers)
@@ -200,6 +221,7 @@ def run_batch(
     fp = options.fingerprint()
     emit = on_record or (lambda _r: None)
     with BatchState.open(out) as state:
+        remove_stale_temp_files(out)
         todo, skipped, kept_failed = plan(inputs, state.rows(), options, out, state, force=force,
                                           retry_failed=retry_failed)
         summary.skipped = len(skipped)
