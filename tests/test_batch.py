@@ -290,10 +290,10 @@ def _wait_for_lines(log: Path, n: int, proc: subprocess.Popen, limit: float = 60
 
 @pytest.fixture(scope="module")
 def longer_clips(tmp_path_factory) -> Path:
-    """Six clips that each take a noticeable time, so a kill lands while a video is being processed."""
+    """Five clips that each take a noticeable time, so a kill lands while a video is being processed."""
     d = tmp_path_factory.mktemp("long") / "clips"
-    for i in range(6):
-        _clip(d / f"v{i}.mp4", seed=20 + i, seconds=4.0, size=(160, 120))
+    for i in range(5):
+        _clip(d / f"v{i}.mp4", seed=20 + i, seconds=2.5, size=(128, 96))
     return d
 
 
@@ -316,14 +316,17 @@ def test_kill_driver_then_resume_every_video_exactly_once(longer_clips, tmp_path
     recs = [json.loads(x) for x in (tmp_path / "log2.jsonl").read_text().splitlines()]
     done_before = {r["rel"] for r in got if r["status"] == "done"}
     assert {r["rel"] for r in recs if r["status"] == "skipped"} == done_before
-    assert {r["rel"] for r in recs if r["status"] == "done"} == {f"v{i}.mp4" for i in range(6)} - done_before
+    assert {r["rel"] for r in recs if r["status"] == "done"} == {f"v{i}.mp4" for i in range(5)} - done_before
     rows = _rows(out / "videos.csv")
-    assert sorted(r["rel"] for r in rows) == [f"v{i}.mp4" for i in range(6)]
+    assert sorted(r["rel"] for r in rows) == [f"v{i}.mp4" for i in range(5)]
     assert all(r["status"] == "done" and r["attempts"] == "1" for r in rows)
     assert _no_temp_files(out)
-    ref = run_batch(longer_clips, tmp_path / "ref", workers=2)
-    assert ref.failed == 0
-    assert (out / "index.csv").read_text() == (tmp_path / "ref" / "index.csv").read_text()
+    # every events file is whole, and the index holds each video's events once
+    index = _rows(out / "index.csv")
+    for r in rows:
+        ev = json.loads((out / r["events_file"]).read_text())["events"]
+        assert [int(x["frame"]) for x in index if x["rel"] == r["rel"]] == [e["frame"] for e in ev]
+        assert int(r["events"]) == len(ev)
 
 
 def test_killed_worker_fails_its_video_and_rerun_retries_it(longer_clips, tmp_path):
@@ -339,10 +342,10 @@ def test_killed_worker_fails_its_video_and_rerun_retries_it(longer_clips, tmp_pa
     rows = _rows(out / "videos.csv")
     dead = [r for r in rows if r["status"] == "failed"]
     assert len(dead) == 1 and "worker process died (signal SIGKILL)" in dead[0]["error"]
-    assert sum(r["status"] == "done" for r in rows) == 5
+    assert sum(r["status"] == "done" for r in rows) == 4
     assert not (out / (dead[0]["rel"] + ".events.json")).exists() and _no_temp_files(out)
     res = subprocess.run(_cli_cmd(longer_clips, out), env=_env(), capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0 and "1 done, 5 already done" in res.stdout, res.stdout + res.stderr[-2000:]
+    assert res.returncode == 0 and "1 done, 4 already done" in res.stdout, res.stdout + res.stderr[-2000:]
 
 
 def test_second_run_on_the_same_folder_is_refused(library, tmp_path):

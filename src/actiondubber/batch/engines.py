@@ -139,10 +139,13 @@ class LocalEngine:
         self.max_memory_mb = float(max_memory_mb or 0)
         self.timeout = float(timeout or 0)
         self.threads = threads or max(1, available_cpus() // self.workers)
+        # forkserver: workers fork from a clean server process (never from a driver with threads). Nothing is
+        # preloaded there: the server does not get the driver's sys.path (Python 3.11), each worker does, so
+        # workers import the same package the driver runs.
         methods = mp.get_all_start_methods()
         self._ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if "forkserver" in methods:
-            self._ctx.set_forkserver_preload(["actiondubber.batch.tasks"])
+            self._ctx.set_forkserver_preload([])
         self._pool: list[_Worker] = []
         self.started_processes = 0
         self.startup_s = 0.0
@@ -350,10 +353,18 @@ def _ray_error(exc: BaseException) -> str:
 
 
 def _export_package_path() -> None:
-    """Put this package's folder first on ``PYTHONPATH`` so local Ray workers import the same code."""
+    """Put this package's folder first on ``PYTHONPATH`` so local Ray workers import the same code.
+
+    Only for a source checkout (the folder is not a site-packages folder, which must not go ahead of
+    the standard library): Ray workers start as fresh interpreters and would otherwise import whatever
+    ``actiondubber`` their environment installs.
+    """
+    import site
+
     root = str(Path(__file__).resolve().parents[2])
+    site_dirs = {str(Path(p).resolve()) for p in [*site.getsitepackages(), site.getusersitepackages()]}
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in parts:
+    if root not in site_dirs and root not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actiondubber.batch.engines import default_max_memory_mb, default_workers, make_engine
+from actiondubber.batch.engines import PLANNED_WORKER_MB, default_max_memory_mb, default_workers, make_engine
 from actiondubber.batch.index import event_table, video_table, write_audio_labels, write_index
 from actiondubber.batch.inputs import BatchInput, discover
 from actiondubber.batch.state import BatchState, VideoRow
@@ -193,8 +193,9 @@ def run_batch(
         Ray cluster address (default: a local Ray instance).
     max_tasks, max_memory_mb, timeout
         Videos per worker process before it is replaced; per-worker memory limit in MB (local: the
-        worker is killed above it; Ray: the task's memory request; default: a share of the available
-        memory, 0 for none); seconds per video (0: none).
+        worker is killed above it, default a share of 80 % of the available memory; Ray: each task's
+        ``memory`` request, default :data:`~actiondubber.batch.engines.PLANNED_WORKER_MB`; 0: none);
+        seconds per video (0: none).
     force
         Redo every video and replace existing outputs.
     retry_failed
@@ -215,8 +216,8 @@ def run_batch(
     check_options(options)
     out = ensure_output_dir(out_dir, "output folder")
     workers = int(workers or default_workers())
-    if max_memory_mb is None:
-        max_memory_mb = default_max_memory_mb(workers)
+    if max_memory_mb is None:  # local: a kill limit, a share of the memory; Ray: a modest request per task
+        max_memory_mb = default_max_memory_mb(workers) if engine == "local" else PLANNED_WORKER_MB
     summary = BatchSummary(out_dir=out, engine=engine, workers=workers, total=len(inputs))
     fp = options.fingerprint()
     emit = on_record or (lambda _r: None)

@@ -50,7 +50,8 @@ def _formats(_ctx, _param, value: str | None) -> tuple[str, ...]:
               help="Videos processed at once (default: one per core, fewer if memory is short).")
 @click.option("--max-memory", "max_memory", type=click.FloatRange(0, None),
               help="Per-worker memory limit in MB (local: a worker above it is stopped and its video fails; "
-                   "ray: each task's memory request). Default: a share of the available memory; 0: none.")
+                   "default: an equal share of 80% of the available memory. ray: each task's memory request; "
+                   "default 1024). 0: none.")
 @click.option("--max-tasks-per-worker", "max_tasks", type=click.IntRange(0, None), default=50, show_default=True,
               help="Replace a worker process by a fresh one after this many videos (0: never).")
 @click.option("--timeout", type=click.FloatRange(0, None), default=0, show_default=True,
