@@ -11,7 +11,7 @@
 2. Memory: the resident memory (RSS) of the worker that finished each video (reported by the worker
    itself) and of the driver (sampled every 0.5 s), as first / median / last / max, and the slope
    over the second half of the run (MB per 100 videos). ``--rss-clips M`` also runs M videos (symbolic
-   links to the clips) on the local pool with recycling after 50 videos and without recycling.
+   links to 20 small clips, 96x64, 1 s) on the local pool with recycling after 50 videos and without.
 3. ``--kill-check``: ``actiondubber batch`` in a subprocess is killed with SIGKILL after a third of the
    videos, then rerun; checks that every video is done exactly once and the index equals a clean run.
 
@@ -121,15 +121,16 @@ def bench_throughput(clips: Path, work: Path, engines: list[str], workers: list[
             print(f"{'':16}driver RSS: {rss_stats(r['driver_rss'])}")
 
 
-def bench_rss(clips: Path, work: Path, n: int) -> None:
+def bench_rss(work: Path, n: int) -> None:
+    small = make_clips(work / "small20", 20, size=(96, 64), seconds=1.0)
     many = work / f"many{n}"
     if not many.is_dir() or len(list(many.iterdir())) != n:
         shutil.rmtree(many, ignore_errors=True)
         many.mkdir(parents=True)
-        src = sorted(clips.glob("*.mp4"))
+        src = sorted(small.glob("*.mp4"))
         for i in range(n):
             os.symlink(src[i % len(src)], many / f"v{i:05d}.mp4")
-    print(f"\n== memory over {n} videos (local pool, 2 workers) ==")
+    print(f"\n== memory over {n} videos (links to 20 clips of 96x64, 1 s; local pool, 2 workers) ==")
     for max_tasks in (50, 0):
         r = run_one(many, work / f"out_rss_{max_tasks}", "local", 2, max_tasks=max_tasks)
         s = r["summary"]
@@ -193,7 +194,7 @@ def main() -> None:
     print(f"{args.clips} clips ready in {time.perf_counter() - t0:.1f} s under {clips}; {os.cpu_count()} CPUs")
     bench_throughput(clips, args.work, args.engines, args.workers)
     if args.rss_clips:
-        bench_rss(clips, args.work, args.rss_clips)
+        bench_rss(args.work, args.rss_clips)
     if args.kill_check:
         kill_check(clips, args.work)
     if tmp is not None:

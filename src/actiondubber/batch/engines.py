@@ -183,30 +183,37 @@ class LocalEngine:
         w.conn.close()
 
     def run(self, tasks: Iterable[Task]) -> Iterator[TaskResult]:
-        """Run *tasks*; yield each result as soon as its video is finished."""
+        """Run *tasks*; yield each result as soon as its video is finished.
+
+        Idle workers get their next video before the finished results are handed on, so no worker
+        waits while the caller records a result.
+        """
         queue = deque(tasks)
         try:
             while queue or any(w.task is not None for w in self._pool):
-                while queue and (len(self._pool) < self.workers or any(w.task is None for w in self._pool)):
-                    idle = next((w for w in self._pool if w.task is None), None) or self._spawn()
-                    if idle not in self._pool:
-                        self._pool.append(idle)
-                    task = queue.popleft()
-                    try:
-                        idle.conn.send(task)
-                    except (OSError, BrokenPipeError):  # the idle worker died: start another next round
-                        self._retire(idle, kill=True)
-                        queue.appendleft(task)
-                        continue
-                    idle.task, idle.started = task, time.monotonic()
+                self._fill(queue)
                 busy = [w for w in self._pool if w.task is not None]
                 mp_wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=POLL_S)
-                for w in busy:
-                    res = self._collect(w)
-                    if res is not None:
-                        yield res
+                finished = [r for r in (self._collect(w) for w in busy) if r is not None]
+                self._fill(queue)
+                yield from finished
         finally:
             self.close()
+
+    def _fill(self, queue: deque) -> None:
+        """Give every idle worker (starting new ones up to ``workers``) a task from *queue*."""
+        while queue and (len(self._pool) < self.workers or any(w.task is None for w in self._pool)):
+            idle = next((w for w in self._pool if w.task is None), None) or self._spawn()
+            if idle not in self._pool:
+                self._pool.append(idle)
+            task = queue.popleft()
+            try:
+                idle.conn.send(task)
+            except (OSError, BrokenPipeError):  # the idle worker died: replace it, keep the task
+                self._retire(idle, kill=True)
+                queue.appendleft(task)
+                continue
+            idle.task, idle.started = task, time.monotonic()
 
     def _collect(self, w: _Worker) -> TaskResult | None:
         task = w.task
