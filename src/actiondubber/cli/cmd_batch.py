@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -158,7 +157,6 @@ def batch_cmd(ctx, source: Path, out_dir: Path, engine, address, workers, max_me
     if not summary.ok:
         raise BatchFailedError(f"{summary.failed} of {summary.total} video(s) failed (exit code {EXIT_SOME_FAILED}; "
                                f"errors in {summary.out_dir / 'videos.csv'})")
-    sys.stdout.flush()
 
 
 COMMANDS = [batch_cmd]
