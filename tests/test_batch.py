@@ -297,6 +297,7 @@ def longer_clips(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_kill_worker_and_driver_then_resume_every_video_exactly_once(longer_clips, tmp_path):
     """SIGKILL the worker mid-video (that video fails, the run goes on), then SIGKILL the driver mid-run;
     the rerun retries the failed video, redoes the unfinished ones, skips the rest: each done exactly once."""
@@ -349,6 +350,7 @@ def test_second_run_on_the_same_folder_is_refused(library, tmp_path):
     assert (out / STATE_NAME).is_file()
 
 
+@pytest.mark.slow
 def test_ray_engine_gives_the_local_results(library, local_run, tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'actiondubber[ray]')")
     from actiondubber.errors import BackendUnavailableError
