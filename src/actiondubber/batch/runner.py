@@ -144,7 +144,6 @@ def check_options(options: TaskOptions) -> None:
     from actiondubber.exporters.editors import ADAPTERS, check_adapter
     from actiondubber.exporters.markers import FORMATS
 
-    options.detector.validate()
     for fmt in options.export:
         if fmt not in FORMATS:
             raise ParameterError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")
@@ -157,7 +156,6 @@ def check_options(options: TaskOptions) -> None:
     if options.dub:
         from actiondubber.dubbing.library import resolve_sounds
 
-        options.dub_params.validate()
         resolve_sounds(options.sound, options.sound_dir, sr=48000, seed=options.dub_params.seed)
 
 

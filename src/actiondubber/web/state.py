@@ -59,7 +59,6 @@ class VideoState:
         """Events at *sensitivity* from the stored curve (the detector's peak picker; no flow is recomputed)."""
         curve = self.need_curve()
         params = self.params if sensitivity is None else replace(self.params, sensitivity=float(sensitivity))
-        params.validate()
         return events_from_curve(curve, params)
 
     def events_at(self, frames, *, sensitivity: float | None = None, edited: bool = True) -> Events:
