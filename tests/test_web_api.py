@@ -148,7 +148,7 @@ def test_save_schema_and_no_overwrite_without_confirm(client, folder, analysed):
     out = folder / r.json()["saved"]
     assert out.name == "clip.events.json"
     raw = json.loads(out.read_text())
-    assert raw["schema"] == SCHEMA and raw["video"] == "clip.mp4"
+    assert raw["schema"] == SCHEMA and Path(raw["video"]).name == "clip.mp4" and Path(raw["video"]).is_absolute()
     ev = load_events(out)
     info = probe(folder / "clip.mp4")
     assert ev.frames == sorted(frames)

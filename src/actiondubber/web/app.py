@@ -51,7 +51,7 @@ from actiondubber.fileio import check_output_path
 from actiondubber.video.reader import probe
 from actiondubber.web.jobs import JobRunner
 from actiondubber.web.paths import VIDEO_EXTENSIONS, Folder, PathNotFound, PathRefused, safe_filename
-from actiondubber.web.state import VideoState, relative_video_name
+from actiondubber.web.state import VideoState
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
         out = ws.output(st, req.name, ".events.json", req.overwrite)
         if not out.name.endswith(".json"):
             raise InputError(f"{out.name}: an events file name must end in .json")
-        ev = replace(ev, video=replace(ev.video, path=relative_video_name(st.path, out)))
+        ev = replace(ev, video=replace(ev.video, path=str(st.path)))  # saved absolute: exports from anywhere find it
         save_events(ev, out)
         return {"saved": ws.folder.relative(out), "n_events": len(ev)}
 

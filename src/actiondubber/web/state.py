@@ -11,7 +11,6 @@ curve's strength and sound-source location there, exactly as a detected one.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -135,7 +134,3 @@ def _plain(params: DetectorParams) -> dict:
 
     return asdict(params)
 
-
-def relative_video_name(video: Path, out: Path) -> str:
-    """How an events file at *out* names *video*: relative to the events file's folder (portable)."""
-    return Path(os.path.relpath(video, out.parent)).as_posix()
