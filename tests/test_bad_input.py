@@ -232,6 +232,14 @@ COMMANDS: dict[str, dict] = {
             "sound_opt": ["--sound", "{wav}"], "sound_dir_opt": ["--sound-dir", "{sounds}"],
             "values": [["--sound", "kazoo"], ["--mix", "loud"], ["--duck-db", "5"], ["--jitter-db", "nan"],
                        ["--pitch-jitter", "99"], ["--level-db", "inf"]]},
+    "sync": {"args": ["sync", "{clip}", "--json", "{out:json}"], "video": ["{clip}"], "out": ["{out:json}"],
+             "values": [["--max-lag", "-5"], ["--max-lag", "nan"], ["--min-impacts", "0"], ["--window", "0"],
+                        ["-s", "9"], ["--offset", "inf"], ["--fix"], ["--offset", "40"]]},
+    "batch": {"args": ["batch", "{vids}", "-o", "{dir:results}"], "videos_dir": ["{vids}"],
+              "values": [["--workers", "0"], ["--engine", "spark"], ["--export", "bogus"], ["--timeout", "-1"],
+                         ["--max-memory", "-5"], ["--sound", "kazoo", "--dub"], ["--min-gap", "nan"]]},
+    "serve": {"args": ["serve", "{vids}", "--no-browser", "--port", "1"], "videos_dir": ["{vids}"],
+              "values": [["--port", "0"], ["--port", "70000"], ["--max-upload-mb", "0"]]},
     "train": {"args": ["train", "--labels", "{labels}", "--videos", "{vids}", "--out-dir", "{dir:run}",
                        "--config", "{cfg}", "--iterations", "1"],
               "labels_slot": ["{labels}"], "config": ["{cfg}"], "videos_dir": ["{vids}"],
@@ -282,10 +290,10 @@ def _cases():
             for kind in ("missing", "garbage", "unknown_key", "bad_value", "not_a_mapping"):
                 out.append((f"{cmd}-config-{kind}", cmd, "config", kind))
         if spec.get("videos_dir"):
-            for kind in ("missing", "file_not_dir", "emptydir"):
+            for kind in ("missing", "file_not_dir") + (("emptydir",) if cmd != "serve" else ()):
                 out.append((f"{cmd}-videos-{kind}", cmd, "videos_dir", kind))
         for i, v in enumerate(spec.get("values", [])):
-            out.append((f"{cmd}-value{i}-{v[0]}={v[1]}", cmd, "value", v))
+            out.append((f"{cmd}-value{i}-{'='.join(v)}", cmd, "value", v))
     return out
 
 
@@ -402,6 +410,9 @@ def test_bad_input(case, world, tmp_path, monkeypatch):
         assert _tree_digest(world["dir"]) == before
         return
     assert res.exit_code not in (0, None), f"{argv}: exit 0\n{res.stderr}"
+    if case[2] == "video" and case[3] == "truncated":  # the warnings that it was cut off may come first
+        assert all(e.startswith("actiondubber: warning:") for e in err[:-1]) and len(err) <= 3, res.stderr
+        err = err[-1:]
     assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit), \
         f"{argv}: raised {res.exception!r}"
     assert len(err) == 1, f"{argv}: stderr has {len(err)} lines:\n{res.stderr}"

@@ -12,16 +12,12 @@ from actiondubber.batch.engines import ENGINES
 from actiondubber.batch.runner import EXIT_SOME_FAILED, BatchFailedError, run_batch
 from actiondubber.batch.tasks import TaskOptions
 from actiondubber.cli.common import show_progress
-from actiondubber.detection.detector import DetectorParams
-from actiondubber.detection.strength import KINDS
+from actiondubber.cli.options import detector_options, pop_detector_params
 from actiondubber.dubbing.library import ORDERS
 from actiondubber.dubbing.place import MIXES, DubParams
 from actiondubber.errors import OutputError
 from actiondubber.exporters.markers import FORMATS
-from actiondubber.kinematics.flow import BACKENDS
-from actiondubber.kinematics.globalmotion import MODELS
 
-_D = DetectorParams()
 _DUB = DubParams()
 
 
@@ -60,23 +56,7 @@ def _formats(_ctx, _param, value: str | None) -> tuple[str, ...]:
               help="Redo the videos that failed in an earlier run.")
 @click.option("--json-log", "json_log", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               help="Write one JSON object per video and a final summary, one per line ('-': stdout).")
-@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_D.sensitivity, show_default=True,
-              help="Detector: higher finds more (and weaker) events.")
-@click.option("--short-side", type=click.IntRange(16, 4096), default=_D.short_side, show_default=True,
-              help="Detector: analysis size (short side of the scaled frames, pixels).")
-@click.option("--backend", type=click.Choice(BACKENDS), default=_D.backend, show_default=True, help="Optical flow.")
-@click.option("--flow-preset", type=click.Choice(["ultrafast", "fast", "medium"]), default=_D.flow_preset,
-              show_default=True, help="DIS flow preset.")
-@click.option("--compensate", type=click.Choice(MODELS), default=_D.compensate, show_default=True,
-              help="Camera-motion model removed from the flow.")
-@click.option("--kind", type=click.Choice(KINDS), default=_D.kind, show_default=True, help="Strength measure.")
-@click.option("--gravity", type=click.FloatRange(0, 1), default=_D.gravity, show_default=True,
-              help="Weight of the prior that sounding impacts arrive moving down.")
-@click.option("--min-gap", type=click.FloatRange(0, None), default=_D.min_gap, show_default=True,
-              help="Minimum time between two events, seconds.")
-@click.option("--frame-offset", type=click.IntRange(0, 1), default=_D.frame_offset, show_default=True,
-              help="0: the frame at the change of motion; 1: the frame after it.")
-@click.option("--skip-repeats", is_flag=True, help="Leave isolated repeated frames out of the motion analysis.")
+@detector_options
 @click.option("--dub", "do_dub", is_flag=True, help="Also write <video>.dubbed.<ext>, a sound at every event.")
 @click.option("--sound", help="With --dub: built-in sound or sound file.  [default: knock]")
 @click.option("--sound-dir", type=click.Path(path_type=Path), help="With --dub: folder of sound files.")
@@ -98,9 +78,8 @@ def _formats(_ctx, _param, value: str | None) -> tuple[str, ...]:
               help="With --labels-from-audio: onset to frame rounding.")
 @click.pass_context
 def batch_cmd(ctx, source: Path, out_dir: Path, engine, address, workers, max_memory, max_tasks, timeout, force,
-              retry_failed, json_log, sensitivity, short_side, backend, flow_preset, compensate, kind, gravity,
-              min_gap, frame_offset, skip_repeats, do_dub, sound, sound_dir, order, mix, level_db, pan, seed, export,
-              audio_labels, audio_threshold, frame_rounding):
+              retry_failed, json_log, do_dub, sound, sound_dir, order, mix, level_db, pan, seed, export,
+              audio_labels, audio_threshold, frame_rounding, **detector_kw):
     """Process every video under the folder SOURCE, or listed in the text file SOURCE (one path a line).
 
     Each video gets the same work as 'detect --json' (and with --dub, --export, --labels-from-audio
@@ -119,9 +98,7 @@ def batch_cmd(ctx, source: Path, out_dir: Path, engine, address, workers, max_me
             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
                 raise click.UsageError(f"--{name.replace('_', '-')} needs --dub")
     options = TaskOptions(
-        detector=DetectorParams(short_side=short_side, backend=backend, flow_preset=flow_preset, compensate=compensate,
-                                kind=kind, gravity=gravity, sensitivity=sensitivity, min_gap=min_gap,
-                                frame_offset=frame_offset, skip_repeats=skip_repeats),
+        detector=pop_detector_params(detector_kw),
         dub=do_dub, sound=(sound or "knock") if sound_dir is None else None,
         sound_dir=str(sound_dir) if sound_dir is not None else None,
         dub_params=DubParams(mix=mix, level_db=level_db, pan=pan, seed=seed, order=order),

@@ -8,14 +8,13 @@ from pathlib import Path
 import click
 
 from actiondubber.cli.common import show_progress
-from actiondubber.detection import DetectorParams
+from actiondubber.cli.options import detector_options, pop_detector_params
 from actiondubber.errors import OutputError
 from actiondubber.fileio import OVERWRITE, check_output_path, write_text_atomic
 from actiondubber.sync.fix import fix_offset
 from actiondubber.sync.offset import SyncParams, measure_offset
 
 _S = SyncParams()
-_D = DetectorParams()
 
 
 @click.command("sync")
@@ -35,14 +34,11 @@ _D = DetectorParams()
 @click.option("--window", type=click.FloatRange(1, None), default=_S.window, show_default=True,
               help="Seconds per window for the per-window estimates and drift on long videos.")
 @click.option("--allow-music", is_flag=True, help="Measure even when the soundtrack sounds like music or speech.")
-@click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_D.sensitivity, show_default=True,
-              help="Detector: higher finds more (and weaker) impacts.")
-@click.option("--short-side", type=click.IntRange(16, 4096), default=_D.short_side, show_default=True,
-              help="Detector: analysis size (short side of the scaled frames, pixels).")
+@detector_options
 @click.pass_context
 def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, output: Path | None,
              given_ms: float | None, events_path: Path | None, max_lag: float, min_impacts: int, window: float,
-             allow_music: bool, sensitivity: float, short_side: int) -> None:
+             allow_music: bool, **detector_kw) -> None:
     """Measure the offset between VIDEO's soundtrack and its picture from the visible impacts.
 
     Prints e.g. "audio trails the picture by 121 ms (±8 ms, 14 matched impacts,
@@ -69,7 +65,7 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
     else:
         params = SyncParams(max_lag=max_lag / 1000.0, min_impacts=min_impacts, window=window,
                             refuse_music=not allow_music)
-        detector = DetectorParams(sensitivity=sensitivity, short_side=short_side)
+        detector = pop_detector_params(detector_kw)
         events = None
         if events_path is not None:
             from actiondubber.events import check_events_fit, load_events
