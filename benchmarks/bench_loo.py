@@ -115,7 +115,8 @@ OBJ_GRID = {
     "min_gap": (0.067, 0.1, 0.15, 0.2),
     "floor": (0.3, 0.45, 0.6, 0.8, 1.0),
     "frame_offset": (0, 1),
-    "object_radius": (0.15, 0.3),
+    "object_radius": (0.15, 0.3, 0.5),
+    "object_share": (0.0, 0.3, 0.6),
 }
 
 
@@ -133,9 +134,7 @@ class ObjectMethod(CurveMethod):
     def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
         from actiondubber.detect.objects import object_events
 
-        pc = dict(pcfg)
-        radius = pc.pop("object_radius")
-        ev = object_events(obj, DetectorParams(**ccfg, **pc), radius=radius)
+        ev = object_events(obj, DetectorParams(**ccfg, **pcfg))
         return [e.frame for e in ev.events]
 
 
@@ -212,8 +211,7 @@ def default_index(settings) -> int:
     for i, (c, p) in enumerate(settings):
         cfg = {**c, **p}
         if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k)):
-            if "object_radius" not in cfg or cfg["object_radius"] == OBJ_GRID["object_radius"][0]:
-                return i
+            return i
     raise RuntimeError("the defaults are not on the grid")
 
 

@@ -76,6 +76,12 @@ class DetectorParams:
     frame_offset: int = 0
     persistence: bool = True
     skip_repeats: bool = False
+    #: ``"frame"``: one strength curve, at most one event per ``min_gap``; ``"objects"``: events per moving
+    #: region (:mod:`.objects`), several may share a frame; ``object_radius`` × short side apart;
+    #: ``object_share``: the fraction of the strongest concurrent candidate an object event must reach.
+    events: str = "frame"
+    object_radius: float = 0.15
+    object_share: float = 0.0
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -88,6 +94,10 @@ class DetectorParams:
             raise InputError(f"analysis short side must be at least 16 px, got {self.short_side}")
         if self.frame_offset not in (0, 1):
             raise InputError("frame offset must be 0 or 1")
+        if self.events not in ("frame", "objects"):
+            raise InputError(f"events must be 'frame' or 'objects', got {self.events!r}")
+        if not 0.0 < self.object_radius <= 2.0:
+            raise InputError(f"object radius must be in (0, 2], got {self.object_radius}")
 
 
 @dataclass
@@ -181,8 +191,12 @@ def strength_curve(
     info: VideoInfo | None = None,
     progress: Callable[[int], None] | None = None,
     flow_kwargs: dict | None = None,
+    map_sink: Callable[[int, np.ndarray], None] | None = None,
 ) -> StrengthCurve:
-    """Compute the per-frame strength curve of *video* (streaming, flat memory)."""
+    """Compute the per-frame strength curve of *video* (streaming, flat memory).
+
+    *map_sink* is called with (frame index, blurred strength map) for every measured frame.
+    """
     params.validate()
     info = info or probe(video)
     if info.n_frames < MIN_FRAMES:
@@ -233,6 +247,7 @@ def strength_curve(
             top_fraction=params.top_fraction,
             prev=prev if link else None,
             nxt=nxt if link else None,
+            map_sink=map_sink,
         )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
 
@@ -306,5 +321,10 @@ def detect(
     if unknown:
         raise TypeError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
     params = DetectorParams(**kwargs)
+    if params.events == "objects":
+        from actiondubber.detect.objects import object_candidates, object_events  # objects builds on this module
+
+        params.validate()
+        return object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
     curve = strength_curve(video, params, progress=progress, flow_kwargs=flow_kwargs)
     return events_from_curve(curve, params)

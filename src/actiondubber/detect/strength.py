@@ -42,6 +42,8 @@ Kinds
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -164,16 +166,20 @@ def frame_strength(
     top_fraction: float = TOP_FRACTION,
     prev: Kinematics | None = None,
     nxt: Kinematics | None = None,
+    map_sink: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[float, float, float]:
     """(strength, x, y) of frame ``kin.index``; x, y in analysis-size pixels.
 
     The map is box-blurred (``blur`` px) so that a coherent moving part wins
     over single noisy flow vectors, then its top ``top_fraction`` is averaged.
     *prev* / *nxt*: the neighbouring items, for the persistence check of
-    :func:`strength_map`.
+    :func:`strength_map`. *map_sink*, when given, is called with ``(kin.index, blurred map)`` (the
+    per-object detector, :mod:`.objects`, reads regions from it).
     """
     m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt)
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
+    if map_sink is not None:
+        map_sink(kin.index, mb)
     if kind == "impact":
         # Drop of speed of the moving region along its mean incoming direction.
         k = max(1, int(mb.size * top_fraction))
