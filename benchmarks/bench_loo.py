@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from actiondubber.detect.detector import DetectorParams, StrengthCurve, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detect.detector import DetectorParams, StrengthCurve, events_from_curve  # noqa: E402
 from actiondubber.evaluate.labels import read_labels  # noqa: E402
 from actiondubber.evaluate.metrics import evaluate, evaluate_video  # noqa: E402
 
@@ -95,25 +95,33 @@ def shift_curve(curve: StrengthCurve, offset: int) -> StrengthCurve:
 
 
 class CurveMethod:
-    """The shipped detector: one frame-level strength curve, peaks picked on it."""
+    """The shipped detector: one frame-level strength curve, peaks picked on it.
+
+    Both methods cache the same object (region candidates plus the frame-level curve, which is
+    exactly :func:`strength_curve`'s), so one pass of flow serves both.
+    """
 
     name = "default"
+    cache_name = "objects"
     curve_grid = CURVE_GRID
     pick_grid = PICK_GRID
 
     def compute(self, path: Path, ccfg: dict):
-        return strength_curve(path, DetectorParams(**ccfg, frame_offset=0))
+        from actiondubber.detect.objects import object_candidates
+
+        return object_candidates(path, DetectorParams(**ccfg, frame_offset=0))
 
     def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
         p = DetectorParams(**ccfg, **pcfg)
-        ev = events_from_curve(shift_curve(obj, p.frame_offset), p)
+        curve = obj if isinstance(obj, StrengthCurve) else obj.curve
+        ev = events_from_curve(shift_curve(curve, p.frame_offset), p)
         return [e.frame for e in ev.events]
 
 
 OBJ_GRID = {
-    "sensitivity": (0.3, 0.4, 0.5, 0.6, 0.7),
-    "min_gap": (0.067, 0.1, 0.15, 0.2),
-    "floor": (0.3, 0.45, 0.6, 0.8, 1.0),
+    "sensitivity": (0.3, 0.4, 0.5, 0.6),
+    "min_gap": (0.1, 0.15, 0.2),
+    "floor": (0.45, 0.6, 0.8, 1.0),
     "frame_offset": (0, 1),
     "object_radius": (0.15, 0.3, 0.5),
     "object_share": (0.0, 0.3, 0.6),
@@ -125,11 +133,6 @@ class ObjectMethod(CurveMethod):
 
     name = "objects"
     pick_grid = OBJ_GRID
-
-    def compute(self, path: Path, ccfg: dict):
-        from actiondubber.detect.objects import object_candidates
-
-        return object_candidates(path, DetectorParams(**ccfg, frame_offset=0))
 
     def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
         from actiondubber.detect.objects import object_events
@@ -155,7 +158,7 @@ def load_set(videos: Path, labels: Path) -> list[tuple[str, Path, tuple[int, ...
 
 def cached(method, path: Path, ccfg: dict, cache: Path):
     st = path.stat()
-    key = json.dumps([CACHE_VERSION, method.name, str(path.resolve()), st.st_size, int(st.st_mtime), ccfg],
+    key = json.dumps([CACHE_VERSION, method.cache_name, str(path.resolve()), st.st_size, int(st.st_mtime), ccfg],
                      sort_keys=True)
     f = cache / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".pkl")
     if f.is_file():
@@ -207,10 +210,11 @@ def choose(settings, scores, train_cols) -> int:
 
 
 def default_index(settings) -> int:
+    """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate)."""
     d = DetectorParams()
     for i, (c, p) in enumerate(settings):
         cfg = {**c, **p}
-        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k)):
+        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k) and k != "compensate"):
             return i
     raise RuntimeError("the defaults are not on the grid")
 
@@ -252,6 +256,7 @@ def main() -> int:
     ap.add_argument("--tune-labels", type=Path, default=None)
     ap.add_argument("--method", choices=sorted(METHODS), default="default")
     ap.add_argument("--short-sides", default=None, help="comma-separated analysis sizes for the grid (default 128,192)")
+    ap.add_argument("--compensate", default="affine", help="camera-motion model of the flows (affine, local, ...)")
     ap.add_argument("--subsets", action="store_true", help="also report per label class")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loo")
     ap.add_argument("--name", default=None, help="result file stem (default: derived from the set and method)")
@@ -264,9 +269,13 @@ def main() -> int:
     method = METHODS[args.method]()
     if args.short_sides:
         method.curve_grid = {"short_side": tuple(int(s) for s in args.short_sides.split(","))}
+    if args.compensate != "affine":
+        method.curve_grid = {**method.curve_grid, "compensate": (args.compensate,)}
     cache = args.out / "cache"
     clips = load_set(args.videos, labels)
     name = args.name or f"{args.videos.name}_{args.method}"
+    if args.compensate != "affine" and not args.name:
+        name += f"_{args.compensate}"
     if args.tune_videos and not args.name:
         name += f"_from_{args.tune_videos.name}"
     lines: list[str] = []

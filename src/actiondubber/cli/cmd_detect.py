@@ -60,6 +60,10 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--skip-repeats", is_flag=True,
               help="Leave isolated repeated frames (frame-rate conversion by duplication, pulldown) out of the "
                    "motion analysis; see README.")
+@click.option("--events", "events_mode", type=click.Choice(["frame", "objects"]), default=_D.events,
+              show_default=True,
+              help="frame: one event per peak of the frame's strength; objects: events per moving region "
+                   "(several may share a frame, each with its own x, y).")
 @click.option("--model", "model", type=click.Path(path_type=Path),
               help="Use a trained TA2Net checkpoint (e.g. runs/ta2net/best.pt) instead of the training-free detector "
                    "(flow options then come from the checkpoint).")
@@ -72,7 +76,7 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
                raft_weights,
-               compensate, kind, gravity, min_gap, frame_offset, skip_repeats, model, maps_out, overlap,
+               compensate, kind, gravity, min_gap, frame_offset, skip_repeats, events_mode, model, maps_out, overlap,
                device, bf16):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     if model is None and (maps_out is not None or overlap or bf16):
@@ -91,7 +95,7 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
     params = DetectorParams(short_side=short_side, backend=backend, flow_preset=flow_preset, compensate=compensate,
                             kind=kind, gravity=gravity,
                             sensitivity=sensitivity, min_gap=min_gap, frame_offset=frame_offset,
-                            skip_repeats=skip_repeats)
+                            skip_repeats=skip_repeats, events=events_mode)
     params.validate()
     info = probe(video)
     truth = _truth_frames(labels, video)
@@ -100,12 +104,20 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivit
         from tqdm import tqdm
 
         with tqdm(total=info.n_frames, unit="frame", desc=video.name, leave=False) as bar:
-            curve = strength_curve(video, params, info=info, progress=bar.update, flow_kwargs=flow_kwargs)
+            ev = _run(video, params, info, bar.update, flow_kwargs)
     else:
-        curve = strength_curve(video, params, info=info, flow_kwargs=flow_kwargs)
-    ev = events_from_curve(curve, params)
+        ev = _run(video, params, info, None, flow_kwargs)
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
+
+
+def _run(video, params, info, progress, flow_kwargs):
+    if params.events == "objects":
+        from actiondubber.detect.objects import object_candidates, object_events
+
+        return object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
+    curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
+    return events_from_curve(curve, params)
 
 
 def _write_outputs(ev, json_out, csv_out, plot_out, truth) -> None:
