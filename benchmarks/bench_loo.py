@@ -209,12 +209,17 @@ def choose(settings, scores, train_cols) -> int:
     return min(tied, key=lambda i: (_default_distance({**settings[i][0], **settings[i][1]}), i))
 
 
+#: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
+FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
+         "top_fraction", "skip_repeats")
+
+
 def default_index(settings) -> int:
     """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate)."""
     d = DetectorParams()
     for i, (c, p) in enumerate(settings):
         cfg = {**c, **p}
-        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k) and k != "compensate"):
+        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k) and k not in FIXED):
             return i
     raise RuntimeError("the defaults are not on the grid")
 
@@ -257,6 +262,8 @@ def main() -> int:
     ap.add_argument("--method", choices=sorted(METHODS), default="default")
     ap.add_argument("--short-sides", default=None, help="comma-separated analysis sizes for the grid (default 128,192)")
     ap.add_argument("--compensate", default="affine", help="camera-motion model of the flows (affine, local, ...)")
+    ap.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                    help="fix a flow-side DetectorParams knob for the whole run, e.g. flow_preset=ultrafast")
     ap.add_argument("--subsets", action="store_true", help="also report per label class")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loo")
     ap.add_argument("--name", default=None, help="result file stem (default: derived from the set and method)")
@@ -271,11 +278,17 @@ def main() -> int:
         method.curve_grid = {"short_side": tuple(int(s) for s in args.short_sides.split(","))}
     if args.compensate != "affine":
         method.curve_grid = {**method.curve_grid, "compensate": (args.compensate,)}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        typ = type(getattr(DetectorParams(), k))
+        method.curve_grid = {**method.curve_grid, k: (typ(v) if typ is not bool else v.lower() in ("1", "true"),)}
     cache = args.out / "cache"
     clips = load_set(args.videos, labels)
     name = args.name or f"{args.videos.name}_{args.method}"
     if args.compensate != "affine" and not args.name:
         name += f"_{args.compensate}"
+    if args.set and not args.name:
+        name += "_" + "_".join(kv.replace("=", "-") for kv in args.set)
     if args.tune_videos and not args.name:
         name += f"_from_{args.tune_videos.name}"
     lines: list[str] = []
