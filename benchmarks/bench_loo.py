@@ -111,11 +111,13 @@ class CurveMethod:
 
         return object_candidates(path, DetectorParams(**ccfg, frame_offset=0))
 
-    def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
+    def events(self, obj, ccfg: dict, pcfg: dict):
         p = DetectorParams(**ccfg, **pcfg)
         curve = obj if isinstance(obj, StrengthCurve) else obj.curve
-        ev = events_from_curve(shift_curve(curve, p.frame_offset), p)
-        return [e.frame for e in ev.events]
+        return events_from_curve(shift_curve(curve, p.frame_offset), p)
+
+    def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
+        return [e.frame for e in self.events(obj, ccfg, pcfg).events]
 
 
 OBJ_GRID = {
@@ -134,11 +136,10 @@ class ObjectMethod(CurveMethod):
     name = "objects"
     pick_grid = OBJ_GRID
 
-    def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
+    def events(self, obj, ccfg: dict, pcfg: dict):
         from actiondubber.detect.objects import object_events
 
-        ev = object_events(obj, DetectorParams(**ccfg, **pcfg))
-        return [e.frame for e in ev.events]
+        return object_events(obj, DetectorParams(**ccfg, **pcfg))
 
 
 METHODS = {"default": CurveMethod, "objects": ObjectMethod}
@@ -265,6 +266,8 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
                     help="fix a flow-side DetectorParams knob for the whole run, e.g. flow_preset=ultrafast")
     ap.add_argument("--subsets", action="store_true", help="also report per label class")
+    ap.add_argument("--plots", action="store_true",
+                    help="per-clip PNG of the curve with the held-out events against the key (OUT/plots/NAME/)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loo")
     ap.add_argument("--name", default=None, help="result file stem (default: derived from the set and method)")
     args = ap.parse_args()
@@ -327,6 +330,15 @@ def main() -> int:
                 f"  (train {tr:.3f}; defaults {f1_of(scores[di, j], 2):.3f})  {_cfg_str(*settings[bi])}")
             result["folds"].append({"clip": vid, "chosen": {**settings[bi][0], **settings[bi][1]},
                                     "f1": [f1_of(held[-1], k) for k in TOL], "train_f1_2": tr})
+            if args.plots:
+                from actiondubber.export.plot import plot_curve
+
+                c, p = settings[bi]
+                ev = method.events(cached(method, clips[j][1], c, cache), c, p)
+                pdir = args.out / "plots" / name
+                pdir.mkdir(parents=True, exist_ok=True)
+                plot_curve(ev, pdir / f"{vid}.png", truth=clips[j][2],
+                           title=f"{vid}: held-out F1@±2 {f1_of(held[-1]):.2f} ({args.method})")
     say()
     tag = "transfer" if args.tune_videos else "leave-one-clip-out"
     line, result["heldout"] = summary(held, f"{args.method}, {tag}")
