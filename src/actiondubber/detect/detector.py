@@ -82,6 +82,8 @@ class DetectorParams:
     events: str = "frame"
     object_radius: float = 0.15
     object_share: float = 0.0
+    #: > 0: down-weight decelerations that arrive already slowing down (:func:`.strength.strength_map`).
+    abrupt: float = 0.0
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -248,6 +250,7 @@ def strength_curve(
             prev=prev if link else None,
             nxt=nxt if link else None,
             map_sink=map_sink,
+            abrupt=params.abrupt,
         )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
 
