@@ -8,7 +8,8 @@ Two modes:
 ``reversals``
     Repetitions of *any* motion, sounding or not (waving, swinging, pumping): the moving pixels'
     mean velocity (camera motion removed) is projected on its main axis over the segment, and its
-    sign changes are counted with hysteresis; one repetition is an out-and-back, two reversals.
+    sign changes are counted with hysteresis; one repetition is an out-and-back, two reversals
+    (``(reversals + 1) // 2``: a clip may start or end mid-stroke).
 
 Counting figures over a labelled set (MAE and off-by-one accuracy, the paper's Eq. 17-18):
 :func:`actiondubber.evaluate.counting.evaluate_counts`.
@@ -43,7 +44,7 @@ class CountResult:
     """A count over ``[start, end]`` seconds with the frames it counted.
 
     ``frames`` / ``times``: the counted events (``audible``) or the reversal frames (``reversals``);
-    ``count``: the events, or the repetitions (reversals // 2; ``reversals`` holds the raw number).
+    ``count``: the events, or the repetitions ((reversals + 1) // 2; ``reversals`` holds the raw number).
     """
 
     video: str
@@ -181,6 +182,6 @@ def count_actions(
     short = int(detector_kwargs.get("short_side") or DetectorParams().short_side or 128)
     idx, ts, vel = motion_velocity(video, short_side=short, start=s, end=e, progress=progress)
     rev = count_reversals(vel)
-    return CountResult(str(video), mode, s, e, len(rev) // 2, tuple(int(idx[i]) for i in rev),
+    return CountResult(str(video), mode, s, e, (len(rev) + 1) // 2, tuple(int(idx[i]) for i in rev),
                        tuple(float(ts[i]) for i in rev), len(rev), {"short_side": short, "moving": MOVING,
                                                                     "hysteresis": HYSTERESIS})
