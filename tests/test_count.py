@@ -53,6 +53,11 @@ def test_reversal_counting_counts_repetitions(swing_clip):
     assert res.reversals in (2 * periods - 1, 2 * periods)
 
 
+def test_reversals_of_repeated_drops(drop_clip):
+    path, landings = drop_clip  # fall, rest, rise, repeat: each drop is one out-and-back
+    assert count_actions(path, mode="reversals").count == len(landings)
+
+
 def test_count_reversals_on_a_signal():
     t = np.arange(120)
     vel = np.stack([np.cos(2 * np.pi * t / 30), 0.5 * np.cos(2 * np.pi * t / 30)], axis=1)  # diagonal swing
