@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+from actiondubber.detection.detector import DetectorParams, run_detector
 from actiondubber.errors import ParameterError
 from actiondubber.events import load_events
 from actiondubber.exporters.markers import FORMATS, export_events, render
@@ -110,8 +110,7 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
         raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
     p = DetectorParams(**params)
     with _ticker(progress, _frame_total(video) if progress is True else None, Path(video).name) as tick:
-        curve = strength_curve(video, p, progress=tick)
-    return events_from_curve(curve, p)
+        return run_detector(video, p, progress=tick)
 
 
 def dub(video: str | os.PathLike, output: str | os.PathLike, *, events: Events | str | os.PathLike | None = None,

@@ -8,7 +8,7 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
-from actiondubber.detection.detector import events_from_curve, strength_curve
+from actiondubber.detection.detector import run_detector
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
@@ -73,8 +73,7 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
     truth = _truth_frames(labels, video)
     flow_kwargs = {"weights": str(raft_weights)} if raft_weights is not None else None
     with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
-        curve = strength_curve(video, params, info=info, progress=bar.update, flow_kwargs=flow_kwargs)
-    ev = events_from_curve(curve, params)
+        ev = run_detector(video, params, info=info, progress=bar.update, flow_kwargs=flow_kwargs)
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
 

@@ -39,6 +39,14 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
     "frame_offset": (click.IntRange(0, 1), "0: the frame at the change of motion; 1: the frame after it."),
     "persistence": (bool, "Require the loss of speed to persist over neighbouring frame pairs."),
     "skip_repeats": (bool, "Leave isolated repeated frames (frame-rate conversion, pulldown) out of the analysis."),
+    "events": (click.Choice(["frame", "objects"]),
+               "frame: at most one event per --min-gap; objects: events per moving region (several may share a "
+               "frame)."),
+    "object_radius": (click.FloatRange(0, 2, min_open=True),
+                      "With --event-mode objects: distance apart of two objects, × short side."),
+    "object_share": (click.FloatRange(0, None), "With --event-mode objects: share of the strongest concurrent "
+                                                "candidate an object event must reach."),
+    "abrupt": (click.FloatRange(0, None), "Down-weight decelerations that arrive already slowing down (0 = off)."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import
@@ -46,7 +54,7 @@ if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the te
 
 
 #: Flags that differ from the field name, where the plain name would be ambiguous next to other options.
-_FLAG_NAMES = {"window": "--peak-window"}
+_FLAG_NAMES = {"window": "--peak-window", "events": "--event-mode"}
 
 
 def _flag(name: str) -> str:

@@ -72,6 +72,14 @@ class DetectorParams:
     frame_offset: int = 0
     persistence: bool = True
     skip_repeats: bool = False
+    #: ``"frame"``: one strength curve, at most one event per ``min_gap``; ``"objects"``: events per moving
+    #: region (:mod:`.objects`), several may share a frame; ``object_radius`` × short side apart;
+    #: ``object_share``: the fraction of the strongest concurrent candidate an object event must reach.
+    events: str = "frame"
+    object_radius: float = 0.15
+    object_share: float = 0.0
+    #: > 0: down-weight decelerations that arrive already slowing down (:func:`.strength.strength_map`).
+    abrupt: float = 0.0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -95,6 +103,14 @@ class DetectorParams:
             bad(f"window must be ≥ 1 and blur ≥ 0, got {self.window} and {self.blur}")
         if not 0.0 < self.top_fraction <= 1.0:
             bad(f"top fraction must be in (0, 1], got {self.top_fraction}")
+        if self.events not in ("frame", "objects"):
+            bad(f"events must be 'frame' or 'objects', got {self.events!r}")
+        if not 0.0 < self.object_radius <= 2.0:
+            bad(f"object radius must be in (0, 2], got {self.object_radius}")
+        for name in ("object_share", "abrupt"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                bad(f"{name.replace('_', ' ')} must be a finite number ≥ 0, got {v}")
         self.flow  # noqa: B018  (FlowParams validates the backend, DIS preset and camera model)
 
     @property
@@ -158,8 +174,12 @@ def strength_curve(
     info: VideoInfo | None = None,
     progress: Callable[[int], None] | None = None,
     flow_kwargs: dict | None = None,
+    map_sink: Callable[[int, np.ndarray], None] | None = None,
 ) -> StrengthCurve:
-    """Compute the per-frame strength curve of *video* (streaming, flat memory)."""
+    """Compute the per-frame strength curve of *video* (streaming, flat memory).
+
+    *map_sink* is called with (frame index, blurred strength map) for every measured frame.
+    """
     info = info or probe(video)
     if info.n_frames < MIN_FRAMES:
         raise InputError(
@@ -204,6 +224,8 @@ def strength_curve(
             top_fraction=params.top_fraction,
             prev=prev if link else None,
             nxt=nxt if link else None,
+            map_sink=map_sink,
+            abrupt=params.abrupt,
         )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
 
@@ -261,6 +283,23 @@ def events_from_curve(
     return Events(info, tuple(events), curve.scores, p)
 
 
+def run_detector(
+    video: str | os.PathLike,
+    params: DetectorParams,
+    *,
+    info: VideoInfo | None = None,
+    progress: Callable[[int], None] | None = None,
+    flow_kwargs: dict | None = None,
+) -> Events:
+    """The training-free detector with *params*: per-frame peaks, or per-object events (``events="objects"``)."""
+    if params.events == "objects":
+        from actiondubber.detection.objects import object_candidates, object_events  # objects builds on this module
+
+        return object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
+    curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
+    return events_from_curve(curve, params)
+
+
 def detect(
     video: str | os.PathLike,
     *,
@@ -276,6 +315,4 @@ def detect(
     unknown = set(kwargs) - set(DetectorParams.__dataclass_fields__)
     if unknown:
         raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
-    params = DetectorParams(**kwargs)
-    curve = strength_curve(video, params, progress=progress, flow_kwargs=flow_kwargs)
-    return events_from_curve(curve, params)
+    return run_detector(video, DetectorParams(**kwargs), progress=progress, flow_kwargs=flow_kwargs)

@@ -42,6 +42,8 @@ Kinds
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -64,6 +66,7 @@ def _persist(
     kin: Kinematics,
     prev: Kinematics | None,
     nxt: Kinematics | None,
+    abrupt: float = 0.0,
 ) -> None:
     """Replace the loss of speed *d* (weighted, in place) by the geometric mean of three estimates.
 
@@ -99,7 +102,10 @@ def _persist(
     else:
         prod *= d1
     flat = d.reshape(-1)
-    flat[idx] *= np.cbrt(prod) / np.maximum(d1, 1e-12)
+    gain = np.cbrt(prod) / np.maximum(d1, 1e-12)
+    if abrupt > 0 and prev is not None:  # slowing down already before frame i: a smooth reversal, not a hit
+        gain *= np.minimum(1.0, s / (np.hypot(vp[:, 0], vp[:, 1]) + 1e-3)) ** abrupt
+    flat[idx] *= gain
 
 
 def _top_mean(m: np.ndarray, frac: float) -> float:
@@ -124,11 +130,14 @@ def strength_map(
     change_gate: float = CHANGE_GATE,
     prev: Kinematics | None = None,
     nxt: Kinematics | None = None,
+    abrupt: float = 0.0,
 ) -> np.ndarray:
     """Per-pixel strength map (float32, frame i's grid) of *kind* (see module docs).
 
     *prev* / *nxt* are the items of frames i−1 / i+1; given, the ``deceleration``
-    kind checks that the change of velocity persists (see module docs).
+    kind checks that the change of velocity persists (see module docs). *abrupt* > 0 (with *prev*)
+    also scales a pixel by ``min(1, |v_in| / |v_prev|) ** abrupt``: a hit arrives at full speed, the
+    bottom of a silent swing arrives already slowing down.
     """
     v_in = -kin.v_minus  # x_i − x_{i−1}
     v_out = kin.v_plus  # x_{i+1} − x_i
@@ -145,7 +154,7 @@ def strength_map(
             ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
             d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
         if prev is not None or nxt is not None:
-            _persist(d, s_in, ux, uy, out_along, kin, prev, nxt)
+            _persist(d, s_in, ux, uy, out_along, kin, prev, nxt, abrupt)
         return d.astype(np.float32, copy=False)
     if kind == "inflection":
         return np.sqrt(kin.central[..., 0] ** 2 + kin.central[..., 1] ** 2).astype(np.float32, copy=False)
@@ -164,16 +173,21 @@ def frame_strength(
     top_fraction: float = TOP_FRACTION,
     prev: Kinematics | None = None,
     nxt: Kinematics | None = None,
+    map_sink: Callable[[int, np.ndarray], None] | None = None,
+    abrupt: float = 0.0,
 ) -> tuple[float, float, float]:
     """(strength, x, y) of frame ``kin.index``; x, y in analysis-size pixels.
 
     The map is box-blurred (``blur`` px) so that a coherent moving part wins
     over single noisy flow vectors, then its top ``top_fraction`` is averaged.
     *prev* / *nxt*: the neighbouring items, for the persistence check of
-    :func:`strength_map`.
+    :func:`strength_map`. *map_sink*, when given, is called with ``(kin.index, blurred map)`` (the
+    per-object detector, :mod:`.objects`, reads regions from it).
     """
-    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt)
+    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt, abrupt=abrupt)
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
+    if map_sink is not None:
+        map_sink(kin.index, mb)
     if kind == "impact":
         # Drop of speed of the moving region along its mean incoming direction.
         k = max(1, int(mb.size * top_fraction))

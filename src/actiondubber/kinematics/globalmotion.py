@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MODELS = ("none", "median", "affine", "homography")
+MODELS = ("none", "median", "affine", "homography", "local")
 
 _grid_cache: dict[tuple[int, int, int], np.ndarray] = {}
 _xy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -75,6 +75,14 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
 
 
 def compensate(flow: np.ndarray, model: str = "affine") -> np.ndarray:
-    """*flow* minus its global (camera) component under *model*."""
+    """*flow* minus its global (camera) component under *model*.
+
+    ``local``: the affine fit plus a smooth background residual field (:mod:`.camera`), for shake
+    and rolling shutter.
+    """
+    if model == "local":
+        from actiondubber.kinematics.camera import compensate_local  # camera builds on this module
+
+        return compensate_local(flow, "affine")
     g = global_flow(flow, model)
     return flow if g is None else flow - g

@@ -1,0 +1,394 @@
+"""Honest accuracy: leave-one-clip-out choice of the detector's knobs, and cross-set transfer.
+
+For every held-out clip the detector's parameters are chosen (a small grid over the few knobs that
+matter) on the *other* clips only, and the held-out clip is scored with them; no clip is ever scored
+by parameters that saw its labels. The per-clip strength curves (everything that needs optical
+flow) are cached under ``--out``/cache, so the grid only re-picks peaks from stored curves.
+
+    python benchmarks/bench_loo.py                                   # 12 real clips, audio key (+ human key)
+    python benchmarks/bench_loo.py --method objects                  # the per-object detector (detect/objects.py)
+    python benchmarks/bench_loo.py --videos benchmarks/results/synth2 --labels benchmarks/results/synth2/labels.csv
+    python benchmarks/bench_loo.py --videos B --labels B/labels.csv --tune-videos A --tune-labels A/labels.csv
+        # transfer: knobs chosen on all of set A, scored on set B (no leave-one-out needed)
+
+Printed: per fold the held-out clip, the chosen knobs and its strict F1@±1/±2/±3; then mean, min,
+max and std over folds, the paper's lenient R/P/F1, the same figures for the current defaults, and
+(labelled in-sample) the best single setting on all clips, which is an upper bound, not a result.
+``--subsets`` prints the figures per label class (e.g. the synth2 shake / multi / soft subsets).
+Results land in ``--out`` (default benchmarks/results/loo/NAME.txt and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import logging
+import math
+import pickle
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve  # noqa: E402
+from actiondubber.evaluate.labels import read_labels  # noqa: E402
+from actiondubber.evaluate.metrics import evaluate, evaluate_video  # noqa: E402
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+#: Bump when the cached objects' meaning changes.
+CACHE_VERSION = 3
+TOL = (1, 2, 3)
+
+#: The grid over the peak picker's knobs (re-picked from cached curves: cheap).
+PICK_GRID = {
+    "sensitivity": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "min_gap": (0.067, 0.1, 0.15, 0.2),
+    "floor": (0.3, 0.45, 0.6, 0.8, 1.0),
+    "frame_offset": (0, 1),
+}
+#: The grid over the knobs that need the flow again (cached per clip).
+CURVE_GRID = {"short_side": (128, 192)}
+
+
+def _grid(spec: dict) -> list[dict]:
+    keys = list(spec)
+    return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(spec[k] for k in keys))]
+
+
+def _default_distance(cfg: dict) -> float:
+    """How far a setting is from the current defaults (grid steps), to break ties towards them."""
+    d = DetectorParams()
+    out = 0.0
+    for k, v in cfg.items():
+        grid = PICK_GRID.get(k) or CURVE_GRID.get(k) or OBJ_GRID.get(k) or (v,)
+        dv = getattr(d, k, None)
+        if dv in grid and v in grid:
+            out += abs(grid.index(v) - grid.index(dv))
+        elif dv != v:
+            out += 1.0
+    return out
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def shift_curve(curve: StrengthCurve, offset: int) -> StrengthCurve:
+    """The curve as ``frame_offset=offset`` would index it (computed with offset 0)."""
+    if offset == 0:
+        return curve
+    n = curve.scores.size
+    sc = np.zeros_like(curve.scores)
+    sx = np.full(n, np.nan)
+    sy = np.full(n, np.nan)
+    sc[offset:] = curve.scores[: n - offset]
+    sx[offset:] = curve.xs[: n - offset]
+    sy[offset:] = curve.ys[: n - offset]
+    return replace(curve, scores=sc, xs=sx, ys=sy)
+
+
+class CurveMethod:
+    """The shipped detector: one frame-level strength curve, peaks picked on it.
+
+    Both methods cache the same object (region candidates plus the frame-level curve, which is
+    exactly :func:`strength_curve`'s), so one pass of flow serves both.
+    """
+
+    name = "default"
+    cache_name = "objects"
+    curve_grid = CURVE_GRID
+    pick_grid = PICK_GRID
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.objects import object_candidates
+
+        return object_candidates(path, DetectorParams(**ccfg, frame_offset=0))
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        p = DetectorParams(**ccfg, **pcfg)
+        curve = obj if isinstance(obj, StrengthCurve) else obj.curve
+        return events_from_curve(shift_curve(curve, p.frame_offset), p)
+
+    def pick(self, obj, ccfg: dict, pcfg: dict) -> list[int]:
+        return [e.frame for e in self.events(obj, ccfg, pcfg).events]
+
+
+OBJ_GRID = {
+    "sensitivity": (0.3, 0.4, 0.5, 0.6),
+    "min_gap": (0.1, 0.15, 0.2),
+    "floor": (0.45, 0.6, 0.8, 1.0),
+    "frame_offset": (0, 1),
+    "object_radius": (0.15, 0.3, 0.5),
+    "object_share": (0.0, 0.3, 0.6),
+}
+
+
+class ObjectMethod(CurveMethod):
+    """Per-object events (:mod:`actiondubber.detection.objects`): regions of the strength map."""
+
+    name = "objects"
+    pick_grid = OBJ_GRID
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from actiondubber.detection.objects import object_events
+
+        return object_events(obj, DetectorParams(**ccfg, **pcfg))
+
+
+METHODS = {"default": CurveMethod, "objects": ObjectMethod}
+
+
+# --------------------------------------------------------------------------- data and cache
+
+
+def load_set(videos: Path, labels: Path) -> list[tuple[str, Path, tuple[int, ...], str]]:
+    lab = read_labels(labels).videos
+    out = []
+    for p in sorted(videos.iterdir()):
+        if p.suffix.lower() in VIDEO_EXT and p.stem in lab:
+            out.append((p.stem, p, lab[p.stem].frames, lab[p.stem].label_class))
+    return out
+
+
+def cached(method, path: Path, ccfg: dict, cache: Path):
+    st = path.stat()
+    key = json.dumps([CACHE_VERSION, method.cache_name, str(path.resolve()), st.st_size, int(st.st_mtime), ccfg],
+                     sort_keys=True)
+    f = cache / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".pkl")
+    if f.is_file():
+        with f.open("rb") as fh:
+            return pickle.load(fh)
+    obj = method.compute(path, ccfg)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(obj, fh)
+    tmp.replace(f)
+    return obj
+
+
+def score_matrix(method, clips, cache: Path, log_prefix: str = ""):
+    """settings list and an array [setting, clip] of VideoScores (labels in clips)."""
+    settings = []
+    for ccfg in _grid(method.curve_grid):
+        for pcfg in _grid(method.pick_grid):
+            settings.append((ccfg, pcfg))
+    scores = np.empty((len(settings), len(clips)), dtype=object)
+    t0 = time.perf_counter()
+    for j, (vid, path, ref, _cls) in enumerate(clips):
+        objs = {}
+        memo: dict[tuple[int, ...], object] = {}  # many settings pick the same frames
+        for i, (ccfg, pcfg) in enumerate(settings):
+            ck = json.dumps(ccfg, sort_keys=True)
+            if ck not in objs:
+                objs[ck] = cached(method, path, ccfg, cache)
+            est = tuple(method.pick(objs[ck], ccfg, pcfg))
+            if est not in memo:
+                memo[est] = evaluate_video(ref, est, video_id=vid, tolerances=TOL)
+            scores[i, j] = memo[est]
+        print(f"{log_prefix}  {vid}: {len(settings)} settings scored ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return settings, scores
+
+
+def f1_of(vs, k: int = 2) -> float:
+    return vs.strict[f"{k}f"].f1
+
+
+def choose(settings, scores, train_cols) -> int:
+    """Index of the setting with the best mean strict F1@±2 over *train_cols* (ties: nearest the defaults)."""
+    f1 = np.array([[f1_of(scores[i, j]) for j in train_cols] for i in range(len(settings))])
+    mean = f1.mean(axis=1)
+    best = mean.max()
+    tied = [i for i in range(len(settings)) if mean[i] >= best - 1e-9]
+    return min(tied, key=lambda i: (_default_distance({**settings[i][0], **settings[i][1]}), i))
+
+
+#: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
+FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
+         "top_fraction", "skip_repeats", "abrupt")
+
+
+def default_index(settings) -> int:
+    """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate)."""
+    d = DetectorParams()
+    for i, (c, p) in enumerate(settings):
+        cfg = {**c, **p}
+        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k) and k not in FIXED):
+            return i
+    raise RuntimeError("the defaults are not on the grid")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summary(rows: list, label: str) -> tuple[str, dict]:
+    """One line per tolerance: mean, min, max, std over folds; plus paper R/P/F1 (mean over clips)."""
+    agg = evaluate(rows)
+    out = {"label": label, "n": len(rows)}
+    parts = []
+    for k in TOL:
+        v = np.array([f1_of(r, k) for r in rows])
+        out[f"f1_{k}"] = {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()),
+                          "std": float(v.std())}
+        parts.append(f"F1@±{k} {v.mean():.3f} [min {v.min():.3f} max {v.max():.3f} sd {v.std():.3f}]")
+    pooled = agg.strict_pooled["2f"].f1
+    out["pooled_f1_2"] = pooled
+    out["paper"] = {"recall": agg.paper.recall, "precision": agg.paper.precision, "f1": agg.paper.f1,
+                    "nme": agg.nme, "pme": agg.pme, "mae": agg.mae, "obo": agg.obo}
+    line = (f"{label:44s} " + "  ".join(parts) + f"  pooled2 {pooled:.3f}  paper R/P/F1 "
+            f"{agg.paper.recall:.3f}/{agg.paper.precision:.3f}/{agg.paper.f1:.3f}  MAE {agg.mae:.3f} OBO {agg.obo:.3f}")
+    return line, out
+
+
+def _cfg_str(c: dict, p: dict) -> str:
+    d = {**c, **p}
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=Path, default=REAL)
+    ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
+    ap.add_argument("--human", type=Path, default=None,
+                    help="a second key scored with the same held-out choices (default: the real clips' human key)")
+    ap.add_argument("--tune-videos", type=Path, default=None, help="choose the knobs on this set instead (transfer)")
+    ap.add_argument("--tune-labels", type=Path, default=None)
+    ap.add_argument("--method", choices=sorted(METHODS), default="default")
+    ap.add_argument("--short-sides", default=None, help="comma-separated analysis sizes for the grid (default 128,192)")
+    ap.add_argument("--compensate", default="affine", help="camera-motion model of the flows (affine, local, ...)")
+    ap.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
+                    help="fix a flow-side DetectorParams knob for the whole run, e.g. flow_preset=ultrafast")
+    ap.add_argument("--subsets", action="store_true", help="also report per label class")
+    ap.add_argument("--plots", action="store_true",
+                    help="per-clip PNG of the curve with the held-out events against the key (OUT/plots/NAME/)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loo")
+    ap.add_argument("--name", default=None, help="result file stem (default: derived from the set and method)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    labels = args.labels or args.videos / "labels_audio_onsets.csv"
+    if not labels.is_file():
+        print(f"labels not found: {labels} (is ../shared present?)", file=sys.stderr)
+        return 2
+    method = METHODS[args.method]()
+    if args.short_sides:
+        method.curve_grid = {"short_side": tuple(int(s) for s in args.short_sides.split(","))}
+    if args.compensate != "affine":
+        method.curve_grid = {**method.curve_grid, "compensate": (args.compensate,)}
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        typ = type(getattr(DetectorParams(), k))
+        method.curve_grid = {**method.curve_grid, k: (typ(v) if typ is not bool else v.lower() in ("1", "true"),)}
+    cache = args.out / "cache"
+    clips = load_set(args.videos, labels)
+    name = args.name or f"{args.videos.name}_{args.method}"
+    if args.compensate != "affine" and not args.name:
+        name += f"_{args.compensate}"
+    if args.set and not args.name:
+        name += "_" + "_".join(kv.replace("=", "-") for kv in args.set)
+    if args.tune_videos and not args.name:
+        name += f"_from_{args.tune_videos.name}"
+    lines: list[str] = []
+
+    def say(s: str = "") -> None:
+        print(s, flush=True)
+        lines.append(s)
+
+    say(f"{len(clips)} clips from {args.videos}, key {labels}, method {args.method}")
+    settings, scores = score_matrix(method, clips, cache)
+    di = default_index(settings)
+    result: dict = {"method": args.method, "videos": str(args.videos), "labels": str(labels),
+                    "n_settings": len(settings), "folds": []}
+    held: list = []
+    if args.tune_videos:
+        tl = args.tune_labels or args.tune_videos / "labels.csv"
+        tclips = load_set(args.tune_videos, tl)
+        say(f"knobs chosen on {len(tclips)} clips of {args.tune_videos} (key {tl})")
+        _, tscores = score_matrix(method, tclips, cache, log_prefix="tune")
+        bi = choose(settings, tscores, list(range(len(tclips))))
+        say(f"chosen: {_cfg_str(*settings[bi])}")
+        held = [scores[bi, j] for j in range(len(clips))]
+        result["chosen"] = {**settings[bi][0], **settings[bi][1]}
+        say("\nper clip (transfer):")
+        for j, (vid, *_r) in enumerate(clips):
+            say(f"  {vid:40s} F1@±1/2/3 {f1_of(held[j], 1):.3f} {f1_of(held[j], 2):.3f} {f1_of(held[j], 3):.3f}"
+                f"  (defaults {f1_of(scores[di, j], 2):.3f})")
+    else:
+        say("\nleave-one-clip-out folds: held-out clip, knobs chosen on the others, held-out strict F1@±1/2/3")
+        for j, (vid, *_r) in enumerate(clips):
+            train = [c for c in range(len(clips)) if c != j]
+            bi = choose(settings, scores, train)
+            held.append(scores[bi, j])
+            tr = float(np.mean([f1_of(scores[bi, c]) for c in train]))
+            say(f"  {vid:36s} {f1_of(held[-1], 1):.3f} {f1_of(held[-1], 2):.3f} {f1_of(held[-1], 3):.3f}"
+                f"  (train {tr:.3f}; defaults {f1_of(scores[di, j], 2):.3f})  {_cfg_str(*settings[bi])}")
+            result["folds"].append({"clip": vid, "chosen": {**settings[bi][0], **settings[bi][1]},
+                                    "f1": [f1_of(held[-1], k) for k in TOL], "train_f1_2": tr})
+            if args.plots:
+                from actiondubber.exporters.plot import plot_curve
+
+                c, p = settings[bi]
+                ev = method.events(cached(method, clips[j][1], c, cache), c, p)
+                pdir = args.out / "plots" / name
+                pdir.mkdir(parents=True, exist_ok=True)
+                plot_curve(ev, pdir / f"{vid}.png", truth=clips[j][2],
+                           title=f"{vid}: held-out F1@±2 {f1_of(held[-1]):.2f} ({args.method})")
+    say()
+    tag = "transfer" if args.tune_videos else "leave-one-clip-out"
+    line, result["heldout"] = summary(held, f"{args.method}, {tag}")
+    say(line)
+    line, result["defaults"] = summary([scores[di, j] for j in range(len(clips))], f"{args.method}, current defaults")
+    say(line)
+    bi_all = choose(settings, scores, list(range(len(clips))))
+    line, result["in_sample_best"] = summary([scores[bi_all, j] for j in range(len(clips))],
+                                             f"{args.method}, best on all (IN-SAMPLE)")
+    say(line + f"\n    in-sample best: {_cfg_str(*settings[bi_all])}")
+
+    if args.subsets:
+        say("\nper label class (held-out / defaults):")
+        for cls in sorted({c[3] for c in clips}):
+            cols = [j for j, c in enumerate(clips) if c[3] == cls]
+            line, result.setdefault("subsets", {})[cls] = summary([held[j] for j in cols], f"  {cls} ({len(cols)})")
+            say(line)
+            line, _ = summary([scores[di, j] for j in cols], f"  {cls} defaults")
+            say(line)
+
+    human = args.human
+    if human is None and args.videos.resolve() == REAL.resolve() and not args.tune_videos:
+        human = REAL / "labels_human_greatesthits.csv"
+    if human is not None and human.is_file() and not args.tune_videos:
+        hl = read_labels(human).videos
+        say(f"\nsecond key {human.name}: the same held-out choices (made on the other clips' {labels.name})")
+        hrows, drows = [], []
+        for j, (vid, path, _ref, _cls) in enumerate(clips):
+            if vid not in hl:
+                continue
+            ccfg, pcfg = [settings[choose(settings, scores, [c for c in range(len(clips)) if c != j])][m]
+                          for m in (0, 1)]
+            est = method.pick(cached(method, path, ccfg, cache), ccfg, pcfg)
+            hrows.append(evaluate_video(hl[vid].frames, est, video_id=vid, tolerances=TOL))
+            dc, dp = settings[di]
+            dest = method.pick(cached(method, path, dc, cache), dc, dp)
+            drows.append(evaluate_video(hl[vid].frames, dest, video_id=vid, tolerances=TOL))
+            say(f"  {vid:36s} {f1_of(hrows[-1], 1):.3f} {f1_of(hrows[-1], 2):.3f} {f1_of(hrows[-1], 3):.3f}"
+                f"  (defaults {f1_of(drows[-1], 2):.3f})")
+        line, result["human_heldout"] = summary(hrows, f"{args.method}, human key, leave-one-clip-out")
+        say(line)
+        line, result["human_defaults"] = summary(drows, f"{args.method}, human key, current defaults")
+        say(line)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float), encoding="utf-8")
+    say(f"\nwritten: {args.out / name}.txt/.json")
+    return 0 if not math.isnan(result["heldout"]["f1_2"]["mean"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
