@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -431,6 +432,41 @@ def test_killed_process_resumes_exactly(synth_set, cache, tmp_path):
         _, err = proc.communicate()
     assert 4 <= k < 500, err.decode()[-2000:]
     k = torch.load(out / "last.pt", weights_only=True)["iteration"]  # the last complete checkpoint
+    recipe = TrainRecipe(synth_set / "labels.csv", synth_set, iterations=k + 2, **common)
+    resumed = train(recipe, out, resume=True, cache_dir=cache)
+    ref = train(recipe, tmp_path / "ref", cfg=tiny_cfg(), cache_dir=cache)
+    assert resumed.start_iteration == k and resumed.losses == ref.losses[k:]
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes_exactly(synth_set, cache, tmp_path):
+    """SIGTERM (or Ctrl-C) mid-run: the iteration in progress finishes, last.pt is written (no checkpoint was
+    due), the process exits with one line, and the resumed run computes the uninterrupted run's losses."""
+    cfg_file = tmp_path / "tiny.json"
+    cfg_file.write_text(__import__("json").dumps(tiny_cfg().to_dict()))
+    out = tmp_path / "stopped"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "actiondubber", "-q", "train", "--labels", str(synth_set / "labels.csv"), "--videos",
+           str(synth_set), "--out-dir", str(out), "--config", str(cfg_file), "--iterations", "500", "--batch-size",
+           "2", "--lr", "1e-3", "--eval-every", "2", "--ckpt-every", "1000", "--cache-dir", str(cache),
+           "--device", "cpu", "--seed", "0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            metrics = out / "metrics.csv"
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:  # header + 2 rows: 4 iterations
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "training ended before the signal"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode in (130, 143), err.decode()[-2000:]
+    assert (out / "last.pt").is_file(), err.decode()[-2000:]
+    k = torch.load(out / "last.pt", weights_only=True)["iteration"]
+    assert 4 <= k < 500
+    common = dict(batch_size=2, lr=1e-3, eval_every=500, ckpt_every=1000, seed=0)
     recipe = TrainRecipe(synth_set / "labels.csv", synth_set, iterations=k + 2, **common)
     resumed = train(recipe, out, resume=True, cache_dir=cache)
     ref = train(recipe, tmp_path / "ref", cfg=tiny_cfg(), cache_dir=cache)

@@ -40,6 +40,8 @@ import logging
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -192,6 +194,31 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- random states
+
+
+class _DeferredStop:
+    """While installed (main thread only), SIGINT and SIGTERM ask the training loop to stop after the
+    current iteration, so the checkpoint it then writes resumes exactly; a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this iteration and saving a checkpoint (send again to stop at once)")
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def _rng_state() -> dict:
@@ -597,81 +624,95 @@ def train(
         ema = None
         net.train()
         end = iterations if stop_after is None else min(iterations, start + int(stop_after))
-        for it in range(start, end):
-            draws = sampler.take(batch_size * dd.world)[dd.rank * batch_size : (dd.rank + 1) * batch_size]
-            clips = [train_set.clip(i, L, rng, augment=r.augment) for i, rng in draws]
-            opt.zero_grad(set_to_none=True)
-            micro = [clips[j::n_micro] for j in range(n_micro)]
-            loss_sum, parts = 0.0, {}
-            for j, part in enumerate(micro):
-                rgb, mot, inf, targets, valid = collate(part, use_motion=cfg.use_motion,
-                                                        use_inflection=cfg.use_inflection)
-                nb = dev.type == "cuda"
-                rgb = rgb.to(dev, non_blocking=nb)
-                mot = mot.to(dev, non_blocking=nb) if mot is not None else None
-                inf = inf.to(dev, non_blocking=nb) if inf is not None else None
-                sync = contextlib.nullcontext() if (not dd.enabled or j == n_micro - 1) else net.no_sync()
-                with sync:
-                    with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp and not cfg.bf16):
-                        out_m = net(rgb, mot, inf)
-                    loss_j, parts_j = total_loss(out_m, targets.to(dev), cfg, valid=valid.to(dev))
-                    if not torch.isfinite(loss_j):
-                        raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss_j)}); "
-                                         "lower the learning rate")
-                    w = len(part) / len(clips)  # each micro-batch's share of the batch's mean loss
-                    scaler.scale(loss_j * w).backward()
-                loss_sum += float(loss_j.detach()) * w
-                for k, v in parts_j.items():
-                    parts[k] = parts.get(k, 0.0) + v * w
-                del out_m, loss_j
-            if r.grad_clip:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            lv = ddp.mean_scalar(dd, loss_sum, dev)
-            result.losses.append(lv)
-            result.iteration = it + 1
-            for k, v in parts.items():
-                acc[k] = acc.get(k, 0.0) + v
-            n_acc += 1
-            ema = lv if ema is None else 0.95 * ema + 0.05 * lv
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{ema:.4f}", epoch=sampler.epoch)
-            done = it + 1
-            final = done == iterations
-            if done % eval_every == 0 or final:
-                row = {"iteration": done, "epoch": sampler.epoch, "lr": opt.param_groups[0]["lr"],
-                       "seconds": round(time.perf_counter() - t0, 2)}
-                row.update({f"train_{k}": v / max(1, n_acc) for k, v in acc.items()})
-                acc, n_acc = {}, 0
-                if val_set is not None and dd.main:
-                    row.update(validate(net, val_set, window=L))
-                    score = row[BEST_METRIC]
-                    threshold[0] = row["val_threshold"]
-                    if result.best_metric is None or score > result.best_metric:
-                        result.best_metric, result.best_iteration = score, done
-                        result.best_checkpoint = str(save_checkpoint(out / BEST, payload(done, False, None)))
-                    row["best_iteration"] = result.best_iteration
-                if dd.main:
-                    rows.append(row)
-                    _write_metrics(metrics_path, rows)
-                    if tb is not None:
-                        for k, v in row.items():
-                            if isinstance(v, (int, float)) and k != "iteration":
-                                tb.add_scalar(k, v, done)
-                    if bar is not None and BEST_METRIC in row:
-                        bar.write(f"iteration {done}: loss {row.get('train_total', float('nan')):.4f}, "
-                                  f"validation strict F1@±2 {row[BEST_METRIC]:.3f} (best {result.best_metric:.3f} "
-                                  f"at {result.best_iteration})")
-                ddp.barrier(dd)
-            if done % ckpt_every == 0 or final:
-                states = ddp.gather_objects(dd, _rng_state())
-                if dd.main:
-                    result.last_checkpoint = str(save_checkpoint(out / LAST, payload(done, True, states)))
-                ddp.barrier(dd)
+        stop = _DeferredStop()  # Ctrl-C / SIGTERM: finish this iteration, save last.pt, then stop
+        try:
+            stop.install()
+            for it in range(start, end):
+                draws = sampler.take(batch_size * dd.world)[dd.rank * batch_size : (dd.rank + 1) * batch_size]
+                clips = [train_set.clip(i, L, rng, augment=r.augment) for i, rng in draws]
+                opt.zero_grad(set_to_none=True)
+                micro = [clips[j::n_micro] for j in range(n_micro)]
+                loss_sum, parts = 0.0, {}
+                for j, part in enumerate(micro):
+                    rgb, mot, inf, targets, valid = collate(part, use_motion=cfg.use_motion,
+                                                            use_inflection=cfg.use_inflection)
+                    nb = dev.type == "cuda"
+                    rgb = rgb.to(dev, non_blocking=nb)
+                    mot = mot.to(dev, non_blocking=nb) if mot is not None else None
+                    inf = inf.to(dev, non_blocking=nb) if inf is not None else None
+                    sync = contextlib.nullcontext() if (not dd.enabled or j == n_micro - 1) else net.no_sync()
+                    with sync:
+                        with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp and not cfg.bf16):
+                            out_m = net(rgb, mot, inf)
+                        loss_j, parts_j = total_loss(out_m, targets.to(dev), cfg, valid=valid.to(dev))
+                        if not torch.isfinite(loss_j):
+                            raise InputError(f"training diverged at iteration {it + 1} (loss {float(loss_j)}); "
+                                             "lower the learning rate")
+                        w = len(part) / len(clips)  # each micro-batch's share of the batch's mean loss
+                        scaler.scale(loss_j * w).backward()
+                    loss_sum += float(loss_j.detach()) * w
+                    for k, v in parts_j.items():
+                        parts[k] = parts.get(k, 0.0) + v * w
+                    del out_m, loss_j
+                if r.grad_clip:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), r.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                lv = ddp.mean_scalar(dd, loss_sum, dev)
+                result.losses.append(lv)
+                result.iteration = it + 1
+                for k, v in parts.items():
+                    acc[k] = acc.get(k, 0.0) + v
+                n_acc += 1
+                ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{ema:.4f}", epoch=sampler.epoch)
+                done = it + 1
+                final = done == iterations
+                if done % eval_every == 0 or final:
+                    row = {"iteration": done, "epoch": sampler.epoch, "lr": opt.param_groups[0]["lr"],
+                           "seconds": round(time.perf_counter() - t0, 2)}
+                    row.update({f"train_{k}": v / max(1, n_acc) for k, v in acc.items()})
+                    acc, n_acc = {}, 0
+                    if val_set is not None and dd.main:
+                        row.update(validate(net, val_set, window=L))
+                        score = row[BEST_METRIC]
+                        threshold[0] = row["val_threshold"]
+                        if result.best_metric is None or score > result.best_metric:
+                            result.best_metric, result.best_iteration = score, done
+                            result.best_checkpoint = str(save_checkpoint(out / BEST, payload(done, False, None)))
+                        row["best_iteration"] = result.best_iteration
+                    if dd.main:
+                        rows.append(row)
+                        _write_metrics(metrics_path, rows)
+                        if tb is not None:
+                            for k, v in row.items():
+                                if isinstance(v, (int, float)) and k != "iteration":
+                                    tb.add_scalar(k, v, done)
+                        if bar is not None and BEST_METRIC in row:
+                            bar.write(f"iteration {done}: loss {row.get('train_total', float('nan')):.4f}, "
+                                      f"validation strict F1@±2 {row[BEST_METRIC]:.3f} (best {result.best_metric:.3f} "
+                                      f"at {result.best_iteration})")
+                    ddp.barrier(dd)
+                if done % ckpt_every == 0 or final:
+                    states = ddp.gather_objects(dd, _rng_state())
+                    if dd.main:
+                        result.last_checkpoint = str(save_checkpoint(out / LAST, payload(done, True, states)))
+                    ddp.barrier(dd)
+                if stop.requested and not (done % ckpt_every == 0 or final):
+                    states = ddp.gather_objects(dd, _rng_state())
+                    if dd.main:
+                        result.last_checkpoint = str(save_checkpoint(out / LAST, payload(done, True, states)))
+                    ddp.barrier(dd)
+                if stop.requested and not final:
+                    log.warning("stopped after iteration %d; %s holds it (continue with --resume)", done,
+                                out / LAST)
+                    raise KeyboardInterrupt
+        finally:
+            stop.uninstall()
         if bar is not None:
             bar_cm.__exit__(None, None, None)
         if result.iteration >= iterations and dd.main:
