@@ -516,7 +516,7 @@ def test_cli_train_resume_and_clean_errors(synth_set, cache, tmp_path):
     assert str(tmp_path / "run" / "last.pt") in r.output and "not a readable checkpoint" in r.output
 
 
-def test_memory_warning_suggests_accumulation(monkeypatch, caplog):
+def test_a_step_that_will_not_fit_accumulates_or_is_refused(monkeypatch, caplog):
     from actiondubber.train import loop
 
     paper = TA2NetConfig.paper()
@@ -525,9 +525,12 @@ def test_memory_warning_suggests_accumulation(monkeypatch, caplog):
     assert loop.estimated_step_gb(TA2NetConfig.small_cpu(), 4) is None  # not measured: no guess
     monkeypatch.setattr(loop, "_available_gb", lambda: 22.0)
     with caplog.at_level(logging.WARNING):
-        loop._warn_if_short_of_memory(paper, 4, 1)
-    assert "needs about 40 GB of RAM" in caplog.text and "use --accumulate 2" in caplog.text
+        assert loop.fit_in_memory(paper, 4, 1) == 2  # 2 clips (~20 GB) at a time fit in 22 GB
+    assert "needs about 40 GB of RAM" in caplog.text and "accumulating 2 micro-batches" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        loop._warn_if_short_of_memory(paper, 4, 4)  # one clip at a time: ~10 GB fits
+        assert loop.fit_in_memory(paper, 4, 4) == 4  # one clip at a time: ~10 GB fits
     assert caplog.text == ""
+    monkeypatch.setattr(loop, "_available_gb", lambda: 6.0)
+    with pytest.raises(InputError, match="per clip"):  # refused before any work, not killed later
+        loop.fit_in_memory(paper, 4, 1)

@@ -56,8 +56,8 @@ def _lr_mult(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("--iterations", type=click.IntRange(1), default=20000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
               help="Clips per step and process.")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=5e-6, show_default=True,
-              help="Adam learning rate.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate [default: the config's own (paper 5e-6, small_cpu 1e-3)].")
 @click.option("--lr-mult", multiple=True, metavar="GROUP=FACTOR",
               help="Scale the rate of one block (encoder_rgb, encoder_motion, encoder_inflection, aggregation, "
                    "spatial_map, temporal_head); repeatable.")
@@ -99,7 +99,8 @@ def train_cmd(ctx, labels, videos, out_dir, val_labels, val_videos, config, iter
     features = FeatureParams(size=size, backend=flow_backend) if flow_backend != "dis" else None
     recipe = TrainRecipe(labels, videos, val_csv=val_labels, val_videos=val_videos, negatives=negatives,
                          features=features, iterations=iterations, batch_size=batch_size, accumulate=accumulate,
-                         lr=lr, lr_mult=_lr_mult(lr_mult), warmup=warmup, schedule=schedule, grad_clip=grad_clip,
+                         lr=lr if lr is not None else (cfg.lr if cfg is not None else 5e-6),
+                         lr_mult=_lr_mult(lr_mult), warmup=warmup, schedule=schedule, grad_clip=grad_clip,
                          amp=False if no_amp else None, augment=not no_augment,
                          seed=seed if seed is not None else 0, deterministic=seed is not None,
                          eval_every=eval_every, ckpt_every=ckpt_every)

@@ -270,18 +270,27 @@ def _available_gb() -> float | None:
     return None
 
 
-def _warn_if_short_of_memory(cfg: TA2NetConfig, batch_size: int, n_micro: int) -> None:
-    """Warn (before hours of work are lost to the out-of-memory killer) when a step will not fit in RAM."""
+def fit_in_memory(cfg: TA2NetConfig, batch_size: int, n_micro: int, *, warn: bool = True) -> int:
+    """The number of micro-batches to use on CPU so that a training step fits in the available RAM.
+
+    *n_micro* when it fits (or the need is unknown); otherwise more micro-batches (the same clips and
+    loss, gradients added before the step), with a warning. Raises :class:`InputError` before any work
+    when even one clip at a time will not fit, instead of letting the out-of-memory killer end the run.
+    """
     clips = math.ceil(batch_size / n_micro)
     need, have = estimated_step_gb(cfg, clips), _available_gb()
     if need is None or have is None or need < 0.9 * have:
-        return
+        return n_micro
     per_clip = need / clips
-    fits = max(1, int(0.9 * have // per_clip))
-    hint = (f"use --accumulate {math.ceil(batch_size / fits)}" if fits < clips
-            else "even one clip per micro-batch may not fit: use a smaller config or a GPU")
-    log.warning("a training step needs about %.0f GB of RAM on CPU (%d clip(s) of %d frames at a time), %.0f GB "
-                "are available: %s", need, clips, cfg.clip_len, have, hint)
+    fits = int(0.9 * have // per_clip)
+    if fits < 1:
+        raise InputError(f"a training step needs about {per_clip:.0f} GB of RAM per clip on CPU and {have:.0f} GB "
+                         "are available: use a smaller config (e.g. --config small_cpu) or a GPU")
+    n = math.ceil(batch_size / fits)
+    if warn:
+        log.warning("a training step of %d clip(s) at once needs about %.0f GB of RAM on CPU, %.0f GB are "
+                    "available: accumulating %d micro-batches instead (the same clips and loss)", clips, need, have, n)
+    return n
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:
@@ -529,8 +538,8 @@ def train(
         use_amp = (dev.type == "cuda") if r.amp is None else bool(r.amp and dev.type == "cuda")
         if r.amp and dev.type != "cuda":
             log.info("mixed precision is only used on a GPU; training in float32 on %s", dev)
-        if dev.type == "cpu" and dd.main:
-            _warn_if_short_of_memory(cfg, batch_size, n_micro)
+        if dev.type == "cpu":
+            n_micro = fit_in_memory(cfg, batch_size, n_micro, warn=dd.main)
         seed_everything(r.seed, deterministic=r.deterministic)
 
         # data (features computed once, shared through the cache)
