@@ -33,12 +33,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-from actiondubber.batch import TaskOptions, run_batch  # noqa: E402
-from actiondubber.batch.tasks import current_rss_mb  # noqa: E402
-from actiondubber.synth import render_clip  # noqa: E402
+from actiondubber.batch import TaskOptions, run_batch
+from actiondubber.batch.tasks import current_rss_mb
+from actiondubber.synth import render_clip
 
 
 def make_clips(folder: Path, n: int, size=(160, 120), seconds=2.0) -> Path:

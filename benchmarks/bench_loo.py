@@ -33,15 +33,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve
+from actiondubber.evaluate.labels import read_labels
+from actiondubber.evaluate.metrics import evaluate, evaluate_video
 
-from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve  # noqa: E402
-from actiondubber.evaluate.labels import read_labels  # noqa: E402
-from actiondubber.evaluate.metrics import evaluate, evaluate_video  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
 VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 #: Bump when the cached objects' meaning changes.
 CACHE_VERSION = 3

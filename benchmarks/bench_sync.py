@@ -30,36 +30,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from actiondubber.audio import AudioClip, read_audio_clip
+from actiondubber.detection import detect
+from actiondubber.evaluate.labels import read_labels
+from actiondubber.sync import SyncRefused, measure_offset
+from actiondubber.sync.fix import shift_samples
+from actiondubber.synth import render_clip
+from actiondubber.synth.audio import music_wave
 
-from actiondubber.audio import AudioClip, read_audio_clip  # noqa: E402
-from actiondubber.detection import detect  # noqa: E402
-from actiondubber.evaluate.labels import read_labels  # noqa: E402
-from actiondubber.sync import SyncRefused, measure_offset  # noqa: E402
-from actiondubber.sync.fix import shift_samples  # noqa: E402
-from actiondubber.synth import render_clip  # noqa: E402
-
-REAL = ROOT.parent / "shared" / "data" / "real"
 SHIFTS_MS = list(range(-300, 301, 50))
 SYNTH = [("bounce", 0), ("walls", 1), ("juggle", 2), ("bounce", 3), ("mixed", 4), ("pan", 5)]
 LIBROSA_LATE_MS = 20.0
-
-
-def music(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
-    """Harmonic notes on an eighth-note grid over a held chord (as in tests/test_sync.py)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    t = np.arange(n) / sr
-    y = sum(0.05 * np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0))
-    for k in range(int(seconds / 0.25)):
-        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
-        a = int(k * 0.25 * sr)
-        tt = t[: min(n, a + sr) - a]
-        env = np.minimum(1.0, tt / 0.01) * np.exp(-tt / 0.4)
-        y[a : a + tt.size] += sum(0.1 / h * env * np.sin(2 * np.pi * f * h * tt) for h in range(1, 6))
-    return (0.5 * y / np.abs(y).max()).astype(np.float32)
 
 
 def shifted(clip: AudioClip, ms: float) -> AudioClip:
@@ -178,7 +161,7 @@ def accuracy(tmp: Path) -> None:
         per_clip.append((p.stem, errs, refs))
         real_err += errs
         real_ref += refs
-        m = music(audio.duration, audio.sr)[: audio.samples.size]
+        m = music_wave(audio.duration, audio.sr)[: audio.samples.size]
         mix = (audio.samples + m * np.sqrt(np.mean(audio.samples**2) / np.mean(m**2))).astype(np.float32)
         music_rows.append((p.stem, measure(p, events, AudioClip(str(p), mix, audio.sr, audio.start))))
     print("\n== 2. injected shifts -300..+300 ms ==")
@@ -198,7 +181,7 @@ def accuracy(tmp: Path) -> None:
               f"refused {sum(refs)}/{len(refs)}")
         syn_err += errs
         syn_ref += refs
-        only = AudioClip(c.path, music(audio.duration, audio.sr), audio.sr, audio.start)
+        only = AudioClip(c.path, music_wave(audio.duration, audio.sr), audio.sr, audio.start)
         music_rows.append((f"synthetic {scene}_{seed}, music only", measure(c.path, events, only)))
     summary("synthetic clips (vs shift)", syn_err, syn_ref)
     print("\n== 3. music mixed in (equal RMS to the clip's own sound) / music only ==")

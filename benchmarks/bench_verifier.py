@@ -17,16 +17,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_loo import TOL, CurveMethod, cached, f1_of, load_set, summary
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_loo import REAL, TOL, CurveMethod, cached, f1_of, load_set, summary  # noqa: E402
-
-from actiondubber.detection.detector import DetectorParams, events_from_curve  # noqa: E402
-from actiondubber.detection.verifier import Verifier, candidate_features, fit, propose, verify  # noqa: E402
-from actiondubber.evaluate.metrics import evaluate_video, match_events  # noqa: E402
+from actiondubber.detection.detector import DetectorParams, events_from_curve
+from actiondubber.detection.verifier import Verifier, candidate_features, fit, propose, verify
+from actiondubber.evaluate.metrics import evaluate_video, match_events
 
 THRESHOLDS = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
 

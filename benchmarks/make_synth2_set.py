@@ -33,12 +33,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import REAL, RESULTS, ROOT  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from actiondubber.evaluate.labels import write_labels  # noqa: E402
-from actiondubber.video.writer import write_video  # noqa: E402
+from actiondubber.evaluate.labels import write_labels
+from actiondubber.video.writer import write_video
 
 SCENES = ("shake", "multi", "soft", "hammer", "negative")
 G = 9.81  # m/s^2

@@ -30,6 +30,7 @@ from actiondubber.sync import (
 )
 from actiondubber.sync.fix import shift_audio, shift_samples
 from actiondubber.synth import render_clip
+from actiondubber.synth.audio import music_wave
 from actiondubber.video import probe
 from actiondubber.video.mux import mux_video_file
 
@@ -138,18 +139,7 @@ def test_refuses_clip_without_impacts(tmp_path):
 
 
 def _music(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
-    """Synthetic music: harmonic notes on a steady eighth-note grid over a held chord."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    t = np.arange(n) / sr
-    y = sum(0.05 * np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0))
-    for k in range(int(seconds / 0.25)):
-        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
-        a = int(k * 0.25 * sr)
-        tt = t[: min(n, a + sr) - a]
-        env = np.minimum(1.0, tt / 0.01) * np.exp(-tt / 0.4)
-        y[a : a + tt.size] += sum(0.1 / h * env * np.sin(2 * np.pi * f * h * tt) for h in range(1, 6))
-    return (0.5 * y / np.abs(y).max()).astype(np.float32)[None, :]
+    return music_wave(seconds, sr, seed=seed)[None, :]
 
 
 def test_refuses_music(bounce, tmp_path):

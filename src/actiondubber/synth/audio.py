@@ -90,3 +90,19 @@ class KnockMixer:
         self._active = keep
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+def music_wave(seconds: float, sr: int, *, seed: int = 0) -> np.ndarray:
+    """Synthetic music (mono float32, peak 0.5): harmonic notes on a steady eighth-note grid over a held
+    chord. A soundtrack whose onsets are not caused by the picture, for testing what must refuse it."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    y = sum(0.05 * np.sin(2 * np.pi * f * t) for f in (110.0, 165.0, 220.0))
+    for k in range(int(seconds / 0.25)):
+        f = 220.0 * 2 ** (rng.integers(0, 12) / 12)
+        a = int(k * 0.25 * sr)
+        tt = t[: min(n, a + sr) - a]
+        env = np.minimum(1.0, tt / 0.01) * np.exp(-tt / 0.4)
+        y[a : a + tt.size] += sum(0.1 / h * env * np.sin(2 * np.pi * f * h * tt) for h in range(1, 6))
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
