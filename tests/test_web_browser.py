@@ -109,6 +109,7 @@ def test_review_in_the_browser(server, tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 860})
+        page.set_default_timeout(120000)  # generous: CI machines may be slow
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
