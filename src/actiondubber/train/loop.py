@@ -373,7 +373,7 @@ def validate(
     the one with the best pooled strict F1@±2 (``val_threshold``); the
     figures are those at that threshold.
     """
-    from actiondubber.evaluate.metrics import evaluate, evaluate_video
+    from actiondubber.evaluate import score
 
     m = _unwrap(model)
     was_training = m.training
@@ -393,13 +393,12 @@ def validate(
     finally:
         m.train(was_training)
     best = None
-    for th in thresholds:
-        rows = []
-        for item, info, probs, ref in curves:
-            ev = events_from_probs(info, probs, None, threshold=th)
-            rows.append(evaluate_video(ref, ev.frames, ref_times=[info.time_of(f) for f in ref], est_times=ev.times,
-                                       video_id=item.video.video_id))
-        agg = evaluate(rows)
+    labels = {item.video.video_id: ref for item, _, _, ref in curves}
+    for th in thresholds:  # the one in-memory scorer, as `actiondubber evaluate` and the benchmarks use it
+        found = {item.video.video_id: events_from_probs(info, probs, None, threshold=th)
+                 for item, info, probs, _ in curves}
+        rep = score(found, labels)
+        agg, rows = rep.aggregate, rep.rows
         s2 = agg.strict_pooled.get("2f")
         f1 = float(s2.f1) if s2 else 0.0
         if best is None or f1 > best[0]:
