@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[all]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt aisfx
 	touch $(STAMP)
 
 install: $(STAMP)

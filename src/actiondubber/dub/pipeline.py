@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from actiondubber.audio.reader import NoAudioStreamError, read_audio_clip
 from actiondubber.dub.library import resolve_sounds, sound_inputs
 from actiondubber.dub.mux import output_audio_codec, output_sample_rate, video_timing, write_dubbed
 from actiondubber.dub.place import DubParams, Placement, render_mix
+from actiondubber.dub.sounds import Sound
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import load_events, save_events
 from actiondubber.fileio import check_output_path
@@ -115,6 +116,7 @@ def dub(
     flow_kwargs: dict | None = None,
     save_events_to: str | os.PathLike | None = None,
     sr: int = DEFAULT_SR,
+    event_sounds: Sequence[Sound] | Callable[[Events, int], Sequence[Sound]] | None = None,
 ) -> DubResult:
     """Put a sound at every event of *video* and write the dubbed video to *out*.
 
@@ -126,6 +128,9 @@ def dub(
     events the video is still written (original audio under ``keep``/``duck``,
     silence under ``replace``) and a warning is logged. *save_events_to*
     also writes the events used as JSON. *params* defaults to ``DubParams()``.
+    *event_sounds* gives one sound per event instead (a sequence, or a function of the events and
+    the mix rate that returns one, e.g. chosen by :mod:`actiondubber.mc3.retrieve`); *sound* /
+    *sound_dir* then only name the files read, for the output checks.
     """
     params = params or DubParams()
     params.validate()
@@ -140,7 +145,7 @@ def dub(
         if ev_out.resolve() == out_p.resolve():
             raise OutputError(f"{ev_out}: the events file and the video cannot be the same file")
     info = info or probe(src)
-    sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed)
+    sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed) if event_sounds is None else []
 
     if events is None:
         from actiondubber.detect.detector import DetectorParams, events_from_curve, strength_curve
@@ -153,6 +158,15 @@ def dub(
         check_events(ev, info, source=str(events_path) if events_path else "events")
     if save_events_to is not None:
         save_events(ev, save_events_to)
+    if event_sounds is not None:
+        sounds = list(event_sounds(ev, sr) if callable(event_sounds) else event_sounds)
+        if len(sounds) != len(ev.events):
+            raise InputError(f"{len(sounds)} sound(s) given for {len(ev.events)} event(s); one per event is needed")
+        for s in sounds:
+            if s.sr != sr:
+                raise InputError(f"sound {s.name!r} is at {s.sr} Hz; the dubbed soundtrack is at {sr} Hz")
+        params = replace(params, order="round-robin")  # event i plays sounds[i]
+        sounds = sounds or resolve_sounds("knock", sr=sr)  # no events: nothing is placed
 
     timing = video_timing(src)
     n_samples = max(1, int(round(timing.duration * sr)))

@@ -91,3 +91,34 @@ def match_prompt(prompt: str, library: Library, model, *, name_weight: float = 0
     """Library indices ranked best first for *prompt*."""
     return [int(i) for i in np.argsort(-prompt_similarities(prompt, library, model, name_weight=name_weight),
                                        kind="stable")]
+
+
+def auto_sounds(video: str | os.PathLike, folder: str | os.PathLike, model=None, *, cache_dir: Path | None = None,
+                chosen: list | None = None):
+    """A function ``(events, sr) -> one library sound per event`` for :func:`actiondubber.dub.pipeline.dub`.
+
+    The library in *folder* is read and checked at once (so a bad library fails before detection);
+    *chosen*, when given, receives the chosen file paths.
+    """
+    from actiondubber.mc3.heads import load_model
+
+    model = model or load_model()
+    first = load_library(folder, model)
+
+    def pick(events: Events, sr: int) -> list:
+        lib = first if sr == 48000 else load_library(folder, model, sr=sr)
+        idx = match_events(video, events, lib, model, cache_dir)
+        if chosen is not None:
+            chosen.extend(lib.paths[i] for i in idx)
+        return [lib.sounds[i] for i in idx]
+
+    return pick
+
+
+def prompt_sound(prompt: str, folder: str | os.PathLike, model=None, *, name_weight: float = 0.5) -> Path:
+    """The file in *folder* that best fits *prompt*."""
+    from actiondubber.mc3.heads import load_model
+
+    model = model or load_model()
+    lib = load_library(folder, model)
+    return lib.paths[match_prompt(prompt, lib, model, name_weight=name_weight)[0]]
