@@ -39,7 +39,7 @@ def real():
     if not (REAL / "MANIFEST.csv").is_file():
         return []
     with _bar(12, "real clips") as bar:
-        return real_set(REAL, progress=bar.update)
+        return real_set(REAL, progress=bar.update, events_dir=RESULTS / "real_events")
 
 
 def features(windows, desc: str = "encoders"):

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.errors import InputError
+from actiondubber.events import load_events, save_events
 from actiondubber.fileio import read_text_input, write_text_atomic
 from actiondubber.types import Events, VideoInfo
 
@@ -271,7 +272,9 @@ def synthetic_set(out_dir: str | os.PathLike, seeds: Sequence[int], *, seconds: 
                                       d["kind"]))
         else:
             clip = render_clip(path, scene=scene, seconds=seconds, size=size, seed=int(seed))
-            ws = synthetic_windows(clip, detect(path))
+            ev = detect(path)
+            save_events(ev, path.with_suffix(".events.json"))
+            ws = synthetic_windows(clip, ev)
             write_text_atomic(meta, json.dumps([_window_json(w) for w in ws], indent=0))
             windows += ws
         if progress is not None:
@@ -279,11 +282,13 @@ def synthetic_set(out_dir: str | os.PathLike, seeds: Sequence[int], *, seconds: 
     return windows
 
 
-def real_set(real_dir: str | os.PathLike, labels: str = "labels_audio_onsets.csv", progress=None) -> list[Window]:
+def real_set(real_dir: str | os.PathLike, labels: str = "labels_audio_onsets.csv", progress=None,
+             events_dir: str | os.PathLike | None = None) -> list[Window]:
     """Windows of the real clips in *real_dir* (MANIFEST.csv + an Audible623 key from their soundtracks).
 
     Sounding moments are the key's frames (sound kind ``real-<clip>``); silent ones are the
-    detector's events away from every key frame and random moments.
+    detector's events away from every key frame and random moments. With *events_dir* the
+    detector's events are kept there (``<clip>.events.json``) and reused.
     """
     from actiondubber.detect.detector import detect
     from actiondubber.evaluate.labels import read_labels
@@ -297,7 +302,14 @@ def real_set(real_dir: str | os.PathLike, labels: str = "labels_audio_onsets.csv
         row = key.videos.get(stem)
         if row is None or not (d / fname).is_file():
             continue
-        ev = detect(d / fname)
+        cached = Path(events_dir) / f"{stem}.events.json" if events_dir else None
+        if cached is not None and cached.is_file():
+            ev = load_events(cached)
+        else:
+            ev = detect(d / fname)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                save_events(ev, cached)
         windows += keyed_windows(d / fname, row.frames, ev, narration=real_narration(stem, action), group=stem,
                                  kinds=[f"real-{stem}"] * len(row.frames), seed=len(windows))
         if progress is not None:
