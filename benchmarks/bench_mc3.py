@@ -236,11 +236,11 @@ def main() -> None:
             print(f"   {name:<28} " + " ".join(f"{c:>13}" for c in cells))
 
     print("\n3. detect --sounding-filter 0.5 (strict, one-to-one, ±2 frames, pooled over clips)")
-    syn_clips = detector_clips(test_w, lambda v: Path(v).with_suffix(".events.json"))
+    syn_clips = detector_clips(test_w, mc3_sets.events_file)
     for k, r in filter_prf(models["MC3 two-stage"], syn_clips).items():
         print(f"   synthetic  {k:<28} P {r.precision:.3f} R {r.recall:.3f} F1 {r.f1:.3f}  ({r.n_est} events)")
     if loco_models:
-        real_clips = detector_clips(real_w, lambda v: mc3_sets.RESULTS / "real_events" / f"{Path(v).stem}.events.json")
+        real_clips = detector_clips(real_w, mc3_sets.events_file)
         tot = {}
         for video, ev, gt in real_clips:
             for k, r in filter_prf(loco_models[Path(video).stem], [(video, ev, gt)]).items():

@@ -42,9 +42,22 @@ def real():
         return real_set(REAL, progress=bar.update, events_dir=RESULTS / "real_events")
 
 
+def events_file(video) -> Path:
+    """Where the scripts keep a clip's detector events (beside a synthetic clip; real_events/ for real ones)."""
+    v = Path(video)
+    return v.with_suffix(".events.json") if v.parent == SYNTH else RESULTS / "real_events" / f"{v.stem}.events.json"
+
+
 def features(windows, desc: str = "encoders"):
+    import numpy as np
+
+    from actiondubber.events import load_events
     from actiondubber.mc3.train import extract
 
-    n = len({w.video for w in windows})
-    with _bar(n, desc) as bar:
-        return extract(windows, cache_dir=CACHE, progress=bar.update)
+    videos = {w.video for w in windows}
+    curves = {}
+    for v in videos:  # synthetic clips: the detector's curve from their events file (real ones: cached curves)
+        if Path(v).parent == SYNTH and events_file(v).is_file():
+            curves[v] = np.nan_to_num(load_events(events_file(v)).scores, nan=0.0)
+    with _bar(len(videos), desc) as bar:
+        return extract(windows, cache_dir=CACHE, progress=bar.update, curves=curves)

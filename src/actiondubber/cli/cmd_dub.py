@@ -112,9 +112,11 @@ def _mc3_choice(video, library, auto, prompt, weights, sound, sound_dir):
         raise click.UsageError("give --auto or --prompt, not both")
     if sound is not None or sound_dir is not None:
         raise click.UsageError("--sound-library chooses the sounds; it cannot be combined with --sound or --sound-dir")
+    from actiondubber.dub.library import sound_files
     from actiondubber.mc3.heads import load_model
     from actiondubber.mc3.retrieve import auto_sounds, prompt_sound
 
+    sound_files(library)  # an empty or missing library fails first
     model = load_model(weights)
     if prompt is not None:
         best = prompt_sound(prompt, library, model)

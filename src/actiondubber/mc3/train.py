@@ -79,8 +79,13 @@ def extract(
     cache_dir: Path | None = None,
     with_text: bool = True,
     progress: Callable[[int], None] | None = None,
+    curves: dict | None = None,
 ) -> FeatureSet:
-    """Run the frozen encoders on every window (grouped by clip; cached under *cache_dir*)."""
+    """Run the frozen encoders on every window (grouped by clip; cached under *cache_dir*).
+
+    *curves* may give a clip's detector strength curve (``{video path: scores}``, e.g. from its
+    events file) so it is not computed again.
+    """
     from actiondubber.mc3 import encoders
 
     windows = list(windows)
@@ -94,7 +99,12 @@ def extract(
     audio = np.zeros((n, feats.AUDIO_DIM), np.float32)
     has_audio = np.zeros(n, bool)
     for path, idx in by_video.items():
-        info, scores = clip_curve(path, cache_dir)
+        if curves and path in curves:
+            from actiondubber.video.reader import probe
+
+            info, scores = probe(path), np.asarray(curves[path], np.float32)
+        else:
+            info, scores = clip_curve(path, cache_dir)
         frames = [info.frame_at(windows[i].time) for i in idx]
         video[idx] = feats.video_features(path, frames, scores, info=info, cache_dir=cache_dir)
         a = feats.audio_features(path, [windows[i].time for i in idx], cache_dir=cache_dir)
@@ -162,11 +172,11 @@ def train_mc3(
             if w_cons > 0:
                 loss_k = consensus_loss(emb, config.anchor, model.calib, detach=config.detach_consensus)
                 loss = loss + w_cons * loss_k
-                tot_k += float(loss_k)
+                tot_k += float(loss_k.detach())
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot_c += float(loss_c)
+            tot_c += float(loss_c.detach())
             steps += 1
         history.append({"epoch": epoch, "stage": config.stage(epoch), "contrastive": tot_c / max(steps, 1),
                         "consensus": tot_k / max(steps, 1) if w_cons > 0 else float("nan")})
