@@ -139,6 +139,16 @@ def train_mc3(
     """
     config = config or MC3Config()
     torch = require("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny MLPs: extra threads only contend with the other processes
+    try:
+        return _train(fs, config, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(fs: FeatureSet, config: MC3Config, seed: int, progress):
+    torch = require("torch")
     from actiondubber.mc3.heads import MC3Model
     from actiondubber.mc3.losses import anchor_similarities, consensus_loss, contrastive_loss
 
