@@ -81,7 +81,8 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
                        seed=seed, order=order)
     detector = DetectorParams(sensitivity=sensitivity, short_side=short_side)
     kw = dict(sound=sound or "knock", sound_dir=sound_dir, params=params, detector=detector,
-              save_events_to=save_events, **mc3_kw)
+              save_events_to=save_events)
+    kw.update(mc3_kw)
     if events_path is None and show_progress(ctx):
         from tqdm import tqdm
 

@@ -71,7 +71,7 @@ def _name_text(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip()
 
 
-def prompt_similarities(prompt: str, library: Library, model, *, name_weight: float = 0.5) -> np.ndarray:
+def prompt_similarities(prompt: str, library: Library, model, *, name_weight: float = 1.0) -> np.ndarray:
     """Score of each library sound for *prompt*: MC3 text-audio cosine + *name_weight* x prompt-name cosine."""
     from actiondubber.mc3 import encoders
 
@@ -87,7 +87,7 @@ def prompt_similarities(prompt: str, library: Library, model, *, name_weight: fl
     return score.astype(np.float32)
 
 
-def match_prompt(prompt: str, library: Library, model, *, name_weight: float = 0.5) -> list[int]:
+def match_prompt(prompt: str, library: Library, model, *, name_weight: float = 1.0) -> list[int]:
     """Library indices ranked best first for *prompt*."""
     return [int(i) for i in np.argsort(-prompt_similarities(prompt, library, model, name_weight=name_weight),
                                        kind="stable")]
@@ -115,7 +115,7 @@ def auto_sounds(video: str | os.PathLike, folder: str | os.PathLike, model=None,
     return pick
 
 
-def prompt_sound(prompt: str, folder: str | os.PathLike, model=None, *, name_weight: float = 0.5) -> Path:
+def prompt_sound(prompt: str, folder: str | os.PathLike, model=None, *, name_weight: float = 1.0) -> Path:
     """The file in *folder* that best fits *prompt*."""
     from actiondubber.mc3.heads import load_model
 
