@@ -21,6 +21,8 @@ $(CORE_STAMP): pyproject.toml constraints.txt | $(PY)
 
 $(ALL_STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[all,dev,docs]'
+	# aisfx (MC3's sound-effects encoder) pins old numpy/librosa it does not need: installed without them
+	$(PIP) --no-deps aisfx
 	touch $(ALL_STAMP) $(CORE_STAMP)
 
 install: $(ALL_STAMP)

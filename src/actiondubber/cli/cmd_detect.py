@@ -47,9 +47,12 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
 @click.option("--bf16", is_flag=True,
               help="With --model: bfloat16 autocast (same weights; about 2x faster on CPUs with bf16 support).")
+@click.option("--sounding-filter", type=click.FloatRange(0, 1),
+              help="Drop events whose MC3 sounding probability (from the picture) is below this, e.g. 0.5.")
+@click.option("--mc3-weights", type=click.Path(path_type=Path), help="With --sounding-filter: MC3 weight file.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weights, model, maps_out, overlap,
-               device, bf16, **detector):
+               device, bf16, sounding_filter=None, mc3_weights=None, **detector):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     if model is None and (maps_out is not None or overlap or bf16):
         raise click.UsageError("--maps, --overlap and --bf16 need --model")
@@ -59,6 +62,10 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
     for p in outs:
         check_output_path(p, inputs=[video] + ([labels] if labels else []) + ([model] if model else []))
     params = pop_detector_params(detector)
+    if mc3_weights is not None and sounding_filter is None:
+        raise click.UsageError("--mc3-weights needs --sounding-filter")
+    if model is not None and sounding_filter is not None:
+        raise click.UsageError("--sounding-filter works on the training-free detector's events, not with --model")
     if model is not None:
         given = [o for o in detector_options_given(ctx) if o not in ("--sensitivity", "--min-gap")]
         if given:
@@ -74,8 +81,24 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
     flow_kwargs = {"weights": str(raft_weights)} if raft_weights is not None else None
     with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
         ev = run_detector(video, params, info=info, progress=bar.update, flow_kwargs=flow_kwargs)
+    if sounding_filter is not None:
+        ev = _sounding_filter(video, ev, sounding_filter, mc3_weights, json_out)
+        json_out = None  # written with the sounding probabilities
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
+
+
+def _sounding_filter(video, ev, threshold, weights, json_out):
+    """Keep the events MC3 finds sounding (video mode); write them with their probabilities to *json_out*."""
+    from actiondubber.mc3.heads import load_model
+    from actiondubber.mc3.score import filter_events, save_scored_events, sounding_probabilities
+
+    probs, used = sounding_probabilities(video, ev, model=load_model(weights), mode="video")
+    kept, kept_p = filter_events(ev, probs, threshold)
+    if json_out:
+        save_scored_events(kept, kept_p, json_out, mode=used, weights=str(weights) if weights else "shipped")
+    click.echo(f"sounding filter {threshold:g}: kept {len(kept.events)} of {len(ev.events)} event(s)", err=True)
+    return kept
 
 
 def _write_outputs(ev, json_out, csv_out, plot_out, truth) -> None:

@@ -46,9 +46,15 @@ _D = DubParams()
 @click.option("--seed", type=int, default=_D.seed, show_default=True, help="Seed of the random variations.")
 @detector_options
 @click.option("--save-events", type=click.Path(path_type=Path), help="Also write the events used as JSON.")
+@click.option("--sound-library", type=click.Path(path_type=Path),
+              help="Folder of sound files that MC3 chooses from (with --auto or --prompt).")
+@click.option("--auto", is_flag=True, help="With --sound-library: per event, the sound that fits its picture best.")
+@click.option("--prompt", help="With --sound-library: the sound that fits this description best, at every event.")
+@click.option("--mc3-weights", type=click.Path(path_type=Path), help="MC3 weight file (default: shipped).")
 @click.pass_context
 def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, mix, original_db, duck_db, level_db,
-            no_score_gain, jitter_db, pitch_jitter, pan, seed, save_events, **detector_kw):
+            no_score_gain, jitter_db, pitch_jitter, pan, seed, save_events, sound_library=None, auto=False,
+            prompt=None, mc3_weights=None, **detector_kw):
     """Put a sound at every audible action in VIDEO and write the dubbed video to OUTPUT.
 
     Events come from the training-free detector, or from --events. The video
@@ -59,6 +65,9 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
     """
     if sound is not None and sound_dir is not None:
         raise click.UsageError("give --sound or --sound-dir, not both")
+    mc3_kw, note = _mc3_choice(video, sound_library, auto, prompt, mc3_weights, sound, sound_dir)
+    if prompt is not None:
+        sound = str(mc3_kw.pop("sound"))
     if events_path is not None and detector_options_given(ctx):
         raise click.UsageError(f"{detector_options_given(ctx)[0]} tunes detection; it has no effect with --events")
     params = DubParams(mix=mix, original_db=original_db, duck_db=duck_db, level_db=level_db,
@@ -67,6 +76,7 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
     detector = pop_detector_params(detector_kw)
     kw = dict(sound=sound or "knock", sound_dir=sound_dir, params=params, detector=detector,
               save_events_to=save_events)
+    kw.update(mc3_kw)
     if events_path is None and show_progress(ctx):
         info = probe(video)
         with progress_bar(total=info.n_frames, desc=video.name) as bar:
@@ -79,6 +89,40 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
         f"{res.path}: {len(res.placements)} sound(s) placed ({describe(res.sound_names)}), mix {res.mix}; "
         f"video {how}, audio {res.audio_codec} {res.sr} Hz {chans}, peak {res.peak_db:.1f} dBFS"
     )
+    if note:
+        click.echo(note(res))
+
+
+def _mc3_choice(video, library, auto, prompt, weights, sound, sound_dir):
+    """dub keyword arguments and a summary function for --sound-library with --auto / --prompt (MC3)."""
+    if library is None:
+        if auto or prompt is not None or weights is not None:
+            raise click.UsageError("--auto, --prompt and --mc3-weights need --sound-library")
+        return {}, None
+    if not auto and prompt is None:
+        raise click.UsageError("--sound-library needs --auto or --prompt")
+    if auto and prompt is not None:
+        raise click.UsageError("give --auto or --prompt, not both")
+    if sound is not None or sound_dir is not None:
+        raise click.UsageError("--sound-library chooses the sounds; it cannot be combined with --sound or --sound-dir")
+    from actiondubber.dubbing.library import sound_files
+    from actiondubber.mc3.heads import load_model
+    from actiondubber.mc3.retrieve import auto_sounds, prompt_sound
+
+    sound_files(library)  # an empty or missing library fails first
+    model = load_model(weights)
+    if prompt is not None:
+        best = prompt_sound(prompt, library, model)
+        return {"sound": best}, lambda res: f"prompt {prompt!r}: {best.name}"
+    chosen: list = []
+    pick = auto_sounds(video, library, model, chosen=chosen)
+
+    def note(res):
+        names = sorted({p.name for p in chosen})
+        return f"auto: {len(chosen)} event(s) from {len(names)} library sound(s): {', '.join(names[:6])}" + (
+            " ..." if len(names) > 6 else "")
+
+    return {"event_sounds": pick, "sound_dir": library}, note
 
 
 COMMANDS = [dub_cmd]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ import numpy as np
 from actiondubber.audio.reader import soundtrack_on_video_clock
 from actiondubber.dubbing.library import resolve_sounds, sound_inputs
 from actiondubber.dubbing.place import DubParams, Placement, render_mix
-from actiondubber.errors import OutputError
+from actiondubber.dubbing.sounds import Sound
+from actiondubber.errors import InputError, OutputError
 from actiondubber.events import check_events_fit, load_events, save_events
 from actiondubber.fileio import check_output_path
 from actiondubber.types import Events, VideoInfo
@@ -66,6 +67,7 @@ def dub(
     flow_kwargs: dict | None = None,
     save_events_to: str | os.PathLike | None = None,
     sr: int = DEFAULT_SR,
+    event_sounds: Sequence[Sound] | Callable[[Events, int], Sequence[Sound]] | None = None,
 ) -> DubResult:
     """Put a sound at every event of *video* and write the dubbed video to *out*.
 
@@ -81,6 +83,9 @@ def dub(
     description of the video every step uses (detection, the events check, the soundtrack's
     length), so the file is opened only to decode its frames (when detecting), to read its
     soundtrack (``keep``/``duck``) and to copy its video stream.
+    *event_sounds* gives one sound per event instead (a sequence, or a function of the events and
+    the mix rate that returns one, e.g. chosen by :mod:`actiondubber.mc3.retrieve`); *sound* /
+    *sound_dir* then only name the files read, for the output checks.
     """
     params = params or DubParams()
     src = Path(video)
@@ -94,19 +99,26 @@ def dub(
         if ev_out.resolve() == out_p.resolve():
             raise OutputError(f"{ev_out}: the events file and the video cannot be the same file")
     info = info or probe(src)
-    sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed)
+    sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed) if event_sounds is None else []
 
     if events is None:
-        from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+        from actiondubber.detection.detector import DetectorParams, run_detector
 
-        dparams = detector or DetectorParams()
-        curve = strength_curve(src, dparams, info=info, progress=progress, flow_kwargs=flow_kwargs)
-        ev = events_from_curve(curve, dparams)
+        ev = run_detector(src, detector or DetectorParams(), info=info, progress=progress, flow_kwargs=flow_kwargs)
     else:
         ev = events if isinstance(events, Events) else load_events(events_path)
         check_events_fit(ev, info, source=str(events_path) if events_path else "events")
     if save_events_to is not None:
         save_events(ev, save_events_to)
+    if event_sounds is not None:
+        sounds = list(event_sounds(ev, sr) if callable(event_sounds) else event_sounds)
+        if len(sounds) != len(ev.events):
+            raise InputError(f"{len(sounds)} sound(s) given for {len(ev.events)} event(s); one per event is needed")
+        for s in sounds:
+            if s.sr != sr:
+                raise InputError(f"sound {s.name!r} is at {s.sr} Hz; the dubbed soundtrack is at {sr} Hz")
+        params = replace(params, order="round-robin")  # event i plays sounds[i]
+        sounds = sounds or resolve_sounds("knock", sr=sr)  # no events: nothing is placed
 
     n_samples = max(1, int(round(info.duration * sr)))
     original = None
