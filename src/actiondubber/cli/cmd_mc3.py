@@ -32,8 +32,7 @@ _MODES = ("video", "av", "auto")
 @click.pass_context
 def sounding_cmd(ctx, video: Path, events_path, json_out, mode, weights, threshold, cache_dir):
     """Probability that the action at each event of VIDEO makes a sound (MC3)."""
-    from actiondubber.events import check_events_fit
-    from actiondubber.events import load_events
+    from actiondubber.events import check_events_fit, load_events
     from actiondubber.fileio import check_input_file
     from actiondubber.mc3.encoders import require
     from actiondubber.mc3.heads import load_model
