@@ -19,7 +19,7 @@ from actiondubber.errors import ActionDubberError
 #: Modules that each define ``COMMANDS``: a list of click commands.
 _COMMAND_MODULES = (
     "cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth", "cmd_flow", "cmd_export", "cmd_preview", "cmd_dub",
-    "cmd_train",
+    "cmd_train", "cmd_tal",
 )
 
 
