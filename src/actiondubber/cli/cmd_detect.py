@@ -69,12 +69,19 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--device", default="auto", show_default=True, help="With --model: auto, cpu, cuda or cuda:N.")
 @click.option("--bf16", is_flag=True,
               help="With --model: bfloat16 autocast (same weights; about 2x faster on CPUs with bf16 support).")
+@click.option("--use-audio", is_flag=True,
+              help="Also use the soundtrack: MRAV-FF audio-visual model (shipped default weights, or --model with an "
+                   "audio-visual checkpoint); the gate values go into the events file's params.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, sensitivity, short_side, backend, flow_preset,
                raft_weights,
                compensate, kind, gravity, min_gap, frame_offset, skip_repeats, model, maps_out, overlap,
-               device, bf16):
+               device, bf16, use_audio=False):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
+    if use_audio:
+        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity,
+                           bad=[n for n, v in (("--maps", maps_out), ("--overlap", overlap), ("--bf16", bf16)) if v])
+        return
     if model is None and (maps_out is not None or overlap or bf16):
         raise click.UsageError("--maps, --overlap and --bf16 need --model")
     outs = [p for p in (json_out, csv_out, plot_out, maps_out) if p is not None]
@@ -141,6 +148,36 @@ def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out,
     if maps_out:
         write_maps_video(video, ev, maps, maps_out)
     click.echo(events_table(ev), nl=False)
+
+
+def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity, bad) -> None:
+    """``detect --use-audio``: picture + soundtrack through the MRAV-FF audio-visual model (torch extra)."""
+    if bad:
+        raise click.UsageError(f"{', '.join(bad)} cannot be used with --use-audio")
+    outs = [p for p in (json_out, csv_out, plot_out) if p is not None]
+    if len({p.resolve() for p in outs}) != len(outs):
+        raise OutputError("two outputs point to the same file")
+    for p in outs:
+        check_output_path(p, inputs=[video] + ([labels] if labels else []) + ([model] if model else []))
+    try:
+        from actiondubber.tal.audible import detect_av, load_audible
+    except ImportError as exc:
+        raise InputError(f"--use-audio needs torch: pip install 'actiondubber[torch]' ({exc})") from None
+    lm = load_audible(model)
+    info = probe(video)
+    truth = _truth_frames(labels, video)
+    if show_progress(ctx):
+        from tqdm import tqdm
+
+        with tqdm(total=info.n_frames, unit="frame", desc=video.name, leave=False) as bar:
+            ev = detect_av(video, lm, sensitivity=sensitivity, progress=bar.update)
+    else:
+        ev = detect_av(video, lm, sensitivity=sensitivity)
+    _write_outputs(ev, json_out, csv_out, plot_out, truth)
+    click.echo(events_table(ev), nl=False)
+    gates = ev.params.get("mean_gate_per_level") or []
+    if gates:
+        click.echo("audio trusted (mean gate per level): " + " ".join(f"{g:.2f}" for g in gates))
 
 
 COMMANDS = [detect_cmd]

@@ -51,17 +51,18 @@ class SynthSpec:
     seed: int
     n_objects: int | None = None
     seconds: float = 6.0
+    fps: float = 30.0
 
 
 def default_specs(n: int, seed: int = 0, *, scenes: Sequence[str] = ("bounce", "bounce", "mixed", "walls", "juggle"),
-                  seconds: float = 6.0) -> list[SynthSpec]:
-    """*n* seeded clip specs cycling through *scenes* with 1–2 bodies for ``bounce``."""
+                  seconds: float = 6.0, fps: Sequence[float] = (30.0,)) -> list[SynthSpec]:
+    """*n* seeded clip specs cycling through *scenes* (1–2 bodies for ``bounce``) and frame rates *fps*."""
     rng = np.random.default_rng(seed)
     specs = []
     for i in range(n):
         sc = scenes[i % len(scenes)]
         nob = int(rng.integers(1, 3)) if sc == "bounce" else None
-        specs.append(SynthSpec(sc, int(seed * 1000 + i), nob, seconds))
+        specs.append(SynthSpec(sc, int(seed * 1000 + i), nob, seconds, float(fps[i % len(fps)])))
     return specs
 
 
@@ -73,7 +74,8 @@ def render_set(out_dir: str | os.PathLike, specs: Sequence[SynthSpec], *, size: 
     clips = []
     for i, s in enumerate(specs):
         p = d / f"{prefix}_{i:03d}_{s.scene}.mp4"
-        clips.append(render_clip(p, scene=s.scene, seconds=s.seconds, size=size, seed=s.seed, n_objects=s.n_objects))
+        clips.append(render_clip(p, scene=s.scene, seconds=s.seconds, size=size, seed=s.seed, n_objects=s.n_objects,
+                                 fps=s.fps))
         if progress is not None:
             progress(1)
     return clips
@@ -159,14 +161,15 @@ def write_features_json(folder: str | os.PathLike, params: dict, kind: str) -> P
 
 def make_tal_dataset(out_dir: str | os.PathLike, specs: Sequence[SynthSpec], subsets: Sequence[str], *,
                      conditions: Sequence[str] = ("clean",), condition_mix: Sequence[str] | None = None,
-                     size: tuple[int, int] = (160, 120), seed: int = 0,
+                     size: tuple[int, int] = (160, 120), seed: int = 0, params=None,
                      progress: Callable[[int], None] | None = None) -> Path:
     """Render clips and write a localisation dataset into *out_dir*.
 
     Layout: ``videos/*.mp4``, ``anno.json`` (flight segments; ``subsets[i]`` for clip i),
     ``features/`` (visual, with ``features.json``), ``audio_<condition>/`` for each of *conditions*
     (every clip's soundtrack under that condition) and, with *condition_mix*, ``audio_mix/`` where each
-    clip gets one condition drawn from *condition_mix* (seeded). Existing files are reused.
+    clip gets one condition drawn from *condition_mix* (seeded). Existing files are reused. *params*:
+    the :class:`~actiondubber.tal.features.FeatureParams` (default settings when None).
     """
     from actiondubber.audio.reader import read_audio_clip
     from actiondubber.tal.annotations import save_annotations
@@ -184,7 +187,7 @@ def make_tal_dataset(out_dir: str | os.PathLike, specs: Sequence[SynthSpec], sub
     for c, sub in zip(clips, subsets, strict=True):
         db[c.video_id] = VideoAnnotation(c.n_frames / c.fps, sub, flight_segments(c))
     save_annotations(root / "anno.json", db)
-    fp = FeatureParams()
+    fp = params or FeatureParams()
     (root / "features").mkdir(exist_ok=True)
     write_features_json(root / "features", fp.to_dict(), "kinematic")
     dirs = [f"audio_{c}" for c in conditions] + (["audio_mix"] if condition_mix else [])
