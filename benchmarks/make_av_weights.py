@@ -23,6 +23,7 @@ from actiondubber.evaluate.metrics import prf_frames
 from actiondubber.tal.audible import (
     DEFAULT_WEIGHTS,
     AudibleConfig,
+    CachedClip,
     cache_clip,
     conditioned_audio,
     pick_events,
@@ -36,19 +37,31 @@ SCENES = ("bounce", "mixed", "walls", "juggle", "pendulum", "wheel", "pan", "bou
 EVAL_CONDITIONS = ("clean", "shift", "noise", "music", "offscreen", "swap", "none")
 
 
-def build(work: Path, n: int, seed: int, prefix: str):
+def build(work: Path, n: int, seed: int, prefix: str) -> list[CachedClip]:
+    """Render (or reuse) the clips and their features; features are cached as .npz beside the clips."""
     specs = default_specs(n, seed=seed, scenes=SCENES, fps=(30.0, 30.0, 15.0))
     clips = render_set(work / prefix, specs, prefix=prefix)
-    return [cache_clip(c.path, c.labelled_frames) for c in clips]
+    out = []
+    for c in clips:
+        z = Path(c.path).with_suffix(".npz")
+        if z.is_file():
+            d = np.load(z)
+            out.append(CachedClip(Path(c.path).stem, d["visual"], d["times"], d["samples"], int(d["sr"]),
+                                  float(d["start"]), tuple(c.labelled_frames)))
+            continue
+        cc = cache_clip(c.path, c.labelled_frames)
+        np.savez(z, visual=cc.visual, times=cc.times, samples=cc.samples, sr=cc.sr, start=cc.start)
+        out.append(cc)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--work", type=Path, default=Path("benchmarks/results/av_weights"))
-    ap.add_argument("--n-train", type=int, default=40)
-    ap.add_argument("--n-val", type=int, default=8)
-    ap.add_argument("--iters", type=int, default=1500)
+    ap.add_argument("--n-train", type=int, default=24)
+    ap.add_argument("--n-val", type=int, default=6)
+    ap.add_argument("--iters", type=int, default=800)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -56,10 +69,10 @@ def main() -> None:
     train = build(args.work, args.n_train, 101, "train")
     val = build(args.work, args.n_val, 102, "val")
     t1 = time.time()
-    print(f"data: {len(train)} training + {len(val)} validation clips in {t1 - t0:.0f} s")
+    print(f"data: {len(train)} training + {len(val)} validation clips in {t1 - t0:.0f} s", flush=True)
     model = train_audible(train, AudibleConfig(), iters=args.iters, seed=args.seed)
     t2 = time.time()
-    print(f"training: {args.iters} iterations in {t2 - t1:.0f} s")
+    print(f"training: {args.iters} iterations in {t2 - t1:.0f} s", flush=True)
     rng = np.random.default_rng(5)
     curves = {}
     for cond in EVAL_CONDITIONS:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -395,3 +394,43 @@ def test_command_line_errors(tmp_path, tal_data):
     assert "cannot be used with --use-audio" in _err(["detect", str(video), "--use-audio", "--overlap"])
     assert "not found" in _err(["detect", str(video), "--use-audio", "--model", str(tmp_path / "none.pt")])
     assert "file not found" in _err(["detect", str(tmp_path / "nope.mp4"), "--use-audio"])
+
+
+def test_visual_features_carry_the_training_free_curve(tmp_path):
+    from actiondubber.detect.detector import DetectorParams, strength_curve
+    from actiondubber.synth import render_clip
+    from actiondubber.tal.features import DECEL_COLUMN, visual_features
+
+    clip = render_clip(tmp_path / "c.mp4", scene="bounce", seconds=1.5, size=(64, 48), seed=3, with_audio=False)
+    info, feats, raw, xy = visual_features(clip.path)
+    ref = strength_curve(clip.path, DetectorParams())
+    np.testing.assert_allclose(raw, ref.scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(feats[:, 0], np.log1p(raw), rtol=1e-5)
+    assert feats[:, DECEL_COLUMN].max() <= 4.0 and xy.shape == (clip.n_frames, 2)
+
+
+def _toy_gate(shuffle: bool) -> float:
+    """Mean gate of a tiny audio-visual model trained where the sound marks the events (or is shuffled)."""
+    from actiondubber.tal.audible import AudibleConfig, AudibleNet
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    net = AudibleNet(AudibleConfig(width=16, heads=2, levels=2, fusion_heads=2, window=5, fusion_window=5,
+                                   gate_input="visual"))
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(60):
+        y = (torch.rand(8, 32, generator=g) < 0.1).float()
+        vis = 0.3 * y[..., None] + torch.randn(8, 32, 10, generator=g)
+        src = y[:, torch.randperm(32, generator=g)] if shuffle else y
+        aud = 2.0 * src[..., None] + 0.1 * torch.randn(8, 32, 67, generator=g)
+        logit, gates = net(vis, torch.ones(8, 32, dtype=torch.bool), aud)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return float(torch.stack([gg.mean() for gg in gates]).mean())
+
+
+def test_gate_opens_for_aligned_sound_and_closes_for_shuffled_sound():
+    aligned, shuffled = _toy_gate(False), _toy_gate(True)
+    assert aligned > shuffled + 0.1, (aligned, shuffled)

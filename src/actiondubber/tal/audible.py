@@ -175,11 +175,15 @@ def pick_events(probs: np.ndarray, threshold: float, min_gap: int = 3, sensitivi
     return pick_peaks(probs, delta=sensitivity_to_delta(sensitivity) * 0.4, min_gap=min_gap, window=7, floor=floor)
 
 
-def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfig(), *, iters: int = 1500,
-                  batch: int = 8, lr: float = 2e-3, seed: int = 0,
+def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfig(), *, iters: int = 800,
+                  batch: int = 8, lr: float = 2e-3, seed: int = 0, variants: int = 3,
                   condition_probs: dict[str, float] | None = None,
                   progress: Callable[[int], None] | None = None) -> AudibleNet:
-    """Train :class:`AudibleNet` on *clips* with a random soundtrack condition per clip and step."""
+    """Train :class:`AudibleNet` on *clips*, each step showing each clip under a random soundtrack condition.
+
+    The audio features of *variants* random draws of every condition are computed once per clip
+    (the corruption and the log-mel cost more than a training step of this small model).
+    """
     probs = condition_probs or {"clean": 0.35, "shift": 0.12, "noise": 0.1, "music": 0.1, "offscreen": 0.12,
                                 "swap": 0.11, "none": 0.1}
     conds = list(probs)
@@ -190,6 +194,14 @@ def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfi
             raise ParameterError(f"unknown condition {c!r}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    bank: list[dict[str, list[np.ndarray | None]]] = []
+    for i, c in enumerate(clips):
+        d = {}
+        for cond in conds:
+            n_var = 1 if cond in ("clean", "none") else variants
+            d[cond] = [conditioned_audio(c, cond, rng, clips[(i + 1 + int(rng.integers(max(1, len(clips) - 1))))
+                                                         % len(clips)]) for _ in range(n_var)]
+        bank.append(d)
     model = AudibleNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iters, pct_start=0.1)
@@ -199,11 +211,10 @@ def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfi
         idx = rng.choice(len(clips), size=min(batch, len(clips)), replace=False)
         vis, aud, tg = [], [], []
         for i in idx:
-            c = clips[i]
             cond = str(rng.choice(conds, p=p))
-            other = clips[(i + 1 + int(rng.integers(len(clips) - 1))) % len(clips)] if len(clips) > 1 else c
-            vis.append(c.visual)
-            aud.append(conditioned_audio(c, cond, rng, other))
+            opts = bank[i][cond]
+            vis.append(clips[i].visual)
+            aud.append(opts[int(rng.integers(len(opts)))])
             tg.append(targets[i])
         v, m, a, on = _batch(vis, aud, cfg.levels)
         y = torch.zeros(m.shape)

@@ -66,16 +66,40 @@ def default_specs(n: int, seed: int = 0, *, scenes: Sequence[str] = ("bounce", "
     return specs
 
 
+def clip_truth(path: str | os.PathLike, spec: SynthSpec, size: tuple[int, int]) -> SynthClip:
+    """The ground truth :func:`render_clip` returns for *spec*, recomputed without rendering (same simulation:
+    scene layout, frame times and contact frames are deterministic in the spec)."""
+    from fractions import Fraction
+
+    from actiondubber.synth import build_scene, frame_times, nearest_frame
+    from actiondubber.synth.scenes import Collision, SynthObject
+
+    times, _ = frame_times(spec.seconds, spec.fps)
+    model = build_scene(spec.scene, size, seed=spec.seed, t_end=times[-1], n_objects=spec.n_objects)
+    cols = []
+    for imp in (i for i in model.impacts if i.time <= times[-1]):
+        ox, oy = model.view_offset(imp.time)
+        cols.append(Collision(imp.time, nearest_frame(times, imp.time), imp.obj, imp.surface, imp.speed, imp.x - ox,
+                              imp.y - oy))
+    return SynthClip(str(path), spec.scene, int(spec.seed), float(Fraction(spec.fps).limit_denominator(1001)),
+                     len(times), size[0], size[1], tuple(times), tuple(c.time for c in cols),
+                     tuple(c.frame for c in cols), tuple(cols),
+                     tuple(SynthObject(p.kind, p.color, p.ext) for p in model.projectiles), model.floor_y, False, True)
+
+
 def render_set(out_dir: str | os.PathLike, specs: Sequence[SynthSpec], *, size: tuple[int, int] = (160, 120),
                prefix: str = "av", progress: Callable[[int], None] | None = None) -> list[SynthClip]:
-    """Render *specs* into *out_dir* (``{prefix}_{i:03d}_{scene}.mp4``), reusing files already there."""
+    """Render *specs* into *out_dir* (``{prefix}_{i:03d}_{scene}.mp4``); files already there are reused."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     clips = []
     for i, s in enumerate(specs):
         p = d / f"{prefix}_{i:03d}_{s.scene}.mp4"
-        clips.append(render_clip(p, scene=s.scene, seconds=s.seconds, size=size, seed=s.seed, n_objects=s.n_objects,
-                                 fps=s.fps))
+        if p.is_file():
+            clips.append(clip_truth(p, s, size))
+        else:
+            clips.append(render_clip(p, scene=s.scene, seconds=s.seconds, size=size, seed=s.seed,
+                                     n_objects=s.n_objects, fps=s.fps))
         if progress is not None:
             progress(1)
     return clips

@@ -218,7 +218,7 @@ def train_tal(annotations: str | os.PathLike, features: str | os.PathLike, out: 
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            tot += float(losses["loss"])
+            tot += float(losses["loss"].detach())
             step += 1
         row = {"epoch": ep + 1, "loss": round(tot / steps_per_epoch, 5), "lr": round(lr_at(step - 1), 7)}
         last = ep + 1 == epochs
