@@ -175,14 +175,37 @@ def pick_events(probs: np.ndarray, threshold: float, min_gap: int = 3, sensitivi
     return pick_peaks(probs, delta=sensitivity_to_delta(sensitivity) * 0.4, min_gap=min_gap, window=7, floor=floor)
 
 
+def degrade_picture(vis: np.ndarray, frames: Sequence[int], rng: np.random.Generator, p_miss: float = 0.3,
+                    n_false: tuple[int, int] = (1, 4)) -> np.ndarray:
+    """Picture features made less reliable, as real footage is: some labelled frames get the row of a
+    frame without an event (a missed small object), some frames without an event get a labelled
+    frame's row (a flow glitch or a silent stop). The labels stay the same, so the sound is what tells."""
+    out = vis.copy()
+    n = len(vis)
+    ev = [f for f in frames if 0 <= f < n]
+    if not ev:
+        return out
+    quiet = np.setdiff1d(np.arange(n), np.concatenate([np.arange(f - 3, f + 4) for f in ev]))
+    if quiet.size == 0:
+        return out
+    for f in ev:
+        if rng.uniform() < p_miss:
+            out[f - 1 if f > 0 else f: f + 2] = vis[int(rng.choice(quiet))]
+    for _ in range(int(rng.integers(n_false[0], n_false[1] + 1))):
+        out[int(rng.choice(quiet))] = vis[int(rng.choice(ev))]
+    return out
+
+
 def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfig(), *, iters: int = 800,
-                  batch: int = 8, lr: float = 2e-3, seed: int = 0, variants: int = 3,
+                  batch: int = 8, lr: float = 2e-3, seed: int = 0, variants: int = 3, p_degrade: float = 0.5,
                   condition_probs: dict[str, float] | None = None,
                   progress: Callable[[int], None] | None = None) -> AudibleNet:
     """Train :class:`AudibleNet` on *clips*, each step showing each clip under a random soundtrack condition.
 
     The audio features of *variants* random draws of every condition are computed once per clip
-    (the corruption and the log-mel cost more than a training step of this small model).
+    (the corruption and the log-mel cost more than a training step of this small model). With
+    probability *p_degrade* a clip's picture features are degraded (:func:`degrade_picture`): the
+    synthetic pictures are otherwise clean enough that the model would never need the sound.
     """
     probs = condition_probs or {"clean": 0.35, "shift": 0.12, "noise": 0.1, "music": 0.1, "offscreen": 0.12,
                                 "swap": 0.11, "none": 0.1}
@@ -213,7 +236,8 @@ def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfi
         for i in idx:
             cond = str(rng.choice(conds, p=p))
             opts = bank[i][cond]
-            vis.append(clips[i].visual)
+            c = clips[i]
+            vis.append(degrade_picture(c.visual, c.frames, rng) if rng.uniform() < p_degrade else c.visual)
             aud.append(opts[int(rng.integers(len(opts)))])
             tg.append(targets[i])
         v, m, a, on = _batch(vis, aud, cfg.levels)
@@ -237,10 +261,12 @@ def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfi
 def save_audible(path: str | os.PathLike, model: AudibleNet, *, feature_params: FeatureParams | None = None,
                  extra: dict | None = None) -> Path:
     """Write an audio-visual checkpoint (config, feature settings, weights in float32) atomically."""
+    import json
+
     feature_params = feature_params or FeatureParams()
     ckpt = {"format": CKPT_FORMAT, "config": asdict(model.cfg), "feature_params": feature_params.to_dict(),
             "state_dict": {k: v.detach().float().clone() for k, v in model.state_dict().items()},
-            "extra": extra or {}}
+            "extra": json.loads(json.dumps(extra or {}, default=float))}  # plain types: loads with weights_only
     with atomic_output(path, suffix=".pt") as tmp:
         torch.save(ckpt, tmp)
     return Path(path)
