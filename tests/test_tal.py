@@ -206,11 +206,11 @@ def test_losses_are_finite_and_train_step_reduces_them():
     for _ in range(6):
         loss = m.loss(m(v, mask, a), tg)
         assert torch.isfinite(loss["loss"]) and float(loss["reg"]) > 0
-        first = first if first is not None else float(loss["loss"])
+        first = first if first is not None else float(loss["loss"].detach())
         opt.zero_grad()
         loss["loss"].backward()
         opt.step()
-    assert float(loss["loss"]) < first
+    assert float(loss["loss"].detach()) < first
 
 
 # ---------------------------------------------------------------------------- synthetic data + CLI
@@ -319,17 +319,22 @@ def test_detect_use_audio_without_a_soundtrack_falls_back_to_the_picture(av_clip
     assert "no audio track" in res.output
     d = json.loads(out.read_text())
     assert d["params"]["audio_used"] is False and d["params"]["mean_gate_per_level"] == []
-    assert d["events"], "the picture-only path still finds events"
+    assert d["events"], "the picture-only detector still finds events"
 
 
-def test_audio_off_gives_the_same_curve_as_a_mute_file(av_clip):
+def test_mute_file_falls_back_to_the_training_free_detector_or_the_model_picture_path(av_clip):
+    from actiondubber.detect import detect
     from actiondubber.tal.audible import detect_av, load_audible
 
     clip, mute = av_clip
     lm = load_audible()
+    ev = detect_av(mute.path, lm)
+    ref = detect(mute.path)
+    assert ev.frames == ref.frames and ev.params["detector"] == "inflection-training-free"
     a = detect_av(clip.path, lm, use_soundtrack=False)
-    b = detect_av(mute.path, lm)
+    b = detect_av(mute.path, lm, no_audio="model")
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+    assert b.params["audio_used"] is False and "gate 0" in b.params["note"]
 
 
 # ------------------------------------------------------------------------------------- checkpoints

@@ -192,6 +192,7 @@ def evaluate_tal_cmd(pred, annotations, tiou, subset, all_videos, json_out):
     from actiondubber.tal.annotations import load_annotations, load_predictions
     from actiondubber.tal.metrics import format_map, mean_ap
 
+    tious = _tious(tiou)
     if json_out is not None:
         check_output_path(json_out, inputs=[pred, annotations])
     db = load_annotations(annotations)
@@ -206,7 +207,7 @@ def evaluate_tal_cmd(pred, annotations, tiou, subset, all_videos, json_out):
         click.echo(f"actiondubber: warning: {len(unknown)} predicted video(s) not annotated, ignored "
                    f"(e.g. {unknown[0]})", err=True)
     out = {}
-    for name, th in _tious(tiou):
+    for name, th in tious:
         r = mean_ap(db, pr, th, videos=vids)
         click.echo(format_map(r, f"{name}: "), nl=False)
         out[name] = r.to_dict()

@@ -325,9 +325,24 @@ def events_from_av(info: VideoInfo, probs: np.ndarray, xy: np.ndarray, cfg: Audi
     return Events(info, tuple(evs), probs.astype(np.float32), params)
 
 
+def _training_free(info: VideoInfo, raw: np.ndarray, xy: np.ndarray, lm: LoadedAudible, sensitivity: float
+                   ) -> Events:
+    """The training-free detector's events from the deceleration curve already computed (same flows)."""
+    from actiondubber.detect.detector import DetectorParams, StrengthCurve, events_from_curve
+    from actiondubber.video.reader import analysis_size
+
+    fp = lm.feature_params
+    p = DetectorParams(short_side=fp.short_side, backend=fp.backend, flow_preset=fp.flow_preset,
+                       compensate=fp.compensate, gravity=fp.gravity, sensitivity=sensitivity)
+    curve = StrengthCurve(info, raw.astype(np.float32), xy[:, 0].copy(), xy[:, 1].copy(),
+                          analysis_size(info.width, info.height, fp.short_side))
+    return events_from_curve(curve, p, extra={"audio_used": False, "mean_gate_per_level": [],
+                                              "note": "no audio track: training-free picture-only detector"})
+
+
 def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sensitivity: float = 0.5,
               audio: tuple[np.ndarray, int, float] | None = None, use_soundtrack: bool = True,
-              progress: Callable[[int], None] | None = None) -> Events:
+              no_audio: str = "training-free", progress: Callable[[int], None] | None = None) -> Events:
     """Detect audible actions in *video* from its picture and soundtrack.
 
     Parameters
@@ -338,6 +353,9 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
     audio : ``(samples, sr, start)`` to use instead of the file's soundtrack (mono samples; *start* is
         sample 0's time on the video clock) — for experiments with corrupted sound.
     use_soundtrack : False runs the model's picture-only path (audio off, gate 0).
+    no_audio : what a file without a soundtrack gets: ``"training-free"`` (default) the training-free
+        detector on the same flows (on the real clips it is more accurate than the model's picture-only
+        path, which has only seen synthetic footage), or ``"model"`` the model with the audio off.
 
     Returns
     -------
@@ -346,9 +364,11 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
     """
     if not 0.0 <= sensitivity <= 1.0:
         raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
+    if no_audio not in ("training-free", "model"):
+        raise ParameterError(f"no_audio must be 'training-free' or 'model', got {no_audio!r}")
     lm = lm or load_audible()
     t0 = time.time()
-    info, vis, _, xy = visual_features(video, lm.feature_params, progress=progress)
+    info, vis, raw, xy = visual_features(video, lm.feature_params, progress=progress)
     times = np.asarray(info.timestamps)
     aud = None
     note = ""
@@ -361,8 +381,10 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
                 a = read_audio_clip(video, sr=lm.feature_params.audio_sr)
                 aud = audio_features_from_samples(a.samples, a.sr, a.start, times, lm.feature_params.n_mels)
             except NoAudioStreamError:
-                note = "no audio track: picture only (gate 0)"
                 log.warning("%s: no audio track; detecting from the picture only", video)
+                if no_audio == "training-free":
+                    return _training_free(info, raw, xy, lm, sensitivity)
+                note = "no audio track: picture only (gate 0)"
     probs, gates = predict_probs(lm.model, vis, aud)
     params = {"detector": "mravff-audio-visual", "model": lm.path, "fusion": lm.cfg.fusion,
               "gate_input": lm.cfg.gate_input, "audio_used": aud is not None,
