@@ -433,7 +433,7 @@ def _toy_gate(shuffle: bool) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(torch.stack([gg.mean() for gg in gates]).mean())
+    return float(torch.stack([gg.detach().mean() for gg in gates]).mean())
 
 
 def test_gate_opens_for_aligned_sound_and_closes_for_shuffled_sound():
