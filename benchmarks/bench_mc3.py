@@ -23,16 +23,12 @@ Data (see ``mc3_sets.py``): 28 synthetic training clips (seeds 0-27), 14 held-ou
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import mc3_sets
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import mc3_sets  # noqa: E402
 
 
 def fmt(x: float) -> str:

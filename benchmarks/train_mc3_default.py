@@ -12,13 +12,10 @@ detection and the encoders; cached in benchmarks/results/mc3), seconds after tha
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import mc3_sets  # noqa: E402
+import mc3_sets
 
 
 def main() -> None:

@@ -50,10 +50,17 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--sounding-filter", type=click.FloatRange(0, 1),
               help="Drop events whose MC3 sounding probability (from the picture) is below this, e.g. 0.5.")
 @click.option("--mc3-weights", type=click.Path(path_type=Path), help="With --sounding-filter: MC3 weight file.")
+@click.option("--use-audio", is_flag=True,
+              help="Also use the soundtrack: MRAV-FF audio-visual model (shipped default weights, or --model with an "
+                   "audio-visual checkpoint); the gate values go into the events file's params.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weights, model, maps_out, overlap,
-               device, bf16, sounding_filter=None, mc3_weights=None, **detector):
+               device, bf16, sounding_filter=None, mc3_weights=None, use_audio=False, **detector):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
+    if use_audio:
+        bad = [n for n, v in (("--maps", maps_out), ("--overlap", overlap), ("--bf16", bf16)) if v]
+        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, detector["sensitivity"], bad=bad)
+        return
     if model is None and (maps_out is not None or overlap or bf16):
         raise click.UsageError("--maps, --overlap and --bf16 need --model")
     outs = [p for p in (json_out, csv_out, plot_out, maps_out) if p is not None]
@@ -130,6 +137,31 @@ def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out,
     if maps_out:
         write_maps_video(video, ev, maps, maps_out)
     click.echo(events_table(ev), nl=False)
+
+
+def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity, bad) -> None:
+    """``detect --use-audio``: picture + soundtrack through the MRAV-FF audio-visual model (torch extra)."""
+    if bad:
+        raise click.UsageError(f"{', '.join(bad)} cannot be used with --use-audio")
+    outs = [p for p in (json_out, csv_out, plot_out) if p is not None]
+    if len({p.resolve() for p in outs}) != len(outs):
+        raise OutputError("two outputs point to the same file")
+    for p in outs:
+        check_output_path(p, inputs=[video] + ([labels] if labels else []) + ([model] if model else []))
+    from actiondubber.torchutil import require_torch
+
+    require_torch("--use-audio")
+    from actiondubber.tal.audible import detect_av, load_audible
+    lm = load_audible(model)
+    info = probe(video)
+    truth = _truth_frames(labels, video)
+    with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
+        ev = detect_av(video, lm, sensitivity=sensitivity, progress=bar.update)
+    _write_outputs(ev, json_out, csv_out, plot_out, truth)
+    click.echo(events_table(ev), nl=False)
+    gates = ev.params.get("mean_gate_per_level") or []
+    if gates:
+        click.echo("audio trusted (mean gate per level): " + " ".join(f"{g:.2f}" for g in gates))
 
 
 COMMANDS = [detect_cmd]
