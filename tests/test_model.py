@@ -532,5 +532,6 @@ def test_torch_helper_is_a_low_layer_and_the_only_weights_loader():
             assert "torch.load(" not in text and "get_state_dict(" not in text, name
         if name != "torchutil.py" and not name.startswith("web/"):  # the web app resolves its own host name
             assert "getaddrinfo" not in text, name
-        if name != "model/checkpoint.py":
+        # each model family writes its own checkpoint format in one module (TA²Net, MC3, the TAL/AV models)
+        if name not in ("model/checkpoint.py", "mc3/heads.py", "tal/audible.py", "tal/train.py"):
             assert "torch.save(" not in text, name

@@ -85,6 +85,15 @@ def base(tmp_path_factory):
 
     snd = synthesize("knock", 48000)
     wavfile.write(d / "my_foley" / "knock.wav", 48000, snd.samples.T.astype("float32"))
+    shutil.copytree(d / "my_foley", d / "foley")
+    (d / "foley" / "footsteps_on_gravel.wav").write_bytes((d / "foley" / "knock.wav").read_bytes())
+    # the ActivityNet-format segment files the localisation examples read
+    import json
+
+    (d / "anno.json").write_text(json.dumps({"database": {"clip": {"duration": 8.0, "subset": "validation",
+                                 "annotations": [{"segment": [1.0, 2.0], "label": "bounce"}]}}}))
+    (d / "segs.json").write_text(json.dumps({"results": {"clip": [{"segment": [1.1, 2.0], "label": "bounce",
+                                                                  "score": 0.9}]}}))
     return d
 
 
@@ -102,7 +111,7 @@ def test_readme_example_runs(line, base, tmp_path, monkeypatch):
     work = tmp_path / "w"
     shutil.copytree(base, work)
     monkeypatch.chdir(work)
-    argv = shlex.split(line.replace("[", "").replace("]", ""))[1:]
+    argv = shlex.split(line.replace("[", "").replace("]", "").replace("~/", ""))[1:]  # ~/x: the user's x, here
     expanded: list[str] = []
     for a in argv:
         hits = sorted(glob.glob(a)) if "*" in a else []

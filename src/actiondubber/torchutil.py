@@ -130,6 +130,16 @@ def load_torch_file(path: str | os.PathLike, what: str = "weights file") -> Any:
         raise InputError(f"{p}: not a readable {what} ({why})") from None
 
 
+def load_package_file(path: str | os.PathLike) -> Any:
+    """A checkpoint shipped inside an installed package (e.g. ``aisfx``'s), pickled objects allowed.
+
+    Only for files that come with a package the user installed, never for a path the user gives
+    (those go through :func:`load_torch_file`, which runs no pickled code).
+    """
+    torch = require_torch("reading a package's weights", ())
+    return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
 def _unsupported_global(text: str) -> str | None:
     marker = "Unsupported global: GLOBAL "
     if marker not in text:

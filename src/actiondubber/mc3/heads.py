@@ -21,6 +21,7 @@ from actiondubber.errors import InputError
 from actiondubber.mc3.config import MC3Config
 from actiondubber.mc3.encoders import require
 from actiondubber.mc3.losses import Calibration
+from actiondubber.torchutil import load_torch_file
 
 torch = require("torch")
 nn = torch.nn
@@ -118,9 +119,9 @@ def load_model(path: str | os.PathLike | None = None) -> MC3Model:
         what = "the shipped MC3 weights are missing" if path is None else "MC3 weight file not found"
         raise InputError(f"{p}: {what}")
     try:
-        blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise InputError(f"{p}: not an MC3 weight file ({type(exc).__name__})") from None
+        blob = load_torch_file(p, "MC3 weight file")
+    except InputError as exc:
+        raise InputError(f"{p}: not an MC3 weight file ({str(exc).split(': ', 1)[-1]})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         fmt = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise InputError(f"{p}: not an MC3 weight file (format {fmt!r})")

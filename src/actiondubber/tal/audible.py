@@ -40,6 +40,7 @@ from actiondubber.tal.fpn import FPNBackbone, pad_length
 from actiondubber.tal.fusion import FUSIONS, Fusion, FusionConfig
 from actiondubber.tal.heads import SharedHead
 from actiondubber.tal.synthdata import CONDITIONS, corrupt_audio
+from actiondubber.torchutil import load_torch_file
 from actiondubber.types import Event, Events, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -293,9 +294,9 @@ def load_audible(path: str | os.PathLike | None = None) -> LoadedAudible:
         what = "shipped default weights" if path is None else "checkpoint"
         raise InputError(f"{p}: {what} not found")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise InputError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+        ckpt = load_torch_file(p, "checkpoint")
+    except InputError as exc:
+        raise InputError(f"{p}: not a readable checkpoint ({str(exc).split(': ', 1)[-1][:120]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise InputError(f"{p}: not an audio-visual detector checkpoint (format {CKPT_FORMAT!r} expected; "
                          "TA2Net checkpoints run with detect --model without --use-audio)")

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from actiondubber.errors import InputError
 from actiondubber.tal.annotations import Segment
 from actiondubber.tal.features import FeatureParams, extract
 from actiondubber.tal.model import TALConfig, TALModel
 from actiondubber.tal.train import CKPT_FORMAT, Item, predict_items
+from actiondubber.torchutil import load_torch_file
 
 
 @dataclass
@@ -36,9 +36,9 @@ def load_tal_checkpoint(path: str | os.PathLike) -> LoadedTAL:
     if not p.is_file():
         raise InputError(f"{p}: checkpoint not found")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise InputError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+        ckpt = load_torch_file(p, "checkpoint")
+    except InputError as exc:
+        raise InputError(f"{p}: not a readable checkpoint ({str(exc).split(': ', 1)[-1][:120]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise InputError(f"{p}: not a train-tal checkpoint (format {CKPT_FORMAT!r} expected)")
     try:

@@ -148,7 +148,7 @@ class Workspace:
         """Where to write an output: *name* (relative to the folder) or the video's stem + *default_suffix*."""
         rel = name or _sibling(st.rel, default_suffix)
         out = self.folder.resolve(rel, must_exist=False)
-        check_output_path(out, inputs=[st.path])
+        check_output_path(out, inputs=[st.path], force=True)  # existing files: the rule just below
         if out.exists() and not overwrite:
             raise OutputExists([self.folder.relative(out)], [self.folder.relative(self.folder.fresh_name(out))])
         return out
