@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 
-from actiondubber.batch.tasks import Task, TaskResult, current_rss_mb, run_task, worker_init
+from actiondubber.batch.tasks import Task, TaskResult, current_rss_mb, output_paths, run_task, worker_init
 from actiondubber.errors import BackendUnavailableError
 
 ENGINES = ("local", "ray")
@@ -225,23 +225,41 @@ class LocalEngine:
                 res = None
             if res is not None:
                 w.task, w.done = None, w.done + 1
+                over = self._over_limits(w, res)
+                if over:  # finished between two polls but past a limit: the same verdict as if caught running
+                    return self._fail(w, task, over)
                 if self.max_tasks and w.done >= self.max_tasks:
                     self._retire(w)
                 return res
         if not w.proc.is_alive():
             w.proc.join()
-            why = f"worker process died ({_signal_name(w.proc.exitcode)}) while processing this video"
-            self._retire(w, kill=True)
-            return crash_result(task, why)
+            return self._fail(w, task, f"worker process died ({_signal_name(w.proc.exitcode)}) while processing "
+                                       "this video")
         if self.timeout and time.monotonic() - w.started > self.timeout:
-            self._retire(w, kill=True)
-            return crash_result(task, f"took longer than the {self.timeout:g} s timeout; worker stopped")
+            return self._fail(w, task, f"took longer than the {self.timeout:g} s timeout; worker stopped")
         if self.max_memory_mb:
             rss = current_rss_mb(w.proc.pid)
             if rss > self.max_memory_mb:
-                self._retire(w, kill=True)
-                return crash_result(task, f"worker used {rss:.0f} MB, over the {self.max_memory_mb:.0f} MB "
-                                          "memory limit; worker stopped")
+                return self._fail(w, task, f"worker used {rss:.0f} MB, over the {self.max_memory_mb:.0f} MB "
+                                           "memory limit; worker stopped")
+        return None
+
+    def _fail(self, w: _Worker, task: Task, why: str) -> TaskResult:
+        """Stop *w* and fail *task*; a failed video keeps no outputs (the worker may have written some
+        just before it was stopped)."""
+        self._retire(w, kill=True)
+        for path in output_paths(task).values():
+            path.unlink(missing_ok=True)
+        return crash_result(task, why)
+
+    def _over_limits(self, w: _Worker, res: TaskResult) -> str | None:
+        """Why a finished task broke the timeout or the memory limit (so the limits do not depend on how
+        often the driver happened to look), else None."""
+        if self.timeout and res.seconds > self.timeout:
+            return f"took longer than the {self.timeout:g} s timeout; worker stopped"
+        rss = max(res.peak_rss_mb, current_rss_mb(w.proc.pid) if w.proc.is_alive() else 0.0)
+        if self.max_memory_mb and rss > self.max_memory_mb:
+            return f"worker used {rss:.0f} MB, over the {self.max_memory_mb:.0f} MB memory limit; worker stopped"
         return None
 
     def close(self) -> None:
