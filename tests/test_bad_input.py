@@ -62,6 +62,10 @@ def world(tmp_path_factory):
     (d / "sounds").mkdir()
     _write_wav(d / "sounds" / "a.wav")
     (d / "cfg.yaml").write_text("preset: small_cpu\n")
+    (d / "anno.json").write_text(json.dumps({"database": {"clip": {"duration": 1.6, "subset": "validation",
+                                 "annotations": [{"segment": [0.2, 0.8], "label": "bounce"}]}}}))
+    (d / "segs.json").write_text(json.dumps({"results": {"clip": [{"segment": [0.2, 0.7], "label": "bounce",
+                                                                  "score": 0.9}]}}))
     (d / "vids").mkdir()
     (d / "vids" / "clip.mp4").write_bytes(clip.read_bytes())
 
@@ -186,7 +190,8 @@ def world(tmp_path_factory):
     (d / "nosounds").mkdir()
     (d / "nosounds" / "readme.txt").write_text("no sounds here")
     (d / "emptydir").mkdir()
-    return {"dir": d, "clip": clip, "events": d / "events.json", "labels": d / "labels.csv", "wav": d / "knock.wav",
+    return {"dir": d, "clip": clip, "events": d / "events.json", "segs": d / "segs.json",
+            "anno": d / "anno.json", "labels": d / "labels.csv", "wav": d / "knock.wav",
             "sounds": d / "sounds", "cfg": d / "cfg.yaml", "vids": d / "vids", "bad": bad, "evbad": evbad,
             "labbad": labbad, "cfgbad": cfgbad, "sndbad": sndbad, "huge": huge}
 
@@ -240,6 +245,24 @@ COMMANDS: dict[str, dict] = {
                          ["--max-memory", "-5"], ["--sound", "kazoo", "--dub"], ["--min-gap", "nan"]]},
     "serve": {"args": ["serve", "{vids}", "--no-browser", "--port", "1"], "videos_dir": ["{vids}"],
               "values": [["--port", "0"], ["--port", "70000"], ["--max-upload-mb", "0"]]},
+    "count": {"args": ["count", "{clip}", "--json", "{out:json}"], "video": ["{clip}"], "out": ["{out:json}"],
+              "labels": ["--labels", "{labels}"],
+              "values": [["-s", "3"], ["--event-mode", "blob"], ["--start", "5", "--end", "1"], ["--end", "nan"]]},
+    "sounding": {"args": ["sounding", "{clip}", "--events", "{events}", "--json", "{out:json}"],
+                 "video": ["{clip}"], "events": ["{events}"], "out": ["{out:json}"],
+                 "values": [["--threshold", "2"], ["--mode", "psychic"], ["--weights", "{wav}"]]},
+    "evaluate-tal": {"args": ["evaluate-tal", "--pred", "{segs}", "--annotations", "{anno}", "--json", "{out:json}"],
+                     "json_slots": ["{segs}", "{anno}"], "out": ["{out:json}"],
+                     "values": [["--tiou", "banana"], ["--tiou", "0.1,7"]]},
+    "localize": {"args": ["localize", "{clip}", "--model", "{wav}"], "video": ["{clip}"],
+                 "values": [["--duration", "-1"]]},
+    "features": {"args": ["features", "{clip}", "--out-dir", "{dir:feats}"], "video": ["{clip}"],
+                 "values": [["--short-side", "2"]]},
+    "train-tal": {"args": ["train-tal", "--annotations", "{anno}", "--features", "{vids}", "--out-dir", "{dir:tal}",
+                           "--epochs", "1"], "json_slots": ["{anno}"],
+                  "values": [["--fusion", "magic"], ["--epochs", "0"], ["--lr", "-1"]]},
+    "train-mc3": {"args": ["train-mc3", "--clips", "{labels}", "--out-dir", "{dir:mc3}"], "labels_slot": ["{labels}"],
+                  "values": [["--tau", "0"], ["--batch-size", "1"], ["--anchor", "smell"]]},
     "train": {"args": ["train", "--labels", "{labels}", "--videos", "{vids}", "--out-dir", "{dir:run}",
                        "--config", "{cfg}", "--iterations", "1"],
               "labels_slot": ["{labels}"], "config": ["{cfg}"], "videos_dir": ["{vids}"],
@@ -264,6 +287,10 @@ def _cases():
                          "x_is_text", "score_is_list", "params_not_object", "video_not_string", "times_nan",
                          "n_frames_negative", "width_negative", "events_not_list", "event_not_object"):
                 out.append((f"{cmd}-events-{kind}", cmd, "events", kind))
+        for slot in spec.get("json_slots", []):
+            for kind in ("missing", "directory", "empty", "not_json", "json_array", "deeply_nested", "binary",
+                         "latin1", "huge", "foreign_schema"):
+                out.append((f"{cmd}-json{slot[1:-1]}-{kind}", cmd, "json", (slot, kind)))
         if spec.get("labels") or spec.get("labels_slot"):
             for kind in ("missing", "directory", "empty", "binary", "garbage", "wrong_columns", "negative_frames",
                          "no_usable_rows"):
@@ -334,6 +361,8 @@ def _build(case, w: dict, o: Path) -> tuple[list[str], list[Path], list[Path]]:
         replace(spec["video"][0], str(w["bad"][kind]))
     elif slot == "events":
         replace(spec["events"][0], str(w["evbad"][kind]))
+    elif slot == "json":
+        replace(kind[0], str(w["evbad"][kind[1]]))
     elif slot == "labels":
         if spec.get("labels_slot"):
             replace(spec["labels_slot"][0], str(w["labbad"][kind]))

@@ -456,7 +456,7 @@ def test_cli_bad_inputs(case, tmp_path):
     else:
         assert len(err) == 1 and err[0].startswith("actiondubber: error: "), res.stderr
         assert "Traceback" not in res.output
-    expected = {"missing": "not found", "not_json": "cannot read events JSON", "not_events": "not an actiondubber",
+    expected = {"missing": "not found", "not_json": "not valid JSON", "not_events": "not an actiondubber",
                 "beyond": "beyond the end", "out_is_input": "same as the input", "bad_name": "unknown field"}
     if case in expected:
         assert expected[case] in err[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.errors import InputError
-from actiondubber.fileio import write_text_atomic
+from actiondubber.fileio import read_json_input, write_text_atomic
 from actiondubber.types import Event, Events, VideoInfo
 
 SCHEMA = "actiondubber.events/1"
@@ -58,8 +58,6 @@ def save_events(ev: Events, path: str | os.PathLike) -> Path:
 
 #: Slack (s) allowed past the video's end: the file rounds times to the microsecond.
 END_SLACK = 1e-3
-#: Largest events file read (a 10-hour 60-fps video's curve is ~30 MB).
-MAX_BYTES = 256 * 2**20
 
 
 def _num(value, what: str, *, lo: float | None = None, hi: float | None = None, integer: bool = False):
@@ -161,27 +159,13 @@ def events_from_dict(d: dict, source: str = "<dict>") -> Events:
         raise InputError(f"{source}: not an actiondubber events file ({exc})") from None
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def load_events(path: str | os.PathLike) -> Events:
     """Read and validate an events JSON file written by :func:`save_events` (see :func:`events_from_dict`).
 
     Raises :class:`InputError` with one line for a missing, unreadable, huge, malformed or
     inconsistent file.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: events file not found")
-    if p.stat().st_size > MAX_BYTES:
-        raise InputError(f"{p}: events file is larger than {MAX_BYTES // 2**20} MB")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"), parse_constant=_no_constants)
-    except RecursionError:
-        raise InputError(f"{p}: events JSON is nested too deeply") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{p}: cannot read events JSON ({exc})") from None
+    p, d = read_json_input(path, "events file")
     return events_from_dict(d, str(p))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -164,3 +165,26 @@ def read_text_input(path: str | os.PathLike, what: str = "file") -> tuple[Path, 
         return p, p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: cannot read {what} as UTF-8 text ({exc})") from None
+
+
+#: Largest JSON input read (a 10-hour 60-fps video's events file is ~30 MB).
+MAX_JSON_BYTES = 256 * 2**20
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json_input(path: str | os.PathLike, what: str = "JSON file") -> tuple[Path, object]:
+    """``(path, data)`` of a JSON input; :class:`InputError` with one line for a missing, huge, non-UTF-8,
+    malformed or too deeply nested file, or one holding ``NaN``/``Infinity``."""
+    p = Path(path)
+    if p.is_file() and p.stat().st_size > MAX_JSON_BYTES:
+        raise InputError(f"{p}: {what} is larger than {MAX_JSON_BYTES // 2**20} MB")
+    p, text = read_text_input(p, what)
+    try:
+        return p, json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise InputError(f"{p}: {what} is nested too deeply") from None
+    except ValueError as exc:
+        raise InputError(f"{p}: {what} is not valid JSON ({exc})") from None

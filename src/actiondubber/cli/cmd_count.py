@@ -27,7 +27,7 @@ _D = DetectorParams()
                    "actions.")
 @click.option("-s", "--sensitivity", type=click.FloatRange(0, 1), default=_D.sensitivity, show_default=True,
               help="Audible mode: higher finds more (and weaker) events.")
-@click.option("--events", "events_mode", type=click.Choice(["frame", "objects"]), default=_D.events,
+@click.option("--event-mode", "events_mode", type=click.Choice(["frame", "objects"]), default=_D.events,
               show_default=True, help="Audible mode: one event per frame peak, or per moving object.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="Write the count(s) and the counted frames as JSON.")

@@ -75,7 +75,7 @@ def _detect(ctx, video: Path, info):
 @click.command("train-mc3")
 @click.option("--clips", "clips_csv", type=click.Path(path_type=Path), required=True,
               help="CSV: clip,start,end,narration[,sounding] (seconds; the action's moment is the middle).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+@click.option("--out-dir", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: mc3.pt (weights), history.csv, config.json.")
 @click.option("--videos", type=click.Path(path_type=Path), help="Folder the clip names are relative to.")
 @click.option("--ego4dsounds", is_flag=True, help="--clips is Ego4DSounds metadata (needs --videos).")

@@ -38,25 +38,24 @@ def features_cmd(ctx, videos, out_dir, audio_dir, short_side, force):
     """Write per-video feature files for train-tal (one row per frame, .npy of shape (frames, channels))."""
     from actiondubber.tal.features import FeatureParams, write_video_features
     from actiondubber.tal.synthdata import write_features_json
+    from actiondubber.video import MIN_FRAMES, probe
 
-    for v in videos:
+    for v in videos:  # every input checked (opened as a video) before an output folder is made
         check_input_file(v, "video file")
+        if probe(v).n_frames < MIN_FRAMES:
+            raise InputError(f"{v}: fewer than {MIN_FRAMES} frames; nothing to measure motion on")
     stems = [v.stem for v in videos]
     if len(set(stems)) != len(stems):
         raise InputError("two videos share a file name stem; their feature files would collide")
     fp = FeatureParams(short_side=short_side)
-    bar = None
-    if show_progress(ctx) and len(videos) > 1:
-        from tqdm import tqdm
+    from actiondubber.progress import progress_bar
 
-        bar = tqdm(total=len(videos), unit="video", leave=False)
-    for v in videos:
-        vp, ap = write_video_features(v, out_dir, audio_dir, fp, force=force)
-        click.echo(f"{v}: {vp}" + (f", {ap}" if ap else ""))
-        if bar is not None:
+    with progress_bar(total=len(videos), unit="video", desc="features",
+                      enabled=show_progress(ctx) and len(videos) > 1) as bar:
+        for v in videos:
+            vp, ap = write_video_features(v, out_dir, audio_dir, fp, force=force)
+            click.echo(f"{v}: {vp}" + (f", {ap}" if ap else ""))
             bar.update(1)
-    if bar is not None:
-        bar.close()
     write_features_json(out_dir, fp.to_dict(), "kinematic")
     if audio_dir is not None:
         write_features_json(audio_dir, fp.to_dict(), "logmel")
@@ -70,7 +69,7 @@ def features_cmd(ctx, videos, out_dir, audio_dir, short_side, force):
 @click.option("--audio-features", type=click.Path(path_type=Path), help="Folder of <video id>.npy audio features.")
 @click.option("--fusion", type=click.Choice(["none", "concat", "add", "mravff"]), default="mravff", show_default=True,
               help="How audio enters the pyramid (none = visual-only baseline).")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
+@click.option("--out-dir", "--out", "out", required=True, type=click.Path(path_type=Path),
               help="Output folder (best.pt, last.pt, metrics.csv).")
 @click.option("--preset", type=click.Choice(["paper", "cpu"]), default="paper", show_default=True,
               help="paper: ActionFormer sizes (width 512); cpu: the small variant (width 64).")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actiondubber.errors import InputError
-from actiondubber.fileio import read_text_input, write_text_atomic
+from actiondubber.fileio import read_json_input, read_text_input, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,7 @@ def parse_annotations(d: object, source: str = "<annotations>") -> dict[str, Vid
 
 
 def _load_json(path: str | os.PathLike, what: str) -> tuple[Path, object]:
-    p, text = read_text_input(path, what)
-    try:
-        return p, json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}: {what} is not valid JSON ({exc})") from None
+    return read_json_input(path, what)
 
 
 def load_annotations(path: str | os.PathLike) -> dict[str, VideoAnnotation]:
