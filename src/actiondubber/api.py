@@ -8,8 +8,8 @@ run the same code. Heavy parts (torch for ``model=``) are imported only when ask
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from actiondubber.detection.detector import DetectorParams, run_detector
@@ -28,29 +28,19 @@ EXTENSIONS = {
 Progress = bool | Callable[[int], None]
 
 
-def _ticker(progress: Progress, total: int | None, desc: str):
-    """A context giving a per-frame callback: a tqdm bar for ``True``, the user's callable, or nothing."""
+@contextmanager
+def _ticker(progress: Progress, video: str | os.PathLike, *, decodes: bool = True) -> Iterator:
+    """A per-frame callback for the length of the job: the user's callable, a tqdm bar for ``True`` (the
+    video is probed for its length only then, and only when the job decodes it), or ``None``."""
     if callable(progress):
-        return nullcontext(progress)
-    if not progress:
-        return nullcontext(None)
+        yield progress
+    elif progress and decodes:
+        from actiondubber.video.reader import probe
 
-    class _Bar:
-        def __enter__(self):
-            self._cm = progress_bar(total=total, desc=desc, unit="frame")
-            bar = self._cm.__enter__()
-            return bar.update
-
-        def __exit__(self, *exc):
-            return self._cm.__exit__(*exc)
-
-    return _Bar()
-
-
-def _frame_total(video: str | os.PathLike) -> int | None:
-    from actiondubber.video.reader import probe
-
-    return probe(video).n_frames or None
+        with progress_bar(total=probe(video).n_frames or None, desc=Path(video).name) as bar:
+            yield bar.update
+    else:
+        yield None
 
 
 def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, progress: Progress = False,
@@ -103,13 +93,13 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
         if unknown:
             raise ParameterError(f"unknown option(s) for detect(model=...): {', '.join(sorted(unknown))} "
                                  f"(it takes {', '.join(sorted(allowed))})")
-        with _ticker(progress, _frame_total(video) if progress is True else None, Path(video).name) as tick:
+        with _ticker(progress, video) as tick:
             return infer.detect_with_model(video, model, progress=tick, **params)
     unknown = set(params) - set(DetectorParams.__dataclass_fields__)
     if unknown:
         raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
     p = DetectorParams(**params)
-    with _ticker(progress, _frame_total(video) if progress is True else None, Path(video).name) as tick:
+    with _ticker(progress, video) as tick:
         return run_detector(video, p, progress=tick)
 
 
@@ -160,8 +150,7 @@ def dub(video: str | os.PathLike, output: str | os.PathLike, *, events: Events |
     unknown = set(options) - set(DubParams.__dataclass_fields__)
     if unknown:
         raise ParameterError(f"unknown dub option(s): {', '.join(sorted(unknown))}")
-    total = _frame_total(video) if progress is True and events is None else None
-    with _ticker(progress, total, Path(video).name) as tick:
+    with _ticker(progress, video, decodes=events is None) as tick:
         return _dub(video, output, events, sound=sound, sound_dir=sound_dir, params=DubParams(**options),
                     detector=detector, progress=tick)
 

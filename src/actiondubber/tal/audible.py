@@ -293,10 +293,7 @@ def load_audible(path: str | os.PathLike | None = None) -> LoadedAudible:
     if not p.is_file():
         what = "shipped default weights" if path is None else "checkpoint"
         raise InputError(f"{p}: {what} not found")
-    try:
-        ckpt = load_torch_file(p, "checkpoint")
-    except InputError as exc:
-        raise InputError(f"{p}: not a readable checkpoint ({str(exc).split(': ', 1)[-1][:120]})") from None
+    ckpt = load_torch_file(p, "checkpoint")  # its own one-line errors: empty, damaged, foreign objects
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise InputError(f"{p}: not an audio-visual detector checkpoint (format {CKPT_FORMAT!r} expected; "
                          "TA2Net checkpoints run with detect --model without --use-audio)")

@@ -35,10 +35,7 @@ def load_tal_checkpoint(path: str | os.PathLike) -> LoadedTAL:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: checkpoint not found")
-    try:
-        ckpt = load_torch_file(p, "checkpoint")
-    except InputError as exc:
-        raise InputError(f"{p}: not a readable checkpoint ({str(exc).split(': ', 1)[-1][:120]})") from None
+    ckpt = load_torch_file(p, "checkpoint")  # its own one-line errors: empty, damaged, foreign objects
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise InputError(f"{p}: not a train-tal checkpoint (format {CKPT_FORMAT!r} expected)")
     try:
