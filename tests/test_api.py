@@ -175,7 +175,8 @@ def test_no_private_names_across_packages():
 
 #: Lower layers never import higher ones (the README's architecture section).
 LAYERS = ["errors", "types", "fileio", "progress", "peaks", "torchutil", "events", "video", "audio", "kinematics",
-          "detection", "evaluate", "exporters", "dubbing", "synth", "sync", "model", "train", "tal", "mc3", "batch", "web"]
+          "detection", "evaluate", "exporters", "dubbing", "synth", "sync", "model", "train", "tal", "mc3", "batch",
+          "web"]
 
 
 def test_lower_layers_never_import_higher_ones():
