@@ -22,7 +22,7 @@ from actiondubber.fileio import OVERWRITE
 #: Modules that each define ``COMMANDS``: a list of click commands.
 _COMMAND_MODULES = (
     "cmd_detect", "cmd_evaluate", "cmd_audio", "cmd_synth", "cmd_flow", "cmd_export", "cmd_preview", "cmd_dub",
-    "cmd_train", "cmd_serve", "cmd_sync", "cmd_batch", "cmd_count", "cmd_mc3", "cmd_tal",
+    "cmd_train", "cmd_serve", "cmd_sync", "cmd_batch", "cmd_count", "cmd_mc3", "cmd_tal", "cmd_verifier",
 )
 
 

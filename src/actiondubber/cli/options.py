@@ -47,6 +47,8 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
     "object_share": (click.FloatRange(0, None), "With --event-mode objects: share of the strongest concurrent "
                                                 "candidate an object event must reach."),
     "abrupt": (click.FloatRange(0, None), "Down-weight decelerations that arrive already slowing down (0 = off)."),
+    "verifier": (str, "Learned candidate verifier: 'default' (shipped weights) or a file from train-verifier; "
+                      "empty = off."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import

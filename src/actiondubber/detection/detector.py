@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
-from actiondubber.detection.strength import KINDS, frame_strength
+from actiondubber.detection.strength import CHANNELS, KINDS, frame_channels, frame_strength
 from actiondubber.errors import InputError, ParameterError
 from actiondubber.kinematics.flow import FlowParams
 from actiondubber.kinematics.inflection import iter_kinematics
@@ -80,6 +80,10 @@ class DetectorParams:
     object_share: float = 0.0
     #: > 0: down-weight decelerations that arrive already slowing down (:func:`.strength.strength_map`).
     abrupt: float = 0.0
+    #: The learned candidate verifier (:mod:`.verifier`): ``""`` off (default: it did not beat the plain
+    #: peak picker under leave-one-clip-out), ``"default"`` the shipped weights, or a verifier JSON file
+    #: (``actiondubber train-verifier``). It replaces the peak picker's sensitivity and floor.
+    verifier: str = ""
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -111,6 +115,10 @@ class DetectorParams:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 bad(f"{name.replace('_', ' ')} must be a finite number ≥ 0, got {v}")
+        if self.verifier and self.events != "frame":
+            bad("the learned verifier works on frame events; leave out --event-mode objects or --verifier")
+        if self.verifier and (self.kind != "deceleration" or self.abrupt):
+            bad("the learned verifier reads the deceleration strength: leave --kind and --abrupt at their defaults")
         self.flow  # noqa: B018  (FlowParams validates the backend, DIS preset and camera model)
 
     @property
@@ -128,6 +136,9 @@ class StrengthCurve:
     xs: np.ndarray  # original-video pixels, same indexing
     ys: np.ndarray
     analysis_size: tuple[int, int]
+    #: (n_frames, len(CHANNELS)) kinematic channels per frame (:func:`.strength.frame_channels`), same
+    #: indexing; only when asked for (the learned verifier reads them).
+    channels: np.ndarray | None = None
 
 
 #: A frame is an isolated repeat when its mean absolute difference to the previous frame is below this
@@ -175,11 +186,16 @@ def strength_curve(
     progress: Callable[[int], None] | None = None,
     flow_kwargs: dict | None = None,
     map_sink: Callable[[int, np.ndarray], None] | None = None,
+    channels: bool = False,
 ) -> StrengthCurve:
     """Compute the per-frame strength curve of *video* (streaming, flat memory).
 
     *map_sink* is called with (frame index, blurred strength map) for every measured frame.
+    *channels*: also measure the kinematic channels of :data:`.strength.CHANNELS` per frame (for the
+    learned verifier; needs the default ``deceleration`` kind without ``abrupt``, and no *map_sink*).
     """
+    if channels and (params.kind != "deceleration" or params.abrupt or map_sink is not None):
+        raise ParameterError("kinematic channels need the deceleration strength, abrupt=0 and no map sink")
     info = info or probe(video)
     if info.n_frames < MIN_FRAMES:
         raise InputError(
@@ -190,6 +206,7 @@ def strength_curve(
     raw = np.zeros(n + 2, np.float64)
     xs = np.full(n + 2, np.nan)
     ys = np.full(n + 2, np.nan)
+    chans = np.zeros((n + 2, len(CHANNELS)), np.float32) if channels else None
     times: list[float] = []
     size = None
 
@@ -210,11 +227,20 @@ def strength_curve(
     link = params.persistence
 
     def measure(kin, prev, nxt):
-        nonlocal raw, xs, ys
+        nonlocal raw, xs, ys, chans
         if kin.index >= raw.size:
             raw = np.resize(raw, kin.index + 2)
             xs = np.resize(xs, kin.index + 2)
             ys = np.resize(ys, kin.index + 2)
+            if chans is not None:
+                chans = np.resize(chans, (kin.index + 2, len(CHANNELS)))
+        if chans is not None:
+            v, x, y, chans[kin.index] = frame_channels(
+                kin, gravity=params.gravity, change_gate=params.change_gate, blur=blur,
+                top_fraction=params.top_fraction, prev=prev if link else None, nxt=nxt if link else None,
+            )
+            raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
+            return
         v, x, y = frame_strength(
             kin,
             params.kind,
@@ -242,6 +268,8 @@ def strength_curve(
         for k in repeats["skipped"]:  # a left-out frame takes the lower neighbour's strength: no new peak
             if 0 < k < raw.size - 1:
                 raw[k] = min(raw[k - 1], raw[k + 1])
+                if chans is not None:
+                    chans[k] = np.minimum(chans[k - 1], chans[k + 1])
     info = decoded_info(info, times, min_frames=MIN_FRAMES)
     n_dec = info.n_frames
     off = params.frame_offset
@@ -254,7 +282,11 @@ def strength_curve(
     aw, ah = size
     sx[dst] = (xs[src] + 0.5) * info.width / aw - 0.5
     sy[dst] = (ys[src] + 0.5) * info.height / ah - 0.5
-    return StrengthCurve(info, scores, sx, sy, (aw, ah))
+    ch = None
+    if chans is not None:
+        ch = np.zeros((n_dec, len(CHANNELS)), np.float32)
+        ch[dst] = chans[src]
+    return StrengthCurve(info, scores, sx, sy, (aw, ah), ch)
 
 
 def events_from_curve(
@@ -296,6 +328,13 @@ def run_detector(
         from actiondubber.detection.objects import object_candidates, object_events  # objects builds on this module
 
         return object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
+    if params.verifier:
+        from actiondubber.detection.verifier import load_verifier, verified_events  # verifier builds on this module
+
+        model = load_verifier(params.verifier)
+        curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs,
+                               channels=model.needs_channels)
+        return verified_events(curve, model, params)
     curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
     return events_from_curve(curve, params)
 

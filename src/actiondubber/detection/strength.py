@@ -201,3 +201,87 @@ def frame_strength(
         value = _top_mean(mb, top_fraction)
     y, x = np.unravel_index(int(np.argmax(mb)), mb.shape)
     return value, float(x), float(y)
+
+
+#: The per-frame channels of :func:`frame_channels`, in order. The learned verifier
+#: (:mod:`.verifier`) reads their profile around a candidate: the shipped curve alone cannot tell a
+#: hit from a swing's turn or a flow glitch, several kinematic readings of the same frame can.
+CHANNELS = (
+    "deceleration",  # the shipped strength (with persistence when neighbours are given)
+    "no_persistence",  # the one-pair loss of speed, before the persistence check
+    "abrupt",  # the strength with the "arrives at full speed" gain (abrupt=2)
+    "inflection",  # |central inflectional flow| (Eq. 3)
+    "speed_in",  # speed arriving at frame i (x_i − x_{i−1})
+    "speed_out",  # speed leaving frame i (x_{i+1} − x_i)
+    "area",  # share of the frame holding at least a quarter of the peak strength
+    "change",  # mean brightness change around frame i (0-1)
+    "reversal",  # −cos between the mean incoming and outgoing motion of the strongest region
+)
+
+
+def frame_channels(
+    kin: Kinematics,
+    *,
+    gravity: float = 1.0,
+    change_gate: float = CHANGE_GATE,
+    blur: int = 5,
+    top_fraction: float = TOP_FRACTION,
+    prev: Kinematics | None = None,
+    nxt: Kinematics | None = None,
+) -> tuple[float, float, float, np.ndarray]:
+    """(strength, x, y, channels) of frame ``kin.index``: :func:`frame_strength`'s first three
+    values (``deceleration`` kind, ``abrupt=0``) and one value per :data:`CHANNELS` entry.
+
+    The strength, x and y are exactly :func:`frame_strength`'s, so a curve measured with the channels
+    picks the same peaks as one measured without.
+    """
+    v_in = -kin.v_minus
+    v_out = kin.v_plus
+    s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
+    s_out = np.sqrt(v_out[..., 0] ** 2 + v_out[..., 1] ** 2)
+    inv = 1.0 / (s_in + 1e-3)
+    ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
+    out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
+    d = np.maximum(s_in - out_along, 0.0)
+    if gravity > 0:
+        d *= 1.0 - gravity * 0.5 * (1.0 - np.clip(uy, -1.0, 1.0))
+    if change_gate > 0 and kin.change is not None:
+        ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
+        d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+    d = d.astype(np.float32, copy=False)
+    d_single = d.copy()
+    d_abrupt = d.copy()
+    if prev is not None or nxt is not None:
+        _persist(d, s_in, ux, uy, out_along, kin, prev, nxt, 0.0)
+        _persist(d_abrupt, s_in, ux, uy, out_along, kin, prev, nxt, 2.0)
+
+    def bl(m: np.ndarray) -> np.ndarray:
+        m = m.astype(np.float32, copy=False)
+        return cv2.blur(m, (blur, blur)) if blur > 1 else m
+
+    mb = bl(d)
+    value = _top_mean(mb, top_fraction)
+    y, x = np.unravel_index(int(np.argmax(mb)), mb.shape)
+    k = max(1, int(mb.size * top_fraction))
+    thr = np.partition(mb.ravel(), mb.size - k)[mb.size - k]
+    sel = mb >= thr
+    if value > 0:
+        mi, mo = v_in[sel].mean(axis=0), v_out[sel].mean(axis=0)
+        reversal = -float(np.dot(mi, mo)) / (float(np.hypot(*mi) * np.hypot(*mo)) + 1e-6)
+        area = float((mb > 0.25 * float(mb.max())).mean())
+    else:
+        reversal, area = 0.0, 0.0
+    central = np.sqrt(kin.central[..., 0] ** 2 + kin.central[..., 1] ** 2)
+    change = float(kin.change.mean()) / 255.0 if kin.change is not None else 0.0
+    chans = np.array([
+        value,
+        _top_mean(bl(d_single), top_fraction),
+        _top_mean(bl(d_abrupt), top_fraction),
+        _top_mean(bl(central), top_fraction),
+        _top_mean(bl(s_in), top_fraction),
+        _top_mean(bl(s_out), top_fraction),
+        area,
+        change,
+        reversal,
+    ], np.float32)
+    return value, float(x), float(y), chans

@@ -17,7 +17,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,9 @@ from scipy.ndimage import median_filter
 
 from actiondubber.detection.detector import DetectorParams, StrengthCurve
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
+from actiondubber.detection.strength import CHANNELS
+from actiondubber.errors import InputError
+from actiondubber.types import Event, Events
 
 #: The high-recall proposal setting of the peak picker.
 PROPOSAL = {"sensitivity": 0.9, "floor": 0.3, "min_gap_frames": 3}
@@ -33,6 +36,17 @@ HALF = 3
 FEATURES = (
     [f"curve[{d:+d}]/peak" for d in range(-HALF, HALF + 1) if d]
     + ["log peak/scale", "rise/scale", "log peak/floor", "prominence5", "rank in ±5"]
+)
+
+#: Channels read as magnitudes (log of the value over the clip's 99th percentile), at ±HALF frames.
+MAGNITUDES = CHANNELS[:6]
+#: Channels read as they are (shares and cosines), at ±1 frame.
+SHAPES = CHANNELS[6:]
+#: The features of a verifier over the kinematic channels (:func:`channel_features`).
+CHANNEL_FEATURES = tuple(
+    FEATURES
+    + [f"log {c}[{d:+d}]/p99" for c in MAGNITUDES for d in range(-HALF, HALF + 1)]
+    + [f"{c}[{d:+d}]" for c in SHAPES for d in (-1, 0, 1)]
 )
 
 
@@ -64,6 +78,26 @@ def candidate_features(scores: np.ndarray, frames: Sequence[int], short_side: in
     return np.asarray(rows, np.float64).reshape(-1, len(FEATURES))
 
 
+def channel_features(curve: StrengthCurve, frames: Sequence[int], short_side: int) -> np.ndarray:
+    """One row of :data:`CHANNEL_FEATURES` per candidate frame (needs ``curve.channels``)."""
+    if curve.channels is None:
+        raise ValueError("this verifier reads the kinematic channels: measure the curve with channels=True")
+    base = candidate_features(curve.scores, frames, short_side)
+    ch = np.nan_to_num(np.asarray(curve.channels, np.float64), nan=0.0)
+    n = ch.shape[0]
+    idx = np.asarray(frames, np.intp)
+    cols = [base]
+    for j in range(len(MAGNITUDES)):
+        x = np.maximum(ch[:, j], 0.0)
+        scale = max(float(np.percentile(x, 99)), 1e-6) if n else 1.0
+        for d in range(-HALF, HALF + 1):
+            cols.append(np.log1p(x[np.clip(idx + d, 0, n - 1)] / scale)[:, None])
+    for j in range(len(MAGNITUDES), len(CHANNELS)):
+        for d in (-1, 0, 1):
+            cols.append(ch[np.clip(idx + d, 0, n - 1), j][:, None])
+    return np.concatenate(cols, axis=1).reshape(-1, len(CHANNEL_FEATURES))
+
+
 @dataclass(frozen=True)
 class Verifier:
     """Logistic weights over standardised features, and the threshold on the probability."""
@@ -72,6 +106,18 @@ class Verifier:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     threshold: float = 0.5
+    #: :data:`FEATURES` (the strength curve alone) or :data:`CHANNEL_FEATURES` (the kinematic channels).
+    features: tuple[str, ...] = tuple(FEATURES)
+
+    @property
+    def needs_channels(self) -> bool:
+        return tuple(self.features) == CHANNEL_FEATURES
+
+    def features_of(self, curve: StrengthCurve, frames: Sequence[int], short_side: int) -> np.ndarray:
+        """The feature rows this model reads, for candidate *frames* of *curve*."""
+        if self.needs_channels:
+            return channel_features(curve, frames, short_side)
+        return candidate_features(curve.scores, frames, short_side)
 
     def proba(self, feats: np.ndarray) -> np.ndarray:
         z = (feats - np.asarray(self.mean)) / np.asarray(self.std)
@@ -79,15 +125,19 @@ class Verifier:
         return 1.0 / (1.0 + np.exp(-(w[0] + z @ w[1:])))
 
     def to_json(self) -> str:
-        return json.dumps({"features": list(FEATURES), "proposal": PROPOSAL, "weights": list(self.weights),
+        return json.dumps({"features": list(self.features), "proposal": PROPOSAL, "weights": list(self.weights),
                            "mean": list(self.mean), "std": list(self.std), "threshold": self.threshold}, indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Verifier:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-        if d.get("features") != list(FEATURES):
+        feats = tuple(d.get("features") or ())
+        if feats not in (tuple(FEATURES), CHANNEL_FEATURES):
             raise ValueError(f"{path}: verifier made for other features")
-        return cls(tuple(d["weights"]), tuple(d["mean"]), tuple(d["std"]), float(d["threshold"]))
+        w, m, sd = tuple(d["weights"]), tuple(d["mean"]), tuple(d["std"])
+        if not len(w) == len(m) + 1 == len(sd) + 1 == len(feats) + 1:
+            raise ValueError(f"{path}: verifier weights do not match its feature list")
+        return cls(w, m, sd, float(d["threshold"]), feats)
 
 
 def fit(feats: np.ndarray, labels: np.ndarray, *, l2: float = 1.0, iters: int = 30,
@@ -110,7 +160,9 @@ def fit(feats: np.ndarray, labels: np.ndarray, *, l2: float = 1.0, iters: int = 
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return Verifier(tuple(float(v) for v in w), tuple(float(v) for v in xm), tuple(float(v) for v in xs))
+    names = tuple(FEATURES) if feats.shape[1] == len(FEATURES) else CHANNEL_FEATURES
+    return Verifier(tuple(float(v) for v in w), tuple(float(v) for v in xm), tuple(float(v) for v in xs),
+                    features=names)
 
 
 def verify(curve: StrengthCurve, model: Verifier, params: DetectorParams | None = None) -> list[int]:
@@ -120,7 +172,7 @@ def verify(curve: StrengthCurve, model: Verifier, params: DetectorParams | None 
     cand = propose(curve, short)
     if cand.size == 0:
         return []
-    p = model.proba(candidate_features(curve.scores, cand, short))
+    p = model.proba(model.features_of(curve, cand, short))
     fps = curve.info.fps if curve.info.fps > 0 else 25.0
     gap = max(3, math.ceil(params.min_gap * fps - 1e-9))
     keep: list[int] = []
@@ -130,3 +182,36 @@ def verify(curve: StrengthCurve, model: Verifier, params: DetectorParams | None 
         if all(abs(int(cand[i]) - k) >= gap for k in keep):
             keep.append(int(cand[i]))
     return sorted(keep)
+
+
+#: The shipped verifier (``DetectorParams(verifier="default")``), made by ``benchmarks/train_verifier.py``.
+DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "verifier_default.json"
+
+
+def load_verifier(spec: str | os.PathLike) -> Verifier:
+    """The verifier named by *spec*: ``"default"`` (shipped with the package) or a JSON file's path."""
+    path = DEFAULT_WEIGHTS if str(spec) == "default" else Path(spec)
+    if not path.is_file():
+        raise InputError(f"{path}: verifier file not found")
+    try:
+        return Verifier.load(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        own = isinstance(exc, ValueError) and str(path) in str(exc)
+        raise InputError(str(exc) if own else f"{path}: not a verifier file ({exc})") from None
+
+
+def verified_events(curve: StrengthCurve, model: Verifier, params: DetectorParams) -> Events:
+    """:func:`verify`'s frames of *curve* packaged as :class:`Events` (like the peak picker's)."""
+    info = curve.info
+    events = []
+    for f in verify(curve, model, params):
+        if params.frame_offset == 1 and f >= 1:
+            t = 0.5 * (info.time_of(f - 1) + info.time_of(f))
+        else:
+            t = info.time_of(f)
+        x = None if math.isnan(curve.xs[f]) else float(curve.xs[f])
+        y = None if math.isnan(curve.ys[f]) else float(curve.ys[f])
+        events.append(Event(frame=f, time=t, score=float(curve.scores[f]), x=x, y=y))
+    p = {"detector": "inflection-training-free+verifier", **asdict(params),
+         "analysis_size": list(curve.analysis_size), "verifier_threshold": model.threshold}
+    return Events(info, tuple(events), curve.scores, p)

@@ -29,7 +29,7 @@ def event_curve(video: str | os.PathLike, events: Events, cache_dir: Path | None
     from actiondubber.mc3.train import clip_curve
 
     s = np.asarray(events.scores, np.float32)
-    if events.params.get("detector") == _TRAINING_FREE and s.size and s.size == events.video.n_frames:
+    if str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and s.size and s.size == events.video.n_frames:
         return np.nan_to_num(s, nan=0.0)
     return clip_curve(video, cache_dir)[1]
 
