@@ -139,7 +139,26 @@ class ObjectMethod(CurveMethod):
         return object_events(obj, DetectorParams(**ccfg, **pcfg))
 
 
-METHODS = {"default": CurveMethod, "objects": ObjectMethod}
+class MultiscaleMethod(CurveMethod):
+    """``DetectorParams.multiscale``: the mean of the curves at two analysis sizes
+    (:func:`actiondubber.detection.detector.combine_scales`), built from the single-size curves in the
+    cache, exactly as :func:`~actiondubber.detection.detector.multiscale_curve` combines them."""
+
+    name = "multiscale"
+    cache_name = "multiscale"
+    curve_grid = {"short_side": (128,), "multiscale": (192,)}
+    cache_dir: Path | None = None
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        single = CurveMethod()
+        a = cached(single, path, {"short_side": ccfg["short_side"]}, self.cache_dir)
+        b = cached(single, path, {"short_side": ccfg["multiscale"]}, self.cache_dir)
+        return combine_scales(a.curve, b.curve, ccfg["short_side"], ccfg["multiscale"])
+
+
+METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
@@ -209,7 +228,7 @@ def choose(settings, scores, train_cols) -> int:
 
 #: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
 FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
-         "top_fraction", "skip_repeats", "abrupt")
+         "top_fraction", "skip_repeats", "abrupt", "multiscale")
 
 
 def default_index(settings) -> int:
@@ -275,7 +294,7 @@ def main() -> int:
         return 2
     method = METHODS[args.method]()
     if args.short_sides:
-        method.curve_grid = {"short_side": tuple(int(s) for s in args.short_sides.split(","))}
+        method.curve_grid = {**method.curve_grid, "short_side": tuple(int(s) for s in args.short_sides.split(","))}
     if args.compensate != "affine":
         method.curve_grid = {**method.curve_grid, "compensate": (args.compensate,)}
     for kv in args.set:
@@ -283,6 +302,7 @@ def main() -> int:
         typ = type(getattr(DetectorParams(), k))
         method.curve_grid = {**method.curve_grid, k: (typ(v) if typ is not bool else v.lower() in ("1", "true"),)}
     cache = args.out / "cache"
+    method.cache_dir = cache
     clips = load_set(args.videos, labels)
     name = args.name or f"{args.videos.name}_{args.method}"
     if args.compensate != "affine" and not args.name:
