@@ -122,15 +122,17 @@ def run_aligned(ctx: click.Context, videos: tuple[Path, ...], output: Path, repo
     with progress_bar(total=len(videos), desc="label-from-audio", unit="video", enabled=show_progress(ctx)) as bar:
         res = aligned_labels_from_audio(videos, align=align, on_clip=lambda _row: bar.update(1), **label_kw)
     if res.rows:
-        write_labels(out, res.rows, label_class)
+        write_labels(out, res.rows, label_class, res.dont_care)
     if report_out is not None:
         write_csv_rows(report_out, res.report)
     n_events = sum(len(f) for f in res.rows.values())
+    n_weak = sum(len(f) for f in res.dont_care.values())
     notes = [f"{k} {what}" for k, what in ((res.n_unaligned, "not shifted: offset unsure"),
                                            (res.n_rejected, "rejected"), (res.n_failed, "failed")) if k]
     note = f" ({', '.join(notes)})" if notes else ""
     where = f"{out}: " if res.rows else "no labels written: "
-    click.echo(f"{where}{len(res.rows)} of {len(videos)} video(s) labelled, {n_events} audible frame(s){note}")
+    weak = f" and {n_weak} don't-care" if n_weak else ""
+    click.echo(f"{where}{len(res.rows)} of {len(videos)} video(s) labelled, {n_events} audible{weak} frame(s){note}")
     if res.n_failed:
         raise InputError(f"{res.n_failed} of {len(videos)} video(s) failed"
                          + (f"; see {report_out}" if report_out is not None else ""))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actiondubber.audio import DEFAULT_SR, impact_onsets, read_audio_clip, times_to_frames
+from actiondubber.audio import DEFAULT_SR, graded_onsets, read_audio_clip, times_to_frames
 from actiondubber.detection import DetectorParams
 from actiondubber.errors import ActionDubberError, InputError
 from actiondubber.sync.offset import SyncParams, SyncRefused, measure_offset
@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Columns of the per-clip report, in order.
 REPORT_COLUMNS = ("video", "status", "reason", "n_onsets", "n_labels", "offset_ms", "uncertainty_ms", "confidence",
-                  "n_impacts", "onset_lateness_ms", "label_shift_frames", "soundtrack", "percussive_share")
+                  "n_impacts", "onset_lateness_ms", "label_shift_frames", "soundtrack", "percussive_share",
+                  "n_dont_care")
 #: Label onsets farther than this (s) from every onset of the offset estimate are not snapped to one.
 _LATENESS_RADIUS = 0.05
 
@@ -80,9 +81,11 @@ def expand_videos(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 @dataclass
 class AlignedLabels:
-    """``rows`` (``{video_id: frames}`` of kept clips), one report dict per clip, and the failed count."""
+    """``rows`` (``{video_id: frames}`` of kept clips), their ``dont_care`` frames (weak onsets), one report
+    dict per clip, and the counts."""
 
     rows: dict[str, list[int]] = field(default_factory=dict)
+    dont_care: dict[str, list[int]] = field(default_factory=dict)
     report: list[dict] = field(default_factory=list)
     n_failed: int = 0
     n_rejected: int = 0
@@ -94,6 +97,7 @@ def aligned_labels_from_audio(
     *,
     align: bool = True,
     rel_threshold: float = 0.25,
+    dont_care: float = 0.0,
     min_time: float = 0.1,
     frame_rounding: str = "nearest",
     align_streams: bool = True,
@@ -114,6 +118,9 @@ def aligned_labels_from_audio(
         for the clips where it cannot).
     rel_threshold, min_time, frame_rounding, align_streams, sr
         As for :func:`actiondubber.audio.labels_from_audio`.
+    dont_care
+        Weak onsets (at least this fraction of the strongest, below *rel_threshold*) become
+        "don't care" frames, moved with the labels (0: none).
     sync, detector
         Settings of the offset estimate and of the detector it runs (default: their defaults).
     min_confidence
@@ -143,15 +150,17 @@ def aligned_labels_from_audio(
             info = probe(p)
             clip = read_audio_clip(p, sr=sr, mono=True)
             seen[p.stem] = p
-            times = impact_onsets(clip.samples, clip.sr, rel_threshold=rel_threshold, min_time=min_time)
+            times, weak = graded_onsets(clip.samples, clip.sr, rel_threshold=rel_threshold,
+                                        weak_threshold=dont_care, min_time=min_time)
             if align_streams:
-                times = times + clip.start
+                times, weak = times + clip.start, weak + clip.start
             row["n_onsets"] = int(times.size)
             shift = 0.0
             status, reason = "kept", ""
             if align:
                 res = measure_offset(p, params=sync, detector=detector, audio=clip)
                 times, late = snap_onsets(np.asarray(times), np.asarray(res.onsets))
+                weak = snap_onsets(np.asarray(weak), np.asarray(res.onsets))[0] if weak.size else weak
                 if res.confidence >= min_confidence:
                     shift = res.offset
                 else:
@@ -168,7 +177,9 @@ def aligned_labels_from_audio(
                                percussive_share=round(1.0 - res.soundtype.harmonic_share, 3))
             frames = times_to_frames(info, np.asarray(times) - shift, frame_rounding)
             result.rows[p.stem] = frames
-            row.update(status=status, reason=reason, n_labels=len(frames))
+            result.dont_care[p.stem] = sorted(set(times_to_frames(info, np.asarray(weak) - shift, frame_rounding))
+                                              - set(frames))
+            row.update(status=status, reason=reason, n_labels=len(frames), n_dont_care=len(result.dont_care[p.stem]))
         except SyncRefused as exc:
             if exc.kind in ("music", "speech"):
                 row.update(status="rejected", reason=str(exc))
@@ -176,7 +187,10 @@ def aligned_labels_from_audio(
             else:  # the labels are as good as without --align-av: keep them, unshifted
                 frames = times_to_frames(info, np.asarray(times), frame_rounding)
                 result.rows[p.stem] = frames
-                row.update(status="unaligned", reason=str(exc), n_labels=len(frames))
+                result.dont_care[p.stem] = sorted(set(times_to_frames(info, np.asarray(weak), frame_rounding))
+                                                  - set(frames))
+                row.update(status="unaligned", reason=str(exc), n_labels=len(frames),
+                           n_dont_care=len(result.dont_care[p.stem]))
                 result.n_unaligned += 1
         except ActionDubberError as exc:
             row.update(status="failed", reason=str(exc))
