@@ -62,6 +62,10 @@ log = logging.getLogger(__name__)
 @click.option("--report", "report_out", type=click.Path(path_type=Path),
               help="Write a per-clip CSV report (onsets, offset, confidence, kept/rejected/failed and why); "
                    "a clip that fails is reported and the others go on (non-zero exit at the end).")
+@click.option("--speech-detector", type=click.Choice(("auto", "vad", "rule")), default="auto", show_default=True,
+              help="With --align-av/--report: how clips dominated by speech are found and left out (vad = "
+                   "silero-vad, the 'vad' extra; rule = a pitch rule; auto = vad when installed). Giving vad or "
+                   "rule turns the per-clip checks on.")
 @click.pass_context
 def label_from_audio(
     ctx: click.Context,
@@ -76,6 +80,7 @@ def label_from_audio(
     sr: int,
     align_av: bool = False,
     report_out: Path | None = None,
+    speech_detector: str = "auto",
 ) -> None:
     """Label each video's audible frames from the strong onsets of its own soundtrack.
 
@@ -84,10 +89,11 @@ def label_from_audio(
     Videos without an audio stream are skipped with a warning. With --align-av
     or --report, VIDEOS may also be folders (their video files are taken).
     """
-    if align_av or report_out is not None:
+    if align_av or report_out is not None or speech_detector != "auto":
         from actiondubber.cli.cmd_sync import run_aligned
 
         return run_aligned(ctx, videos, output, report_out, label_class=label_class, align=align_av,
+                           speech_detector=speech_detector,
                            rel_threshold=threshold, dont_care=dont_care, min_time=min_time,
                            frame_rounding=frame_rounding, align_streams=align_streams, sr=sr)
     out = check_output_path(output, inputs=videos)

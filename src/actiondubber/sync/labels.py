@@ -13,7 +13,11 @@ offset cannot be measured because its soundtrack is music or speech is
 be measured for another reason (too few impacts, onsets that match any lag)
 or only with low confidence is kept *unaligned* (labels not shifted, the
 reason reported); a clip that cannot be read at all *failed* (reported, and
-the run goes on).
+the run goes on). Without *align* the soundtrack is still classified
+(:func:`~actiondubber.sync.soundtype.classify_soundtrack`: silero-vad for
+speech when installed, a rule for music) and music or speech clips are
+rejected alike. Weak onsets give "don't care" frames (*dont_care*), moved with
+the labels.
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from actiondubber.audio import DEFAULT_SR, graded_onsets, read_audio_clip, times_to_frames
 from actiondubber.detection import DetectorParams
-from actiondubber.errors import ActionDubberError, InputError
+from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError
 from actiondubber.sync.offset import SyncParams, SyncRefused, measure_offset
+from actiondubber.sync.soundtype import classify_soundtrack, resolve_speech_detector
 from actiondubber.video import probe
 
 log = logging.getLogger(__name__)
@@ -37,7 +42,7 @@ log = logging.getLogger(__name__)
 #: Columns of the per-clip report, in order.
 REPORT_COLUMNS = ("video", "status", "reason", "n_onsets", "n_labels", "offset_ms", "uncertainty_ms", "confidence",
                   "n_impacts", "onset_lateness_ms", "label_shift_frames", "soundtrack", "percussive_share",
-                  "n_dont_care")
+                  "n_dont_care", "speech_share", "speech_detector")
 #: Label onsets farther than this (s) from every onset of the offset estimate are not snapped to one.
 _LATENESS_RADIUS = 0.05
 
@@ -62,6 +67,11 @@ def snap_onsets(label_times: np.ndarray, precise: np.ndarray) -> tuple[np.ndarra
     ok = np.abs(t - near) <= _LATENESS_RADIUS
     late = float(np.median((t - near)[ok])) if np.any(ok) else 0.0
     return np.where(ok, near, t - late), late
+
+
+def _soundtype_cols(row: dict, kind) -> None:
+    row.update(soundtrack=kind.verdict, percussive_share=round(1.0 - kind.harmonic_share, 3),
+               speech_share=kind.speech_share, speech_detector=kind.speech_detector)
 
 
 #: File extensions taken from a folder given as input.
@@ -135,9 +145,20 @@ def aligned_labels_from_audio(
     AlignedLabels
         Report rows have ``video, status (kept | unaligned | rejected | failed), reason,
         n_onsets, n_labels, offset_ms, uncertainty_ms, confidence, n_impacts,
-        label_shift_frames, soundtrack, percussive_share``.
+        label_shift_frames, soundtrack, percussive_share, n_dont_care, speech_share, speech_detector``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        ``sync.speech_detector == "vad"`` and silero-vad is not installed (before any clip is read).
     """
     sync = sync or SyncParams()
+    if sync.refuse_music:
+        sync = replace(sync, speech_detector=resolve_speech_detector(sync.speech_detector))
+        if sync.speech_detector == "vad":
+            from actiondubber.audio.vad import load_vad
+
+            load_vad()  # a missing extra is one clear error, not a failure per clip
     result = AlignedLabels()
     seen: dict[str, Path] = {}
     for video in videos:
@@ -157,6 +178,12 @@ def aligned_labels_from_audio(
             row["n_onsets"] = int(times.size)
             shift = 0.0
             status, reason = "kept", ""
+            if not align and sync.refuse_music:
+                kind = classify_soundtrack(clip, sync.speech_detector)
+                _soundtype_cols(row, kind)
+                if kind.verdict in ("music", "speech"):
+                    raise SyncRefused(f"{p}: the soundtrack sounds like {kind.verdict} ({kind.reason})",
+                                      kind=kind.verdict, soundtype=kind)
             if align:
                 res = measure_offset(p, params=sync, detector=detector, audio=clip)
                 times, late = snap_onsets(np.asarray(times), np.asarray(res.onsets))
@@ -173,8 +200,7 @@ def aligned_labels_from_audio(
                            onset_lateness_ms=round(late * 1000, 2),
                            label_shift_frames=round(-(shift + late) * info.fps, 3))
                 if res.soundtype is not None:
-                    row.update(soundtrack=res.soundtype.verdict,
-                               percussive_share=round(1.0 - res.soundtype.harmonic_share, 3))
+                    _soundtype_cols(row, res.soundtype)
             frames = times_to_frames(info, np.asarray(times) - shift, frame_rounding)
             result.rows[p.stem] = frames
             result.dont_care[p.stem] = sorted(set(times_to_frames(info, np.asarray(weak) - shift, frame_rounding))
@@ -182,6 +208,8 @@ def aligned_labels_from_audio(
             row.update(status=status, reason=reason, n_labels=len(frames), n_dont_care=len(result.dont_care[p.stem]))
         except SyncRefused as exc:
             if exc.kind in ("music", "speech"):
+                if exc.soundtype is not None:
+                    _soundtype_cols(row, exc.soundtype)
                 row.update(status="rejected", reason=str(exc))
                 result.n_rejected += 1
             else:  # the labels are as good as without --align-av: keep them, unshifted
@@ -192,6 +220,8 @@ def aligned_labels_from_audio(
                 row.update(status="unaligned", reason=str(exc), n_labels=len(frames),
                            n_dont_care=len(result.dont_care[p.stem]))
                 result.n_unaligned += 1
+        except BackendUnavailableError:
+            raise
         except ActionDubberError as exc:
             row.update(status="failed", reason=str(exc))
             result.n_failed += 1
