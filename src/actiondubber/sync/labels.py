@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from actiondubber.detection import DetectorParams
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError
 from actiondubber.sync.offset import SyncParams, SyncRefused, measure_offset
 from actiondubber.sync.soundtype import classify_soundtrack, resolve_speech_detector
+from actiondubber.types import Events
 from actiondubber.video import probe
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ def aligned_labels_from_audio(
     detector: DetectorParams | None = None,
     min_confidence: float = 0.35,
     on_clip: Callable[[dict], None] | None = None,
+    events: Mapping[str, Events] | None = None,
 ) -> AlignedLabels:
     """Audible623 rows for *videos*, shifted by each clip's measured offset when *align*, plus a report.
 
@@ -139,6 +141,9 @@ def aligned_labels_from_audio(
         why), since a wrong shift does more harm than none.
     on_clip
         Called with each report row as soon as it is known (progress display).
+    events
+        ``{video_id: Events}`` whose score curves stand in for running the detector on those
+        videos (e.g. from an earlier ``detect`` of the same picture).
 
     Returns
     -------
@@ -185,7 +190,8 @@ def aligned_labels_from_audio(
                     raise SyncRefused(f"{p}: the soundtrack sounds like {kind.verdict} ({kind.reason})",
                                       kind=kind.verdict, soundtype=kind)
             if align:
-                res = measure_offset(p, params=sync, detector=detector, audio=clip)
+                res = measure_offset(p, params=sync, detector=detector, audio=clip,
+                                     events=(events or {}).get(p.stem))
                 times, late = snap_onsets(np.asarray(times), np.asarray(res.onsets))
                 weak = snap_onsets(np.asarray(weak), np.asarray(res.onsets))[0] if weak.size else weak
                 if res.confidence >= min_confidence:
@@ -207,9 +213,9 @@ def aligned_labels_from_audio(
                                               - set(frames))
             row.update(status=status, reason=reason, n_labels=len(frames), n_dont_care=len(result.dont_care[p.stem]))
         except SyncRefused as exc:
+            if exc.soundtype is not None:
+                _soundtype_cols(row, exc.soundtype)
             if exc.kind in ("music", "speech"):
-                if exc.soundtype is not None:
-                    _soundtype_cols(row, exc.soundtype)
                 row.update(status="rejected", reason=str(exc))
                 result.n_rejected += 1
             else:  # the labels are as good as without --align-av: keep them, unshifted

@@ -629,5 +629,9 @@ def measure_offset(
         times = np.array([info.time_of(i) for i in range(scores.size)])
     env = onset_envelope(clip, params)
     kind = classify_soundtrack(clip, params.speech_detector) if params.refuse_music else None
-    return estimate_offset(times, scores, np.asarray(events.frames, dtype=np.int64), env, fps=info.fps,
-                           params=params, video=str(video), soundtype=kind)
+    try:
+        return estimate_offset(times, scores, np.asarray(events.frames, dtype=np.int64), env, fps=info.fps,
+                               params=params, video=str(video), soundtype=kind)
+    except SyncRefused as exc:
+        exc.soundtype = exc.soundtype or kind  # what the soundtrack was, for reports
+        raise
