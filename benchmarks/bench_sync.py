@@ -16,6 +16,12 @@
    |estimate − shift| for synthetic clips (their native offset is 0 by construction). Median and
    90th percentile of the error, and the share of refusals.
 3. Music rejection: synthetic music alone, and mixed at equal RMS into each clip's own soundtrack.
+   Then the speech/music classifier alone (``classify_soundtrack``), with silero-vad (``vad``) and
+   with the pitch rule (``rule``): precision and recall of "reject" over soundtracks that should be
+   rejected (synthetic music alone; formant-synthesised speech alone, ``speech_like_wave``, as no
+   recorded speech is available here; and each real and synthetic clip's own sound with music or
+   speech mixed in at equal RMS) and soundtracks that should be kept (the clips' own sound); speech
+   mixed in at -12 dB (a voice in the background) is shown but not scored (either answer defensible).
 4. Speed (--long): ``sync`` on a 10-minute 320x240 synthetic video, wall time and peak RSS.
 """
 
@@ -37,8 +43,9 @@ from actiondubber.detection import detect
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.sync import SyncRefused, measure_offset
 from actiondubber.sync.fix import shift_samples
+from actiondubber.sync.soundtype import classify_soundtrack
 from actiondubber.synth import render_clip
-from actiondubber.synth.audio import music_wave
+from actiondubber.synth.audio import music_wave, speech_like_wave
 
 SHIFTS_MS = list(range(-300, 301, 50))
 SYNTH = [("bounce", 0), ("walls", 1), ("juggle", 2), ("bounce", 3), ("mixed", 4), ("pan", 5)]
@@ -129,10 +136,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--long", action="store_true", help="also time sync on a 10-minute video")
     ap.add_argument("--no-accuracy", action="store_true", help="skip parts 1-3")
+    ap.add_argument("--only-rejection", action="store_true", help="only the speech/music classifier of part 3")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_sync."))
+    if args.only_rejection:
+        rejection(tmp)
+        return
     if not args.no_accuracy:
         accuracy(tmp)
+        rejection(tmp)
     if args.long:
         speed(tmp)
 
@@ -190,6 +202,65 @@ def accuracy(tmp: Path) -> None:
               f"{res if isinstance(res, str) else fmt(res)}")
     n_ref = sum(isinstance(r, str) for _, r in music_rows)
     print(f"  refused {n_ref}/{len(music_rows)}")
+
+
+def _mix(own: np.ndarray, other: np.ndarray, db: float = 0.0) -> np.ndarray:
+    """*other* added to *own* at *db* relative to *own*'s RMS."""
+    other = other[: own.size]
+    g = np.sqrt(np.mean(own**2) / max(np.mean(other**2), 1e-12)) * 10 ** (db / 20)
+    return (own + g * other).astype(np.float32)
+
+
+def rejection(tmp: Path) -> None:
+    """Precision/recall of the speech/music rejection, per speech detector."""
+    print("\n== 3b. speech/music rejection: classify_soundtrack, reject = music or speech ==")
+    sources = []
+    for p in sorted([*REAL.glob("*.mp4"), *REAL.glob("*.avi")]) if REAL.is_dir() else []:
+        sources.append((f"real {p.stem}", read_audio_clip(p, sr=22050)))
+    for scene, seed in SYNTH:
+        c = tmp / f"{scene}_{seed}.mp4"
+        if not c.is_file():
+            render_clip(c, scene=scene, seconds=6.0, seed=seed)
+        sources.append((f"synthetic {scene}_{seed}", read_audio_clip(c, sr=22050)))
+    cases = []  # (group, name, samples, sr, should_reject)
+    for k, (name, a) in enumerate(sources):
+        y, sr = a.samples, a.sr
+        cases.append(("own sound", name, y, sr, False))
+        quiet = _mix(y, speech_like_wave(a.duration + 1, sr, seed=k), -12)
+        cases.append(("+ speech at -12 dB", name, quiet, sr, None))  # borderline: reported, not scored
+        cases.append(("+ music, equal RMS", name, _mix(y, music_wave(a.duration + 1, sr, seed=k)), sr, True))
+        cases.append(("+ speech, equal RMS", name, _mix(y, speech_like_wave(a.duration + 1, sr, seed=k)), sr, True))
+    for k in range(6):
+        cases.append(("music alone", f"music seed {k}", music_wave(8.0, 22050, seed=k), 22050, True))
+        cases.append(("speech alone", f"speech seed {k}", speech_like_wave(8.0, 22050, seed=k), 22050, True))
+    for how in ("vad", "rule"):
+        t0 = time.perf_counter()
+        got = {}
+        for group, name, y, sr, bad in cases:
+            v = classify_soundtrack(AudioClip(name, y, sr, 0.0), how)
+            got.setdefault(group, []).append((bad, v.verdict != "impacts", v))
+        dt = time.perf_counter() - t0
+        tp = sum(b is True and r for rows in got.values() for b, r, _ in rows)
+        fp = sum(b is False and r for rows in got.values() for b, r, _ in rows)
+        fn = sum(b is True and not r for rows in got.values() for b, r, _ in rows)
+        print(f"  speech detector {how!r}: rejection precision {tp / max(tp + fp, 1):.3f}, recall "
+              f"{tp / max(tp + fn, 1):.3f} ({tp} right rejections, {fp} wrong, {fn} missed, over "
+              f"{sum(c[4] is not None for c in cases)} scored soundtracks; {dt / len(cases) * 1000:.0f} ms each)")
+        for group, rows in got.items():
+            should = rows[0][0]
+            n_rej = sum(r for _, r, _ in rows)
+            verdicts = {}
+            for _, _, v in rows:
+                verdicts[v.verdict] = verdicts.get(v.verdict, 0) + 1
+            share = [v.speech_share for _, _, v in rows if v.speech_share is not None]
+            sh = f"; speech share median {np.median(share):.2f} [{min(share):.2f}–{max(share):.2f}]" if share else ""
+            want = {True: "reject", False: "keep  ", None: "either"}[should]
+            print(f"    {group:22s} should {want}: rejected {n_rej}/{len(rows)} "
+                  f"({', '.join(f'{k} {n}' for k, n in sorted(verdicts.items()))}){sh}")
+            wrong = [(v, nm) for (b, r, v), (_, nm, *_rest) in zip(rows, [c for c in cases if c[0] == group],
+                                                                    strict=True) if b is not None and b != r]
+            for v, nm in wrong[:4]:
+                print(f"      wrong: {nm}: {v.verdict} ({v.reason})")
 
 
 def speed(tmp: Path) -> None:

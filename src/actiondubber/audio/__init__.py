@@ -1,7 +1,14 @@
 """Soundtrack input: decoding, onset detection, and frame labels from audio."""
 
-from actiondubber.audio.labels import FRAME_ROUNDING, audio_event_frames, labels_from_audio, times_to_frames
-from actiondubber.audio.onsets import impact_onsets, onset_detect, onset_strength, peak_pick
+from actiondubber.audio.labels import (
+    FRAME_ROUNDING,
+    audio_event_frames,
+    audio_label_frames,
+    labels_and_dont_care_from_audio,
+    labels_from_audio,
+    times_to_frames,
+)
+from actiondubber.audio.onsets import graded_onsets, impact_onsets, onset_detect, onset_strength, peak_pick
 from actiondubber.audio.reader import (
     DEFAULT_SR,
     AudioClip,
@@ -17,7 +24,10 @@ __all__ = [
     "AudioClip",
     "NoAudioStreamError",
     "audio_event_frames",
+    "audio_label_frames",
+    "graded_onsets",
     "impact_onsets",
+    "labels_and_dont_care_from_audio",
     "labels_from_audio",
     "onset_detect",
     "onset_strength",

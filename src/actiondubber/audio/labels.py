@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actiondubber.audio.onsets import impact_onsets
+from actiondubber.audio.onsets import graded_onsets
 from actiondubber.audio.reader import DEFAULT_SR, NoAudioStreamError, read_audio_clip
 from actiondubber.errors import InputError, ParameterError
 from actiondubber.types import FRAME_ROUNDING, VideoInfo
@@ -31,7 +31,8 @@ from actiondubber.video import probe
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FRAME_ROUNDING", "audio_event_frames", "labels_from_audio", "times_to_frames"]
+__all__ = ["FRAME_ROUNDING", "audio_event_frames", "audio_label_frames", "labels_and_dont_care_from_audio",
+           "labels_from_audio", "times_to_frames"]
 
 
 def times_to_frames(info: VideoInfo, times: Iterable[float], rounding: str = "nearest") -> list[int]:
@@ -62,6 +63,34 @@ def times_to_frames(info: VideoInfo, times: Iterable[float], rounding: str = "ne
     return sorted(frames)
 
 
+def audio_label_frames(
+    path: str | os.PathLike,
+    *,
+    rel_threshold: float = 0.25,
+    dont_care: float = 0.0,
+    min_time: float = 0.1,
+    frame_rounding: str = "nearest",
+    align_streams: bool = True,
+    sr: int = DEFAULT_SR,
+    info: VideoInfo | None = None,
+) -> tuple[list[int], list[int]]:
+    """``(frames, dont_care_frames)`` of *path*'s strong and weak audio onsets.
+
+    Weak onsets (strength between *dont_care* and *rel_threshold* x the strongest,
+    :func:`~actiondubber.audio.onsets.graded_onsets`) give the "don't care" frames,
+    less any frame that is also a label; none when *dont_care* is 0. Other arguments and
+    errors as :func:`audio_event_frames`.
+    """
+    info = probe(path) if info is None else info
+    clip = read_audio_clip(path, sr=sr, mono=True)
+    strong, weak = graded_onsets(clip.samples, clip.sr, rel_threshold=rel_threshold, weak_threshold=dont_care,
+                                 min_time=min_time)
+    if align_streams:
+        strong, weak = strong + clip.start, weak + clip.start
+    frames = times_to_frames(info, strong, frame_rounding)
+    return frames, sorted(set(times_to_frames(info, weak, frame_rounding)) - set(frames))
+
+
 def audio_event_frames(
     path: str | os.PathLike,
     *,
@@ -77,12 +106,8 @@ def audio_event_frames(
     Raises :class:`NoAudioStreamError` (an :class:`InputError`) when the file
     has no audio stream, :class:`InputError` when it is not a readable video.
     """
-    info = probe(path) if info is None else info
-    clip = read_audio_clip(path, sr=sr, mono=True)
-    times = impact_onsets(clip.samples, clip.sr, rel_threshold=rel_threshold, min_time=min_time)
-    if align_streams:
-        times = times + clip.start
-    return times_to_frames(info, times, frame_rounding)
+    return audio_label_frames(path, rel_threshold=rel_threshold, min_time=min_time, frame_rounding=frame_rounding,
+                              align_streams=align_streams, sr=sr, info=info)[0]
 
 
 def labels_from_audio(
@@ -107,9 +132,28 @@ def labels_from_audio(
     :class:`InputError` when two videos share a stem or no video has audio.
     *videos* may be a progress-bar wrapper; it is iterated once.
     """
+    return labels_and_dont_care_from_audio(videos, rel_threshold=rel_threshold, min_time=min_time,
+                                           frame_rounding=frame_rounding, align_streams=align_streams, sr=sr,
+                                           skip_no_audio=skip_no_audio)[0]
+
+
+def labels_and_dont_care_from_audio(
+    videos: Iterable[str | os.PathLike],
+    *,
+    rel_threshold: float = 0.25,
+    dont_care: float = 0.0,
+    min_time: float = 0.1,
+    frame_rounding: str = "nearest",
+    align_streams: bool = True,
+    sr: int = DEFAULT_SR,
+    skip_no_audio: bool = True,
+) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """``({video_id: frames}, {video_id: dont_care_frames})``: :func:`labels_from_audio` plus the frames of
+    weak onsets (strength >= *dont_care* x the strongest, below *rel_threshold*; :func:`audio_label_frames`)."""
     if frame_rounding not in FRAME_ROUNDING:
         raise ParameterError(f"frame rounding must be one of {', '.join(FRAME_ROUNDING)}, not {frame_rounding!r}")
     out: dict[str, list[int]] = {}
+    weak: dict[str, list[int]] = {}
     seen: dict[str, Path] = {}
     n_seen = 0
     for video in videos:
@@ -120,9 +164,10 @@ def labels_from_audio(
             raise InputError(f"{p}: same video id {vid!r} as {seen[vid]}; rename one of them")
         seen[vid] = p
         try:
-            out[vid] = audio_event_frames(
+            out[vid], weak[vid] = audio_label_frames(
                 p,
                 rel_threshold=rel_threshold,
+                dont_care=dont_care,
                 min_time=min_time,
                 frame_rounding=frame_rounding,
                 align_streams=align_streams,
@@ -134,4 +179,4 @@ def labels_from_audio(
             log.warning("%s; skipped", exc)
     if n_seen and not out:
         raise InputError(f"none of the {n_seen} video(s) has a usable audio stream")
-    return out
+    return out, weak

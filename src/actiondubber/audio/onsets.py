@@ -201,6 +201,36 @@ def onset_detect(
     return frames * hop_length / float(sr)
 
 
+def graded_onsets(
+    y: np.ndarray,
+    sr: int,
+    *,
+    rel_threshold: float = 0.25,
+    weak_threshold: float = 0.0,
+    min_time: float = 0.1,
+    hop_length: int = 512,
+    n_fft: int = 2048,
+    n_mels: int = 128,
+    delta: float = 0.07,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(strong, weak)`` onset times (s): strength >= *rel_threshold* x the clip's strongest onset, and
+    >= *weak_threshold* x it but below *rel_threshold* (empty when *weak_threshold* is 0 or not below it).
+
+    The weak ones are the onsets too faint to be sure of (a quiet contact, or handling noise):
+    ``label-from-audio`` writes them as "don't care" frames. See :func:`impact_onsets`.
+    """
+    env = onset_strength(y, sr, hop_length=hop_length, n_fft=n_fft, n_mels=n_mels)
+    frames = onset_detect(onset_envelope=env, sr=sr, hop_length=hop_length, delta=delta, units="frames")
+    if frames.size == 0:
+        return np.zeros(0, dtype=float), np.zeros(0, dtype=float)
+    strength = env[frames]
+    times = frames * hop_length / float(sr)
+    late = times >= min_time
+    strong = strength >= rel_threshold * strength.max()
+    weak = ~strong & (strength >= weak_threshold * strength.max()) & (weak_threshold > 0)
+    return times[strong & late], times[weak & late]
+
+
 def impact_onsets(
     y: np.ndarray,
     sr: int,
@@ -219,11 +249,5 @@ def impact_onsets(
     (codec start-up clicks, handling noise). This is how the project's audio
     answer key ``labels_audio_onsets.csv`` was made.
     """
-    env = onset_strength(y, sr, hop_length=hop_length, n_fft=n_fft, n_mels=n_mels)
-    frames = onset_detect(onset_envelope=env, sr=sr, hop_length=hop_length, delta=delta, units="frames")
-    if frames.size == 0:
-        return np.zeros(0, dtype=float)
-    strength = env[frames]
-    times = frames * hop_length / float(sr)
-    keep = (strength >= rel_threshold * strength.max()) & (times >= min_time)
-    return times[keep]
+    return graded_onsets(y, sr, rel_threshold=rel_threshold, min_time=min_time, hop_length=hop_length,
+                         n_fft=n_fft, n_mels=n_mels, delta=delta)[0]

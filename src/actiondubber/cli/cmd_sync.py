@@ -13,6 +13,7 @@ from actiondubber.errors import OutputError
 from actiondubber.fileio import OVERWRITE, check_output_path, write_text_atomic
 from actiondubber.sync.fix import fix_offset
 from actiondubber.sync.offset import SyncParams, measure_offset
+from actiondubber.sync.soundtype import SPEECH_DETECTORS
 
 _S = SyncParams()
 
@@ -34,11 +35,14 @@ _S = SyncParams()
 @click.option("--window", type=click.FloatRange(1, None), default=_S.window, show_default=True,
               help="Seconds per window for the per-window estimates and drift on long videos.")
 @click.option("--allow-music", is_flag=True, help="Measure even when the soundtrack sounds like music or speech.")
+@click.option("--speech-detector", type=click.Choice(SPEECH_DETECTORS), default="auto", show_default=True,
+              help="How speech is recognised: vad = silero-vad's speech model (the 'vad' extra), rule = a pitch "
+                   "rule, auto = vad when installed.")
 @detector_options
 @click.pass_context
 def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, output: Path | None,
              given_ms: float | None, events_path: Path | None, max_lag: float, min_impacts: int, window: float,
-             allow_music: bool, **detector_kw) -> None:
+             allow_music: bool, speech_detector: str = "auto", **detector_kw) -> None:
     """Measure the offset between VIDEO's soundtrack and its picture from the visible impacts.
 
     Prints e.g. "audio trails the picture by 121 ms (±8 ms, 14 matched impacts,
@@ -64,7 +68,7 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
         offset = given_ms / 1000.0
     else:
         params = SyncParams(max_lag=max_lag / 1000.0, min_impacts=min_impacts, window=window,
-                            refuse_music=not allow_music)
+                            refuse_music=not allow_music, speech_detector=speech_detector)
         detector = pop_detector_params(detector_kw)
         events = None
         if events_path is not None:
@@ -99,7 +103,7 @@ def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, 
 
 
 def run_aligned(ctx: click.Context, videos: tuple[Path, ...], output: Path, report_out: Path | None, *,
-                label_class: str, align: bool, **label_kw) -> None:
+                label_class: str, align: bool, speech_detector: str = "auto", **label_kw) -> None:
     """``label-from-audio --align-av / --report``: labels shifted by each clip's offset, a per-clip report.
 
     Every clip is tried; one that fails is reported and the run goes on, and the command exits
@@ -120,17 +124,20 @@ def run_aligned(ctx: click.Context, videos: tuple[Path, ...], output: Path, repo
         if report_out.resolve() == out.resolve():
             raise click.UsageError("--report and -o must be different files")
     with progress_bar(total=len(videos), desc="label-from-audio", unit="video", enabled=show_progress(ctx)) as bar:
-        res = aligned_labels_from_audio(videos, align=align, on_clip=lambda _row: bar.update(1), **label_kw)
+        res = aligned_labels_from_audio(videos, align=align, on_clip=lambda _row: bar.update(1),
+                                        sync=SyncParams(speech_detector=speech_detector), **label_kw)
     if res.rows:
-        write_labels(out, res.rows, label_class)
+        write_labels(out, res.rows, label_class, res.dont_care)
     if report_out is not None:
         write_csv_rows(report_out, res.report)
     n_events = sum(len(f) for f in res.rows.values())
+    n_weak = sum(len(f) for f in res.dont_care.values())
     notes = [f"{k} {what}" for k, what in ((res.n_unaligned, "not shifted: offset unsure"),
                                            (res.n_rejected, "rejected"), (res.n_failed, "failed")) if k]
     note = f" ({', '.join(notes)})" if notes else ""
     where = f"{out}: " if res.rows else "no labels written: "
-    click.echo(f"{where}{len(res.rows)} of {len(videos)} video(s) labelled, {n_events} audible frame(s){note}")
+    weak = f" and {n_weak} don't-care" if n_weak else ""
+    click.echo(f"{where}{len(res.rows)} of {len(videos)} video(s) labelled, {n_events} audible{weak} frame(s){note}")
     if res.n_failed:
         raise InputError(f"{res.n_failed} of {len(videos)} video(s) failed"
                          + (f"; see {report_out}" if report_out is not None else ""))

@@ -15,6 +15,13 @@ Two families, kept apart on purpose:
 :func:`evaluate_video` computes all of them for one video and :func:`evaluate`
 aggregates a list of videos. Empty inputs never divide by zero; the
 conventions are stated in each function's docstring.
+
+"Don't care" frames (labels too weak to be sure of, see
+:mod:`actiondubber.evaluate.labels`) are neither labels nor background: they
+are never counted as misses, and a prediction that no sure label takes but that
+lies within the metric's tolerance of one is dropped, neither a hit nor a false
+alarm (:func:`ignored_predictions`), as the optional events of mir_eval-style
+onset scoring. Without don't-care frames every figure is as before.
 """
 
 from __future__ import annotations
@@ -78,6 +85,29 @@ def match_events(ref: Sequence[float], est: Sequence[float], tolerance: float) -
     graph = sp.csr_matrix((np.ones(int(ok.sum())), (rows[ok], cols[ok])), shape=(r.size, e.size))
     match = maximum_bipartite_matching(graph, perm_type="column")
     return [(int(i), int(j)) for i, j in enumerate(match) if j >= 0]
+
+
+def ignored_predictions(
+    ref: Sequence[float], est: Sequence[float], dont_care: Sequence[float], tolerance: float, *, lenient: bool = False
+) -> np.ndarray:
+    """Boolean mask over *est*: predictions to leave out because they fall on a don't-care frame.
+
+    A prediction is left out when it is not taken by a sure label and some don't-care frame lies
+    within *tolerance* of it. "Taken" is one-to-one (a maximum matching with *ref*, :func:`match_events`;
+    the matching stays maximum once the left-out predictions are gone, so the hits do not change) or,
+    with *lenient*, any sure label within *tolerance* (the paper's nearest-neighbour hits).
+    """
+    e = _as_1d(est, "est")
+    dc = np.sort(_as_1d(dont_care, "dont_care"))
+    if e.size == 0 or dc.size == 0:
+        return np.zeros(e.size, dtype=bool)
+    r = _as_1d(ref, "ref")
+    if lenient:
+        taken = _nearest_dist(e, r) <= tolerance if r.size else np.zeros(e.size, dtype=bool)
+    else:
+        taken = np.zeros(e.size, dtype=bool)
+        taken[[j for _, j in match_events(r, e, tolerance)]] = True
+    return ~taken & (_nearest_dist(e, dc) <= tolerance)
 
 
 def merge_groups(frames: Sequence[float], max_gap: float) -> np.ndarray:
@@ -292,7 +322,9 @@ class VideoScores:
     holds the reference-code figures on the *raw* labels. ``nme``, ``pme``,
     ``mae``, ``obo`` are the paper's Eq. 15-18 terms. ``n_ref`` is the label
     count after the optional merge (``n_ref_raw`` before); strict and counting
-    figures use the merged labels.
+    figures use the merged labels. ``n_dont_care``: the video's don't-care frames;
+    ``n_ignored``: predictions dropped for landing on one (at the paper tolerance;
+    ``n_est`` counts every prediction).
     """
 
     video_id: str
@@ -306,6 +338,8 @@ class VideoScores:
     mae: float
     obo: float
     missing: bool = False
+    n_dont_care: int = 0
+    n_ignored: int = 0
 
 
 def evaluate_video(
@@ -321,6 +355,8 @@ def evaluate_video(
     paper_tolerance: float = PAPER_TOLERANCE,
     pme_tolerance: float = PME_TOLERANCE,
     missing: bool = False,
+    dont_care_frames: Sequence[int] | None = None,
+    dont_care_times: Sequence[float] | None = None,
 ) -> VideoScores:
     """All metrics of one video from label and predicted frames (and, optionally, times).
 
@@ -331,6 +367,10 @@ def evaluate_video(
     into their first frame (:func:`merge_labels`) before the strict and
     counting metrics; the ``paper`` figures always use the raw labels, as the
     reference does. *missing* marks a labelled video that had no predictions.
+    *dont_care_frames* (and their *dont_care_times*, for the ±window score) are
+    frames that count neither way (module docstring): predictions there are
+    dropped per tolerance (one-to-one for the strict scores; the paper's lenient
+    rule at *paper_tolerance* for the paper, counting and PME figures).
     """
     ref = _as_1d(ref_frames, "ref_frames")
     est = _as_1d(est_frames, "est_frames")
@@ -340,6 +380,10 @@ def evaluate_video(
         raise ValueError("ref_times and ref_frames differ in length")
     if et is not None and et.size != est.size:
         raise ValueError("est_times and est_frames differ in length")
+    dc = np.zeros(0) if dont_care_frames is None else _as_1d(dont_care_frames, "dont_care_frames")
+    dct = None if dont_care_times is None else _as_1d(dont_care_times, "dont_care_times")
+    if dct is not None and dct.size != dc.size:
+        raise ValueError("dont_care_times and dont_care_frames differ in length")
 
     order = np.argsort(ref, kind="stable")
     ref_sorted = ref[order]
@@ -349,27 +393,37 @@ def evaluate_video(
 
     strict: dict[str, PRF | None] = {}
     for k in tolerances:
-        strict[tolerance_key(k)] = prf(ref_m, est, tolerance=k)
-    if ref_m.size == 0 or est.size == 0:
-        strict[window_key(window)] = PRF(int(ref_m.size), int(est.size), 0)
+        keep = ~ignored_predictions(ref_m, est, dc, k)
+        strict[tolerance_key(k)] = prf(ref_m, est[keep], tolerance=k)
+    if dc.size and dct is None and est.size:
+        strict[window_key(window)] = None  # which predictions to drop is unknown without the times
+    elif ref_m.size == 0 or est.size == 0:
+        n_kept = est.size if dct is None or et is None else int(
+            (~ignored_predictions(ref_m, et, dct, window + TIME_SLACK)).sum())
+        strict[window_key(window)] = PRF(int(ref_m.size), n_kept, 0)
     elif rt_m is not None and et is not None:
-        strict[window_key(window)] = prf_time(rt_m, et, window=window)
+        keep_t = np.ones(et.size, bool) if dct is None else ~ignored_predictions(rt_m, et, dct, window + TIME_SLACK)
+        strict[window_key(window)] = prf_time(rt_m, et[keep_t], window=window)
     else:
         strict[window_key(window)] = None
 
-    nme, mae, obo = counting_metrics(int(est.size), int(ref_m.size))
+    ign = ignored_predictions(ref, est, dc, paper_tolerance, lenient=True)
+    est_p = est[~ign]
+    nme, mae, obo = counting_metrics(int(est_p.size), int(ref_m.size))
     return VideoScores(
         video_id=video_id,
         n_ref_raw=int(ref.size),
         n_ref=int(ref_m.size),
         n_est=int(est.size),
         strict=strict,
-        paper=paper_metrics(ref, est, tolerance=paper_tolerance),
+        paper=paper_metrics(ref, est_p, tolerance=paper_tolerance),
         nme=nme,
-        pme=position_error(ref, est, tolerance=pme_tolerance),
+        pme=position_error(ref, est_p, tolerance=pme_tolerance),
         mae=mae,
         obo=obo,
         missing=missing,
+        n_dont_care=int(dc.size),
+        n_ignored=int(ign.sum()),
     )
 
 

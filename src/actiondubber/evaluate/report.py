@@ -65,11 +65,18 @@ class EvaluationReport:
         """One sentence saying how labels were treated (merge option)."""
         n = int(self.settings.get("merge", 0))
         if n <= 0:
-            return "as given (no merging of close labels)"
-        return (
-            f"runs of labels at most {n} frame(s) apart merged into their first frame for the strict and counting "
-            f"figures; paper figures use the raw labels, as the reference code does"
-        )
+            text = "as given (no merging of close labels)"
+        else:
+            text = (
+                f"runs of labels at most {n} frame(s) apart merged into their first frame for the strict and "
+                f"counting figures; paper figures use the raw labels, as the reference code does"
+            )
+        n_dc = int(self.settings.get("n_dont_care", 0))
+        if n_dc:
+            n_ign = sum(v.n_ignored for v in self.rows)
+            text += (f"; {n_dc} don't-care frame(s) count neither way: {n_ign} prediction(s) on them "
+                     f"(within each metric's tolerance, not taken by a sure label) ignored, none counted as missed")
+        return text
 
 
 # --------------------------------------------------------------------------- loading
@@ -129,21 +136,26 @@ def _label_times(ev: Events, frames: tuple[int, ...]) -> list[float] | None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _as_labels(labels) -> tuple[str, dict[str, tuple[int, ...]]]:
-    """(name, {video id: sorted frames}) from a labels CSV path, a LabelFile or a plain mapping."""
+def _as_labels(labels) -> tuple[str, dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """(name, {video id: sorted frames}, {video id: don't-care frames}) from a labels CSV path, a LabelFile
+    or a plain mapping (of frame lists or :class:`VideoLabels`)."""
     if isinstance(labels, LabelFile):
-        return labels.path, {k: v.frames for k, v in labels.videos.items()}
+        return (labels.path, {k: v.frames for k, v in labels.videos.items()},
+                {k: v.dont_care for k, v in labels.videos.items() if v.dont_care})
     if isinstance(labels, Mapping):
-        out = {}
+        out, dc = {}, {}
         for k, v in labels.items():
             frames = v.frames if isinstance(v, VideoLabels) else v
             try:
                 out[str(k)] = tuple(sorted({int(f) for f in frames}))
             except (TypeError, ValueError):
                 raise ParameterError(f"labels for {k!r} must be a list of frame numbers") from None
-        return "<labels>", out
+            if isinstance(v, VideoLabels) and v.dont_care:
+                dc[str(k)] = tuple(sorted(set(v.dont_care) - set(out[str(k)])))
+        return "<labels>", out, dc
     lab = read_labels(labels)
-    return str(labels), {k: v.frames for k, v in lab.videos.items()}
+    return str(labels), {k: v.frames for k, v in lab.videos.items()}, {
+        k: v.dont_care for k, v in lab.videos.items() if v.dont_care}
 
 
 def _as_predictions(predictions) -> dict[str, Events]:
@@ -190,7 +202,9 @@ def score(
     labels
         ``{video id: [0-based frames]}``, a :class:`LabelFile`, or an Audible623 labels CSV path.
         Labelled videos without predictions count as all misses (warned, listed in ``missing``);
-        predictions without labels are skipped (``unlabelled``).
+        predictions without labels are skipped (``unlabelled``). Don't-care frames (a
+        :class:`VideoLabels`' ``dont_care``, the CSV's ``dont_care`` column) count neither way:
+        predictions on them are dropped, and they are not misses (:mod:`.metrics`).
     merge
         Merge runs of labels at most this many frames apart (strict and counting figures only).
     tolerances, window, paper_tolerance, pme_tolerance
@@ -213,7 +227,7 @@ def score(
     >>> rep.aggregate.strict_pooled["2f"].f1
     1.0
     """
-    label_name, lab = _as_labels(labels)
+    label_name, lab, dont_care = _as_labels(labels)
     preds = _as_predictions(predictions)
     if not lab:
         raise InputError(f"{label_name}: labels have no usable rows")
@@ -236,13 +250,15 @@ def score(
     for vid, frames in lab.items():
         if vid not in found:
             missing.append(vid)
-            rows.append(evaluate_video(frames, [], video_id=vid, missing=True, **opts))
+            rows.append(evaluate_video(frames, [], video_id=vid, missing=True,
+                                       dont_care_frames=dont_care.get(vid, ()), **opts))
             continue
         ev = found[vid]
         n = ev.video.n_frames
         if n > 0 and frames and max(frames) >= n:
             log.warning("%s: labelled frame %d is beyond the video's %d frames; wrong video?", vid, max(frames), n)
         ref_times = _label_times(ev, frames)
+        dc = dont_care.get(vid, ())
         rows.append(
             evaluate_video(
                 frames,
@@ -250,6 +266,8 @@ def score(
                 ref_times=ref_times,
                 est_times=ev.times if ref_times is not None else None,
                 video_id=vid,
+                dont_care_frames=dc,
+                dont_care_times=_label_times(ev, dc) if ref_times is not None else None,
                 **opts,
             )
         )
@@ -267,7 +285,8 @@ def score(
         aggregate=evaluate(rows),
         missing=tuple(missing),
         unlabelled=tuple(unlabelled),
-        settings={"merge": int(merge), **{k: v for k, v in opts.items() if k != "merge"}},
+        settings={"merge": int(merge), **{k: v for k, v in opts.items() if k != "merge"},
+                  "n_dont_care": sum(len(v) for k, v in dont_care.items() if k in lab)},
     )
 
 
@@ -330,6 +349,8 @@ def video_row(report: EvaluationReport, v: VideoScores) -> dict:
         "n_labels_raw": v.n_ref_raw,
         "n_labels": v.n_ref,
         "n_pred": v.n_est,
+        "n_dont_care": v.n_dont_care,
+        "n_pred_ignored": v.n_ignored,
     }
     for key, s in v.strict.items():
         row.update(_strict_cols(key, s))

@@ -44,7 +44,7 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from actiondubber.audio import DEFAULT_SR, AudioClip, onset_strength, peak_pick, read_audio_clip
 from actiondubber.detection import DetectorParams, events_from_curve, strength_curve
 from actiondubber.errors import ActionDubberError, ParameterError
-from actiondubber.sync.soundtype import SoundType, classify_soundtrack
+from actiondubber.sync.soundtype import SPEECH_DETECTORS, SoundType, classify_soundtrack
 from actiondubber.types import Events
 
 #: Audio block length for the onset envelope (bounds the spectrogram's memory on long soundtracks).
@@ -64,9 +64,10 @@ class SyncRefused(ActionDubberError):
 
     exit_code = 5
 
-    def __init__(self, message: str, kind: str = "few_impacts") -> None:
+    def __init__(self, message: str, kind: str = "few_impacts", soundtype: SoundType | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.soundtype = soundtype  # the classifier's verdict, when it refused for music/speech
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class SyncParams:
     clips, whose sounds start at known samples, the onset peaks land 0–3 ms
     after the true start). ``refuse_music``: refuse soundtracks that
     :func:`~actiondubber.sync.soundtype.classify_soundtrack` calls music or
-    speech.
+    speech. ``speech_detector``: how it finds speech (``auto``, ``vad`` =
+    silero-vad, ``rule``; see :mod:`~actiondubber.sync.soundtype`).
     """
 
     max_lag: float = 0.5
@@ -98,8 +100,12 @@ class SyncParams:
     hop: int = 64
     n_mels: int = 64
     refuse_music: bool = True
+    speech_detector: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.speech_detector not in SPEECH_DETECTORS:
+            raise ParameterError(f"speech detector must be one of {', '.join(SPEECH_DETECTORS)}, "
+                                 f"not {self.speech_detector!r}")
         if not 0.0 < self.max_lag <= 5.0:
             raise ParameterError(f"max lag must be in (0, 5] s, got {self.max_lag}")
         if self.min_impacts < 2:
@@ -480,6 +486,7 @@ def estimate_offset(
             f"{name}: the soundtrack sounds like {soundtype.verdict} ({soundtype.reason}); "
             "impact sounds are needed to measure the offset",
             kind=soundtype.verdict,
+            soundtype=soundtype,
         )
     fps = float(fps) if fps and fps > 0 else 25.0
     period = 1.0 / fps
@@ -621,6 +628,10 @@ def measure_offset(
     if times.size != scores.size:
         times = np.array([info.time_of(i) for i in range(scores.size)])
     env = onset_envelope(clip, params)
-    kind = classify_soundtrack(clip) if params.refuse_music else None
-    return estimate_offset(times, scores, np.asarray(events.frames, dtype=np.int64), env, fps=info.fps,
-                           params=params, video=str(video), soundtype=kind)
+    kind = classify_soundtrack(clip, params.speech_detector) if params.refuse_music else None
+    try:
+        return estimate_offset(times, scores, np.asarray(events.frames, dtype=np.int64), env, fps=info.fps,
+                               params=params, video=str(video), soundtype=kind)
+    except SyncRefused as exc:
+        exc.soundtype = exc.soundtype or kind  # what the soundtrack was, for reports
+        raise

@@ -106,3 +106,96 @@ def music_wave(seconds: float, sr: int, *, seed: int = 0) -> np.ndarray:
         env = np.minimum(1.0, tt / 0.01) * np.exp(-tt / 0.4)
         y[a : a + tt.size] += sum(0.1 / h * env * np.sin(2 * np.pi * f * h * tt) for h in range(1, 6))
     return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+#: Formants (Hz) of five vowels, adult male averages (F1, F2, F3).
+_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410))
+
+
+def _resonator(x: np.ndarray, f: np.ndarray, bw: float, sr: int) -> np.ndarray:
+    """Two-pole resonance at the (per-sample) frequency *f* with bandwidth *bw* (Klatt's formant filter)."""
+    from scipy.signal import lfilter
+
+    r = math.exp(-math.pi * bw / sr)
+    out = np.empty_like(x)
+    z = np.zeros(2)
+    blk = 256  # the formant moves slowly: constant coefficients per block
+    for s in range(0, x.size, blk):
+        c = 2 * r * math.cos(2 * math.pi * float(f[s]) / sr)
+        a = [1.0, -c, r * r]
+        out[s : s + blk], z = lfilter([1.0 - c + r * r], a, x[s : s + blk], zi=z)
+    return out
+
+
+def speech_like_wave(seconds: float, sr: int, *, seed: int = 0, pause: float = 0.15) -> np.ndarray:
+    """Formant-synthesised babble (mono float32, peak 0.5): a stand-in for speech where no recorded speech exists.
+
+    A source-filter model: a glottal pulse train (f0 90–180 Hz with jitter and a falling
+    contour per phrase) through three formant resonators gliding between random vowels at a
+    syllable rate of ~4–6 Hz, with a syllable amplitude envelope, noise fricatives between some
+    syllables, and a pause about every 2 s (*pause*: the share of time left silent). It has the
+    rhythm and spectrum of speech but no words; what a speech detector calls it is measured,
+    not assumed (``benchmarks/bench_sync.py``).
+    """
+    from scipy.signal import butter, lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    # syllables: (start, length) on a jittered ~5 Hz grid, phrases of ~2 s separated by pauses
+    f0 = np.zeros(n)
+    amp = np.zeros(n)
+    f_tr = np.zeros((3, n))
+    noise_env = np.zeros(n)
+    t = 0.0
+    phrase_end = rng.uniform(1.5, 2.5)
+    base = rng.uniform(95.0, 150.0)
+    prev = _VOWELS[rng.integers(0, 5)]
+    while t < seconds:
+        if t >= phrase_end:  # a pause, then a new phrase
+            t += pause * 2.0 / (1 - pause) * rng.uniform(0.6, 1.4)
+            phrase_end = t + rng.uniform(1.5, 2.5)
+            base = rng.uniform(95.0, 150.0)
+            continue
+        dur = rng.uniform(0.16, 0.26)
+        a, b = int(t * sr), min(n, int((t + dur) * sr))
+        if b <= a:
+            break
+        m = b - a
+        v = _VOWELS[rng.integers(0, 5)]
+        ramp = np.linspace(0, 1, m)
+        glide = np.clip(ramp / 0.3, 0, 1)
+        for k in range(3):
+            f_tr[k, a:b] = prev[k] + (v[k] - prev[k]) * glide
+        prev = v
+        phase = (t - (phrase_end - 2.0)) / 2.0
+        f0[a:b] = base * (1.15 - 0.25 * np.clip(phase, 0, 1)) * (1 + 0.08 * np.sin(np.pi * ramp))
+        amp[a:b] = np.sin(np.pi * ramp) ** 0.6 * rng.uniform(0.6, 1.0)
+        if rng.random() < 0.35:  # a fricative leading into the syllable
+            fl = min(m, int(rng.uniform(0.05, 0.09) * sr))
+            noise_env[a : a + fl] = np.hanning(2 * fl)[:fl] * 0.5
+            amp[a : a + fl] *= np.linspace(0, 1, fl)
+        t += dur + rng.uniform(0.0, 0.04)
+    # glottal source: one pulse per period (with jitter), shaped by a short decay
+    src = np.zeros(n)
+    voiced = f0 > 0
+    inc = np.where(voiced, f0 / sr, 0.0) * (1 + 0.01 * rng.standard_normal(n))
+    cyc = np.cumsum(inc)
+    pulses = np.flatnonzero(np.diff(np.floor(cyc), prepend=0.0) > 0)
+    src[pulses] = 1.0
+    # glottal spectrum falling ~12 dB/octave (two poles near 0 Hz), then lip radiation (+6 dB/octave)
+    src = lfilter([1.0], [1.0, -2 * 0.97, 0.97**2], src)
+    src = np.diff(src, prepend=0.0) * amp
+    src /= np.abs(src).max() + 1e-12
+    y = src
+    tracks = [np.maximum(f_tr[0], 200.0), np.maximum(f_tr[1], 600.0), np.maximum(f_tr[2], 1800.0),
+              np.full(n, 3300.0), np.full(n, 3750.0)]
+    for f, bw in zip(tracks, (60.0, 90.0, 150.0, 250.0, 300.0), strict=True):
+        if f[0] < sr / 2 - bw:
+            y = _resonator(y, f, bw, sr)  # a cascade, as in Klatt's synthesiser: natural formant levels
+    if sr > 8000:
+        bh, ah = butter(2, min(0.99, 3000.0 / (sr / 2)), btype="high")
+        y += lfilter(bh, ah, rng.standard_normal(n)) * noise_env * 0.3 * np.abs(y).max()
+    y += 1e-4 * rng.standard_normal(n)
+    return (0.5 * y / (np.abs(y).max() + 1e-12)).astype(np.float32)

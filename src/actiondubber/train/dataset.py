@@ -65,6 +65,7 @@ class LabelledVideo:
     frames: tuple[int, ...]
     label_class: str = ""
     line: int = 0
+    dont_care: tuple[int, ...] = ()
 
 
 @dataclass
@@ -162,7 +163,7 @@ def resolve_rows(
                  "audible actions)", where)
             report.skip("with no labels", line, vid)
             continue
-        rows.append(LabelledVideo(vid, str(path), tuple(vl.frames), vl.label_class, line))
+        rows.append(LabelledVideo(vid, str(path), tuple(vl.frames), vl.label_class, line, tuple(vl.dont_care)))
     return rows, report
 
 
@@ -173,6 +174,7 @@ class Item:
     video: LabelledVideo
     features: VideoFeatures
     positive_rows: np.ndarray  # sorted unique feature rows (frame - FRAME_OFFSET) with a label
+    ignore_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # don't-care rows
 
     @property
     def n_rows(self) -> int:
@@ -184,6 +186,13 @@ class Item:
         r = self.positive_rows - start
         t[r[(r >= 0) & (r < length)]] = 1.0
         return t
+
+    def ignored(self, start: int, length: int) -> np.ndarray:
+        """Bool mask of rows ``start .. start+length-1`` that are don't-care (left out of the loss)."""
+        m = np.zeros(length, bool)
+        r = self.ignore_rows - start
+        m[r[(r >= 0) & (r < length)]] = True
+        return m
 
 
 def _check_frames(
@@ -264,7 +273,9 @@ def load_set(
         pos = _check_frames(row, feats, report, warn)
         if pos is None:
             continue
-        items.append(Item(row, feats, pos))
+        dc = np.asarray(row.dont_care, np.int64)
+        dc = np.setdiff1d(np.unique(np.clip(dc[dc < feats.info.n_frames] - FRAME_OFFSET, 0, feats.n_rows - 1)), pos)
+        items.append(Item(row, feats, pos, dc))
     report.n_used = len(items)
     (emit if report.n_skipped else log.info)("%s", report.summary())
     if not any(it.positive_rows.size for it in items):
@@ -283,6 +294,7 @@ class Clip:
     n_valid: int
     video_index: int
     start: int
+    ignore: np.ndarray | None = None  # don't-care rows (bool), left out of the loss
 
 
 @dataclass
@@ -312,7 +324,7 @@ class LabelledSet:
         rgb, mot, inf, n_valid = pad_rows(rgb, mot, inf, length)
         if augment and rng.random() < 0.5:
             rgb, mot, inf = hflip(rgb, mot, inf)
-        return Clip(rgb, mot, inf, item.targets(start, length), n_valid, index, start)
+        return Clip(rgb, mot, inf, item.targets(start, length), n_valid, index, start, item.ignored(start, length))
 
 
 class ClipSampler:
@@ -362,7 +374,10 @@ class ClipSampler:
 
 
 def collate(clips: Sequence[Clip], *, use_motion: bool = True, use_inflection: bool = True):
-    """Stack clips into model inputs ``(rgb, motion | None, inflection | None)``, targets (B,T), valid (B,T)."""
+    """Stack clips into model inputs ``(rgb, motion | None, inflection | None)``, targets (B,T), valid (B,T).
+
+    *valid* is False on padding and on don't-care rows (:attr:`Clip.ignore`).
+    """
     import torch
 
     rgbs, mots, infs = [], [], []
@@ -376,5 +391,7 @@ def collate(clips: Sequence[Clip], *, use_motion: bool = True, use_inflection: b
     inflection = torch.stack(infs) if use_inflection else None
     targets = torch.from_numpy(np.stack([c.targets for c in clips]))
     t = targets.shape[1]
-    valid = torch.stack([torch.arange(t) < c.n_valid for c in clips])
+    valid = torch.stack([(torch.arange(t) < c.n_valid)
+                         & (torch.ones(t, dtype=torch.bool) if c.ignore is None else ~torch.from_numpy(c.ignore))
+                         for c in clips])
     return rgb, motion, inflection, targets, valid

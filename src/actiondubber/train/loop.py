@@ -373,7 +373,7 @@ def validate(
     the one with the best pooled strict F1@±2 (``val_threshold``); the
     figures are those at that threshold.
     """
-    from actiondubber.evaluate import score
+    from actiondubber.evaluate import VideoLabels, score
 
     m = _unwrap(model)
     was_training = m.training
@@ -393,7 +393,8 @@ def validate(
     finally:
         m.train(was_training)
     best = None
-    labels = {item.video.video_id: ref for item, _, _, ref in curves}
+    labels = {item.video.video_id: VideoLabels(item.video.video_id, tuple(ref), "", item.video.dont_care)
+              for item, _, _, ref in curves}  # don't-care frames count neither way
     for th in thresholds:  # the one in-memory scorer, as `actiondubber evaluate` and the benchmarks use it
         found = {item.video.video_id: events_from_probs(info, probs, None, threshold=th)
                  for item, info, probs, _ in curves}
