@@ -26,7 +26,7 @@ from actiondubber.detection.verifier import (
 )
 from actiondubber.errors import InputError
 from actiondubber.evaluate.labels import write_labels
-from actiondubber.train.verifier import train_verifier
+from actiondubber.train.verifier import clip_table, train_verifier
 from actiondubber.types import VideoInfo
 
 
@@ -145,3 +145,15 @@ def test_shipped_verifier_loads_and_runs(drop_set):
     model = load_verifier("default")
     ev = run_detector(d / "a.mp4", DetectorParams(verifier="default"))
     assert ev.params["verifier_threshold"] == model.threshold
+
+
+def test_candidates_near_dont_care_frames_are_left_out_of_the_fit():
+    x, true = _spiky(0)
+    cur = _curve(x)
+    weak = list(range(33, 290, 27))  # the broad bumps, marked "don't care" instead of false
+    c = clip_table("x", cur, true, channels=False, dont_care=weak)
+    near = np.array([min(abs(int(k) - w) for w in weak) <= 2 for k in c.candidates])
+    assert near.any() and (c.weights[near & (c.labels == 0)] == 0).all()
+    assert (c.weights[c.labels == 1] == 1).all()
+    plain = clip_table("x", cur, true, channels=False)
+    assert (plain.weights == 1).all()

@@ -43,18 +43,28 @@ class VerifierClip:
     features: np.ndarray
     labels: np.ndarray
     truth: tuple[int, ...]
+    #: Frames marked "don't care" in the labels (weak onsets): unmatched candidates near one are left
+    #: out of the fit (weight 0) and of the scoring.
+    dont_care: tuple[int, ...] = ()
+    weights: np.ndarray | None = None
 
 
 def clip_table(video: str, curve: StrengthCurve, truth: Sequence[int], *, channels: bool,
-               short_side: int = 128) -> VerifierClip:
-    """Candidates of *curve* with their features and whether each matches a true frame."""
+               short_side: int = 128, dont_care: Sequence[int] = ()) -> VerifierClip:
+    """Candidates of *curve* with their features, whether each matches a true frame, and its weight."""
     cand = propose(curve, short_side)
     feats = channel_features(curve, cand, short_side) if channels else candidate_features(curve.scores, cand,
                                                                                            short_side)
     lab = np.zeros(len(cand))
     for _r, e in match_events(list(truth), list(cand), MATCH_TOLERANCE):
         lab[e] = 1.0
-    return VerifierClip(video, curve, cand, feats, lab, tuple(int(f) for f in truth))
+    wts = np.ones(len(cand))
+    if len(dont_care) and len(cand):
+        dc = np.asarray(dont_care, np.float64)
+        near = np.abs(cand[:, None].astype(np.float64) - dc[None, :]).min(axis=1) <= MATCH_TOLERANCE
+        wts[(lab == 0) & near] = 0.0
+    return VerifierClip(video, curve, cand, feats, lab, tuple(int(f) for f in truth),
+                        tuple(int(f) for f in dont_care), wts)
 
 
 def load_clips(
@@ -80,13 +90,14 @@ def load_clips(
         if progress is not None:
             progress(p.name)
         curve = strength_curve(p, replace(params, frame_offset=0, verifier=""), channels=channels)
-        out.append(clip_table(p.stem, curve, rows[p.stem].frames, channels=channels, short_side=short))
+        out.append(clip_table(p.stem, curve, rows[p.stem].frames, channels=channels, short_side=short,
+                              dont_care=rows[p.stem].dont_care))
     return out
 
 
 def _f1(clips: Sequence[VerifierClip], model: Verifier, params: DetectorParams) -> float:
-    vals = [evaluate_video(c.truth, verify(c.curve, model, params), tolerances=(MATCH_TOLERANCE,))
-            .strict[f"{MATCH_TOLERANCE}f"].f1 for c in clips]
+    vals = [evaluate_video(c.truth, verify(c.curve, model, params), tolerances=(MATCH_TOLERANCE,),
+                           dont_care_frames=c.dont_care).strict[f"{MATCH_TOLERANCE}f"].f1 for c in clips]
     return float(np.mean(vals)) if vals else 0.0
 
 
@@ -111,13 +122,16 @@ def fit_verifier(
         for c in part:
             feats.append(c.features)
             labs.append(c.labels)
-            wts.append(np.full(len(c.labels), 1.0 / max(n, 1)))
+            w_c = np.ones(len(c.labels)) if c.weights is None else c.weights
+            wts.append(w_c / max(n, 1))
     x = np.concatenate(feats) if feats else np.zeros((0, 0))
     y = np.concatenate(labs) if labs else np.zeros(0)
-    if len(y) < 4 or y.min() == y.max():
+    w_all = np.concatenate(wts) if wts else np.zeros(0)
+    keep = w_all > 0
+    if keep.sum() < 4 or y[keep].min() == y[keep].max():
         raise InputError("too few candidates to train a verifier: it needs both true and false candidates "
                          "(more clips, or clips with labelled events)")
-    w = np.concatenate(wts)
+    w = w_all
     model = fit(x, y, sample_weight=w * len(w), l2=l2)
     best, best_t = -1.0, 0.5
     for t in THRESHOLDS:
@@ -169,7 +183,8 @@ def train_verifier(
     from actiondubber.detection.detector import events_from_curve
 
     plain = float(np.mean([evaluate_video(c.truth, [e.frame for e in events_from_curve(c.curve, params).events],
-                                          tolerances=(MATCH_TOLERANCE,)).strict[f"{MATCH_TOLERANCE}f"].f1
+                                          tolerances=(MATCH_TOLERANCE,), dont_care_frames=c.dont_care)
+                           .strict[f"{MATCH_TOLERANCE}f"].f1
                            for c in tune]))
     report = {"clips": sum(len(p) for p in parts), "candidates": int(sum(len(c.labels) for p in parts for c in p)),
               "threshold": model.threshold, "tune_f1_2_verifier": _f1(tune, model, params),
