@@ -70,6 +70,10 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("weights") / "audible_av.pt"
 
 #: Agreement features per step (see :func:`agreement_features`).
 AGREE_DIM = 14
+#: What the backbone of a residual model reads: only the candidate channel (default; it then cannot
+#: learn a picture detector of its own, which on synthetic clips would not carry over to real footage)
+#: or all kinematic features plus the candidate channel.
+PICTURE_INPUTS = ("candidates", "features")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ class AudibleConfig:
     (it must lie strictly between ``sigmoid(-prior_logit)`` and ``sigmoid(prior_logit)`` so that a
     closed gate gives exactly the candidates). ``gate_input="agreement"``: the MRAV-FF gate reads
     :func:`agreement_features` (lags ±``agree_lags`` frames, local window ±``agree_window``).
+    ``picture_input``: what the backbone reads (:data:`PICTURE_INPUTS`); the gate's agreement
+    features always use the deceleration curve too. ``gate_floor``: when the clip's mean gate (over
+    steps and levels) is below it, the sound is refused altogether and the result is the picture-only
+    one — the learned gate read as a decision for the whole clip, since a wrong offset or a foreign
+    soundtrack concerns the whole clip (0 disables it).
     """
 
     visual_dim: int = VISUAL_DIM + 1
@@ -102,8 +111,13 @@ class AudibleConfig:
     prior_logit: float = 3.0
     agree_lags: int = 12
     agree_window: int = 16
+    picture_input: str = "candidates"
+    gate_floor: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.picture_input not in PICTURE_INPUTS:
+            raise ParameterError(f"picture_input must be one of {', '.join(PICTURE_INPUTS)}, "
+                                 f"got {self.picture_input!r}")
         if self.fusion not in FUSIONS:
             raise ParameterError(f"fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.residual and not 1 / (1 + math.exp(self.prior_logit)) < self.threshold < 1 / (
@@ -170,8 +184,9 @@ class AudibleNet(nn.Module):
     def __init__(self, cfg: AudibleConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone = FPNBackbone(cfg.visual_dim, cfg.width, cfg.heads, cfg.window, levels=cfg.levels,
-                                    stem=cfg.stem, mlp_ratio=2, path_drop=0.0)
+        self.only_candidates = cfg.residual and cfg.picture_input == "candidates"
+        self.backbone = FPNBackbone(1 if self.only_candidates else cfg.visual_dim, cfg.width, cfg.heads, cfg.window,
+                                    levels=cfg.levels, stem=cfg.stem, mlp_ratio=2, path_drop=0.0)
         agree_dim = AGREE_DIM if cfg.gate_input == AGREEMENT else 0
         self.fusion = Fusion(FusionConfig(cfg.fusion, cfg.audio_dim, cfg.fusion_heads, cfg.fusion_window,
                                           cfg.gate_input, agree_dim=agree_dim), cfg.width, cfg.levels)
@@ -186,7 +201,7 @@ class AudibleNet(nn.Module):
     def forward(self, visual: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor | None = None,
                 audio_on: torch.Tensor | None = None, prior: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        feats, masks = self.backbone(visual, mask)
+        feats, masks = self.backbone(visual[..., -1:] if self.only_candidates else visual, mask)
         agree = None
         if audio is not None and self.cfg.gate_input == AGREEMENT and self.cfg.fusion == "mravff":
             agree = self.agreement(visual, mask, audio)
@@ -260,6 +275,7 @@ class CachedClip:
     sr: int
     start: float
     frames: tuple[int, ...]
+    candidate_frames: tuple[int, ...] | None = None
 
     @property
     def fps(self) -> float:
@@ -267,7 +283,9 @@ class CachedClip:
         return float((len(t) - 1) / (t[-1] - t[0])) if len(t) > 1 and t[-1] > t[0] else 30.0
 
     def candidates(self, fp: FeatureParams | None = None, sensitivity: float = 0.5) -> np.ndarray:
-        """The training-free detector's events (from the cached ``log1p`` deceleration column)."""
+        """The training-free detector's events (given, or from the cached ``log1p`` deceleration column)."""
+        if self.candidate_frames is not None:
+            return np.asarray(self.candidate_frames, np.int64)
         return vision_frames(np.expm1(self.visual[:, 0].astype(np.float64)), self.fps, fp or FeatureParams(),
                              sensitivity)
 
@@ -282,6 +300,50 @@ def cache_clip(path: str | os.PathLike, frames: Sequence[int], params: FeaturePa
     except NoAudioStreamError:
         y, sr, st = None, params.audio_sr, 0.0
     return CachedClip(Path(path).stem, vis, np.asarray(info.timestamps), y, sr, st, tuple(int(f) for f in frames))
+
+
+#: Scenes of the synthetic training clips (``bounce`` twice: it is the commonest kind of footage).
+SYNTH_SCENES = ("bounce", "mixed", "walls", "juggle", "pendulum", "wheel", "pan", "bounce")
+
+
+def synthetic_clips(work: str | os.PathLike, n: int, seed: int, prefix: str,
+                    params: FeatureParams | None = None) -> list[CachedClip]:
+    """*n* synthetic clips (all scenes, 30 and 15 fps) with their features, rendered into ``work/prefix``
+    (or reused from there: features are cached as ``.npz`` beside the clips); labels = the collision frames."""
+    from actiondubber.tal.synthdata import default_specs, render_set
+
+    specs = default_specs(n, seed=seed, scenes=SYNTH_SCENES, fps=(30.0, 30.0, 15.0))
+    out = []
+    for c in render_set(Path(work) / prefix, specs, prefix=prefix):
+        z = Path(c.path).with_suffix(".npz")
+        if z.is_file():
+            d = np.load(z)
+            out.append(CachedClip(Path(c.path).stem, d["visual"], d["times"], d["samples"], int(d["sr"]),
+                                  float(d["start"]), tuple(c.labelled_frames)))
+            continue
+        cc = cache_clip(c.path, c.labelled_frames, params)
+        np.savez(z, visual=cc.visual, times=cc.times, samples=cc.samples, sr=cc.sr, start=cc.start)
+        out.append(cc)
+    return out
+
+
+def footage_clip(path: str | os.PathLike, params: FeatureParams | None = None, *, rel_threshold: float = 0.25,
+                 features: tuple[VideoInfo, np.ndarray, np.ndarray, np.ndarray] | None = None) -> CachedClip:
+    """A training clip from footage with sound, labelled from its own soundtrack.
+
+    Labels: the strong onsets of the clean soundtrack (:func:`actiondubber.audio.labels.audio_event_frames`,
+    how ``labels_audio_onsets.csv`` of the real clips was made); candidates: the training-free
+    detector's events. *features*: ``visual_features(path, params)`` when already computed.
+    """
+    from actiondubber.audio.labels import audio_event_frames
+
+    params = params or FeatureParams()
+    info, vis, raw, xy = features if features is not None else visual_features(path, params)
+    a = read_audio_clip(path, sr=params.audio_sr)
+    frames = audio_event_frames(path, rel_threshold=rel_threshold, info=info)
+    cands = picture_only_events(info, raw, xy, params).frames
+    return CachedClip(Path(path).stem, vis, np.asarray(info.timestamps), a.samples, a.sr, a.start,
+                      tuple(int(f) for f in frames), tuple(int(f) for f in cands))
 
 
 def soft_targets(n: int, frames: Sequence[int], sigma: float) -> np.ndarray:
@@ -315,14 +377,20 @@ def model_inputs(visual: np.ndarray, candidates: Sequence[int], cfg: AudibleConf
 
 def predict_logits(model: AudibleNet, visual: np.ndarray, audio: np.ndarray | None,
                    candidates: Sequence[int] = ()) -> tuple[np.ndarray, list[float], list[np.ndarray]]:
-    """Per-frame logit, mean gate per level (empty without audio or gate) and the gate per step and level."""
+    """Per-frame logit, mean gate per level (empty without audio or gate) and the gate per step and level.
+
+    A residual model whose clip-mean gate is under ``cfg.gate_floor`` returns the candidates' logits
+    (the sound refused); the gates returned are still the learned ones.
+    """
     model.eval()
     vin, prior = model_inputs(visual, candidates, model.cfg)
     v, m, a, on, p = _batch([vin], [audio], model.cfg.levels, [prior])
     with torch.no_grad():
         logit, gates = model(v, m, a if audio is not None else None, on, p)
-    n = visual.shape[0]
-    per = [g[0][: math.ceil(n / 2**lv)].numpy() for lv, g in enumerate(gates)] if audio is not None else []
+        n = visual.shape[0]
+        per = [g[0][: math.ceil(n / 2**lv)].numpy() for lv, g in enumerate(gates)] if audio is not None else []
+        if per and model.cfg.residual and float(np.mean([g.mean() for g in per])) < model.cfg.gate_floor:
+            logit, _ = model(v, m, None, on, p)  # the sound refused: exactly the candidates
     return logit[0, :n].numpy(), [float(g.mean()) for g in per], per
 
 
@@ -393,7 +461,7 @@ GATE_TARGETS = {"clean": 1.0, "shift": 0.0, "swap": 0.0}
 
 def train_audible(clips: Sequence[CachedClip], cfg: AudibleConfig = AudibleConfig(), *, iters: int = 800,
                   batch: int = 8, lr: float = 2e-3, seed: int = 0, variants: int = 3, p_degrade: float = 0.5,
-                  condition_probs: dict[str, float] | None = None, gate_weight: float = 0.3,
+                  condition_probs: dict[str, float] | None = None, gate_weight: float = 0.5,
                   progress: Callable[[int], None] | None = None) -> AudibleNet:
     """Train :class:`AudibleNet` on *clips*, each step showing each clip under a random soundtrack condition.
 
@@ -556,13 +624,12 @@ def events_from_av(info: VideoInfo, probs: np.ndarray, xy: np.ndarray, cfg: Audi
     return Events(info, tuple(evs), probs.astype(np.float32), params)
 
 
-def _training_free(info: VideoInfo, raw: np.ndarray, xy: np.ndarray, lm: LoadedAudible, sensitivity: float,
-                   extra: dict | None = None) -> Events:
-    """The training-free detector's events from the deceleration curve already computed (same flows)."""
+def picture_only_events(info: VideoInfo, raw: np.ndarray, xy: np.ndarray, fp: FeatureParams,
+                        sensitivity: float = 0.5, extra: dict | None = None) -> Events:
+    """The training-free detector's events from its deceleration curve *raw* already computed (same flows)."""
     from actiondubber.detection.detector import StrengthCurve, events_from_curve
     from actiondubber.video.reader import analysis_size
 
-    fp = lm.feature_params
     p = DetectorParams(short_side=fp.short_side, backend=fp.backend, flow_preset=fp.flow_preset,
                        compensate=fp.compensate, gravity=fp.gravity, sensitivity=sensitivity)
     curve = StrengthCurve(info, raw.astype(np.float32), xy[:, 0].copy(), xy[:, 1].copy(),
@@ -626,16 +693,19 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
             except NoAudioStreamError:
                 log.warning("%s: no audio track; detecting from the picture only", video)
                 if no_audio == "training-free":
-                    return _training_free(info, raw, xy, lm, sensitivity,
-                                          {"audio_used": False, "mean_gate_per_level": [], "note": NO_AUDIO_NOTE})
+                    return picture_only_events(info, raw, xy, lm.feature_params, sensitivity,
+                                               {"audio_used": False, "mean_gate_per_level": [], "note": NO_AUDIO_NOTE})
                 note = "no audio track: picture only (gate 0)"
-    cands = _training_free(info, raw, xy, lm, sensitivity).frames if lm.cfg.residual else []
+    cands = picture_only_events(info, raw, xy, lm.feature_params, sensitivity).frames if lm.cfg.residual else []
     logit, gates, per_step = predict_logits(lm.model, vis, aud, cands)
     probs = 1.0 / (1.0 + np.exp(-logit))
     params = {"detector": "mravff-audio-visual", "model": lm.path, "fusion": lm.cfg.fusion,
               "gate_input": lm.cfg.gate_input, "residual": lm.cfg.residual, "audio_used": aud is not None,
               "mean_gate_per_level": [round(g, 4) for g in gates], "threshold": lm.cfg.threshold,
               "sensitivity": sensitivity, **{f"feature_{k}": v for k, v in lm.feature_params.to_dict().items()}}
+    if per_step and lm.cfg.residual:
+        params["gate_floor"] = lm.cfg.gate_floor
+        params["audio_refused"] = bool(float(np.mean([g.mean() for g in per_step])) < lm.cfg.gate_floor)
     if per_step:
         params["gate_per_level"] = {"min": [round(float(g.min()), 4) for g in per_step],
                                     "max": [round(float(g.max()), 4) for g in per_step]}
