@@ -191,7 +191,8 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
             t1 = time.time()
             fit = train + [c for k, c in enumerate(real) if k not in held]
             ck = work / "av_models" / f"{fusion}_fold{fold}_of{n_f}_{iters}.pt"
-            if reuse and ck.is_file():
+            reused = reuse and ck.is_file()
+            if reused:
                 model = load_audible(ck).model
             else:
                 model = train_audible(fit, AudibleConfig(fusion=fusion), iters=iters, seed=fold)
@@ -203,9 +204,10 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
             secs = _score(model, sets["synthetic"], rows, fusion, f"synthetic_fold{fold}")
             if real:
                 secs += _score(model, [sets["real"][k] for k in held], rows, fusion, "real")
-            timing.setdefault(fusion, []).append({"train_s": round(tt, 1), "infer_s": round(secs, 2)})
-            print(f"[B] {fusion} fold {fold}: trained {iters} iterations in {tt:.0f} s "
-                  f"(held-out real clips {held})", flush=True)
+            timing.setdefault(fusion, []).append({"train_s": None if reused else round(tt, 1),
+                                                  "infer_s": round(secs, 2), "reused": str(ck) if reused else None})
+            how = f"reused {ck}" if reused else f"trained {iters} iterations in {tt:.0f} s"
+            print(f"[B] {fusion} fold {fold}: {how} (held-out real clips {held})", flush=True)
         for cond in REPORT_CONDITIONS:  # the synthetic figure: mean over the fold models
             f = [np.mean(rows[fusion][f"synthetic_fold{k}"][cond]["f1"]) for k in range(n_f)]
             g = [x for k in range(n_f) for x in rows[fusion][f"synthetic_fold{k}"][cond]["gate"]]
