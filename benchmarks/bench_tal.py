@@ -43,6 +43,8 @@ from actiondubber.tal.audible import (
     DEFAULT_WEIGHTS,
     AudibleConfig,
     CachedClip,
+    LoadedAudible,
+    detect_av,
     event_gap,
     footage_clip,
     load_audible,
@@ -164,6 +166,7 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
     test = synthetic_clips(wdir, 12, 103, "test", fp)
     sets = {"synthetic": _eval_items(test, [list(c.frames) for c in test], [_grid_info(c) for c in test], 31)}
     real: list[CachedClip] = []
+    vids: list[Path] = []
     if REAL.is_dir():
         labels = read_labels(REAL / "labels_audio_onsets.csv")
         vids = sorted(p for p in REAL.iterdir() if p.suffix in (".mp4", ".avi") and p.stem in labels.videos)
@@ -204,6 +207,12 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
             secs = _score(model, sets["synthetic"], rows, fusion, f"synthetic_fold{fold}")
             if real:
                 secs += _score(model, [sets["real"][k] for k in held], rows, fusion, "real")
+            if real and fold == 0:  # the shortcut above must be what `detect --use-audio` does: one clip end to end
+                it = sets["real"][held[0]]
+                ev = detect_av(vids[held[0]], LoadedAudible(model, fp, "fold model", {}))
+                logit, _, _ = predict_logits(model, it["clip"].visual, it["audio"]["clean"], it["cands"])
+                ref = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
+                assert ev.frames == [int(f) for f in ref], (ev.frames, ref)
             timing.setdefault(fusion, []).append({"train_s": None if reused else round(tt, 1),
                                                   "infer_s": round(secs, 2), "reused": str(ck) if reused else None})
             how = f"reused {ck}" if reused else f"trained {iters} iterations in {tt:.0f} s"

@@ -6,21 +6,26 @@ The model is a *residual on the training-free detector* (``AudibleConfig.residua
   localiser's kinematic features, :mod:`.features`) and its events are the *candidates*; they become a
   fixed prior logit per frame, ``+prior_logit`` at a candidate, ``-prior_logit`` elsewhere;
 * :class:`AudibleNet` runs a small version of the localiser's backbone (3 pyramid levels) over the
-  kinematic features plus a candidate channel, fuses the soundtrack into every level with the same
+  candidate channel only (``picture_input="candidates"``; ``"features"`` adds the kinematic features,
+  which let it learn a picture detector of its own that did not carry over from synthetic clips to
+  real footage), fuses the soundtrack into every level with the same
   MRAV-FF block (:mod:`.fusion`) and adds ``head(fused) - head(picture only)`` to the prior. With the
   gate closed (or no soundtrack) the two heads agree exactly, so the events *are* the training-free
   detector's; the sound can only confirm, remove, move or add events through the gated path;
 * the gate reads audio–picture *agreement* (``gate_input="agreement"``, :func:`agreement_features`):
   how well the soundtrack's onsets line up with the candidates and the deceleration curve at lag 0
   compared with other lags (±``agree_lags`` frames), over the clip and in a local window. Shifted or
-  foreign sound peaks at another lag or nowhere, noise and music flatten the match: the gate closes.
+  foreign sound peaks at another lag or nowhere, noise and music flatten the match: the gate closes;
+* when the clip's mean gate is under ``gate_floor`` the sound is refused for the whole clip.
 
 Training (:func:`train_audible`, ``benchmarks/make_av_weights.py``) shows every clip under a random
 soundtrack condition (:func:`actiondubber.tal.synthdata.corrupt_audio`: shifted ±100–300 ms, noise,
 music, off-screen impacts, another clip's sound, none) with the labels unchanged, degrades the
 candidates (missed, jittered and spurious events) so that the sound has something to correct, and
-adds a small loss that asks the gate to be open for the clip's own aligned sound and shut for shifted
-or foreign sound (``gate_weight``) so that it is the gate — not the attention — that closes. A file
+adds a loss that asks the gate to be open for the clip's own clean, aligned sound and shut for
+shifted, foreign, noisy or music-laden sound (``gate_weight``, :data:`GATE_TARGETS`) so that it is
+the gate — not the attention — that closes. Training clips: synthetic ones (:func:`synthetic_clips`)
+and footage labelled from its own soundtrack (:func:`footage_clip`). A file
 without a soundtrack gets the training-free detector's events (identical). The shipped default
 weights are ``actiondubber/tal/weights/audible_av.pt``. ``residual=False`` (older checkpoints) is the
 first design: the model's own per-frame probability, peaks picked on it.
