@@ -6,11 +6,17 @@ soundtracks were corrupted at random (clean, shifted, noise, music, off-screen i
 clip's sound, none), tested with each sound condition; mAP at tIoU 0.1:0.5 and 0.3:0.7 and the mean
 gate per level.
 
-Part B — event timing on the 12 real clips (``../shared/data/real``; key: onsets of the clean
-soundtrack, ``labels_audio_onsets.csv``): the training-free picture-only detector against
-``detect --use-audio`` with the shipped weights (trained on synthetic clips only), with the
-soundtrack clean, shifted by ±100–300 ms, under noise, under music, replaced by another clip's,
-or absent; strict F1@±2 (mean over clips) and the mean gate per level.
+Part B — event timing (``detect --use-audio``), strict F1@±2 (mean over clips) under every sound
+condition (clean, none, shifted +100/+300/−100/−300 ms, noise, music, another clip's sound) on
+(1) 12 held-out synthetic clips (seed 103; exact collision labels) and (2) the 12 real clips
+(``../shared/data/real``; key: ``labels_audio_onsets.csv``, onsets of the clean soundtrack). Rows:
+the training-free picture-only detector (vision only), the soundtrack's own strong onsets (audio
+onsets only), and the residual audio-visual model with ``--av-fusions`` (``mravff``, ``concat``,
+``add``), each trained on 24 synthetic clips plus the real clips *not* in the fold (``--folds``, real
+clip ``k`` in fold ``k % folds``): a real clip is only ever scored by models that never saw it; the
+synthetic figure is the mean over the fold models. Also the mean gate per level, training time and
+inference time. The shipped weights (which saw all 12 real clips) are scored on the synthetic clips
+only as a check.
 
     python benchmarks/bench_tal.py [--part a|b|both] [--work benchmarks/results/tal] [--epochs 40]
 
@@ -20,6 +26,7 @@ Figures measured on a shared, heavily loaded 2-core CPU: times are inflated.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -27,17 +34,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from actiondubber.audio.reader import read_audio_clip
-from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve
+from actiondubber.audio.labels import times_to_frames
+from actiondubber.audio.onsets import impact_onsets
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
 from actiondubber.tal.annotations import load_annotations
-from actiondubber.tal.audible import detect_av, load_audible
-from actiondubber.tal.features import FeatureParams, visual_features
+from actiondubber.tal.audible import (
+    DEFAULT_WEIGHTS,
+    AudibleConfig,
+    CachedClip,
+    LoadedAudible,
+    detect_av,
+    event_gap,
+    footage_clip,
+    load_audible,
+    predict_logits,
+    residual_events,
+    save_audible,
+    synthetic_clips,
+    train_audible,
+)
+from actiondubber.tal.features import FeatureParams, audio_features_from_samples, visual_features
 from actiondubber.tal.metrics import TIOU_EPIC, TIOU_THUMOS, mean_ap
 from actiondubber.tal.model import TALConfig
-from actiondubber.tal.synthdata import corrupt_audio, default_specs, make_tal_dataset
+from actiondubber.tal.synthdata import REPORT_CONDITIONS, corrupt_audio, default_specs, make_tal_dataset
 from actiondubber.tal.train import load_items, predict_items, train_tal
+from actiondubber.types import VideoInfo
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 CONDITIONS = ("clean", "shift", "noise", "music", "offscreen", "swap", "none")
@@ -81,58 +103,148 @@ def part_a(work: Path, epochs: int, fusions: list[str], n: tuple[int, int, int])
     return out
 
 
-def _picture_only(info, raw_decel, xy, shape) -> list[int]:
-    """The training-free detector's events from the same flow pass (its deceleration curve is column 0)."""
-    p = DetectorParams()
-    curve = StrengthCurve(info, raw_decel.astype(np.float32), xy[:, 0], xy[:, 1], shape)
-    return events_from_curve(curve, p).frames
+def _audio_only(info, y, sr: int, start: float) -> list[int]:
+    """Audio onsets only: the strong onsets of the (corrupted) soundtrack, as the key was made from the clean one."""
+    if y is None:
+        return []
+    return times_to_frames(info, impact_onsets(y, sr) + start)
 
 
-def part_b(work: Path, weights: Path | None) -> dict:
-    labels = read_labels(REAL / "labels_audio_onsets.csv")
-    vids = sorted(p for p in REAL.iterdir() if p.suffix in (".mp4", ".avi") and p.stem in labels.videos)
-    lm = load_audible(weights)
-    rng = np.random.default_rng(12)
-    sounds = {v.stem: read_audio_clip(v, sr=16000) for v in vids}
-    res: dict[str, dict] = {c: {"f1": [], "gate": []} for c in ("picture",) + CONDITIONS}
-    t_feat = t_total = n_frames = 0.0
-    for k, v in enumerate(vids):
-        ref = list(labels.videos[v.stem].frames)
-        t0 = time.time()
-        info, vis, raw, xy = _cached_visual(v, lm.feature_params, work / "real_features")
-        t_feat += time.time() - t0
-        n_frames += info.n_frames
-        short = min(info.width, info.height)
-        scale = lm.feature_params.short_side / short
-        shape = (int(round(info.width * scale)), int(round(info.height * scale)))
-        res["picture"]["f1"].append(prf_frames(ref, _picture_only(info, raw, xy, shape), k=2).f1)
-        a = sounds[v.stem]
-        other = sounds[vids[(k + 1) % len(vids)].stem]
-        for cond in CONDITIONS:
-            y = corrupt_audio(a.samples, a.sr, cond, rng, other.samples if cond == "swap" else None)
-            from actiondubber.tal.audible import events_from_av, predict_probs
-            from actiondubber.tal.features import audio_features_from_samples
+def _grid_info(c: CachedClip) -> VideoInfo:
+    t = tuple(float(x) for x in c.times)
+    return VideoInfo(path=c.vid, width=160, height=120, fps=c.fps, n_frames=len(t), duration=t[-1] + 1 / c.fps,
+                     has_audio=True, timestamps=t)
 
-            t1 = time.time()
-            aud = None if y is None else audio_features_from_samples(y, a.sr, a.start, np.asarray(info.timestamps))
-            probs, gates = predict_probs(lm.model, vis, aud)
-            ev = events_from_av(info, probs, xy, lm.cfg, sensitivity=0.5, params={})
+
+AUDIO_SECONDS = {"s": 0.0, "frames": 0}
+
+
+def _eval_items(clips: list[CachedClip], keys: list[list[int]], infos: list[VideoInfo], seed: int) -> list[dict]:
+    """Each clip with its key and its soundtrack's features under every reported condition (computed once)."""
+    items = []
+    for k, (c, key, info) in enumerate(zip(clips, keys, infos, strict=True)):
+        other = clips[(k + 1) % len(clips)]
+        auds, onsets = {}, {}
+        for j, cond in enumerate(REPORT_CONDITIONS):
+            y = corrupt_audio(c.samples, c.sr, cond, np.random.default_rng([seed, k, j]),
+                              other.samples if cond == "swap" else None)
+            t0 = time.time()
+            auds[cond] = None if y is None else audio_features_from_samples(y, c.sr, c.start, c.times)
             if cond == "clean":
-                t_total += time.time() - t1
-            res[cond]["f1"].append(prf_frames(ref, ev.frames, k=2).f1)
-            res[cond]["gate"].append(gates)
-        print(f"[B] {v.stem:34s} picture {res['picture']['f1'][-1]:.3f}  "
-              + "  ".join(f"{c} {res[c]['f1'][-1]:.3f}" for c in CONDITIONS))
-    # the shortcut above must be what `detect --use-audio` does: check one clip end to end
-    ev = detect_av(vids[0], lm)
-    assert ev.frames == events_from_av(*_clean_again(vids[0], lm), lm.cfg, sensitivity=0.5, params={}).frames
-    out = {}
-    for c, r in res.items():
-        g = [x for x in r["gate"] if x]
-        out[c] = {"strict_F1@2": round(float(np.mean(r["f1"])), 3),
-                  "gate": np.mean(np.asarray(g), 0).round(3).tolist() if g else []}
-    out["_speed"] = {"feature_fps": round(n_frames / t_feat, 1), "model_seconds_all_clips": round(t_total, 2),
-                     "frames": int(n_frames)}
+                AUDIO_SECONDS["s"] += time.time() - t0
+                AUDIO_SECONDS["frames"] += len(c.times)
+            onsets[cond] = _audio_only(info, y, c.sr, c.start)
+        items.append({"clip": c, "key": key, "info": info, "audio": auds, "onsets": onsets,
+                      "cands": [int(f) for f in c.candidates()]})
+    return items
+
+
+def _score(model, items: list[dict], rows: dict, name: str, set_name: str) -> float:
+    """Strict F1@±2 and gates of *model* on *items* under every condition, appended to ``rows``; returns seconds."""
+    secs = 0.0
+    for it in items:
+        c = it["clip"]
+        for cond in REPORT_CONDITIONS:
+            t0 = time.time()
+            logit, gates, _ = predict_logits(model, c.visual, it["audio"][cond], it["cands"])
+            ev = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
+            secs += time.time() - t0
+            r = rows.setdefault(name, {}).setdefault(set_name, {}).setdefault(cond, {"f1": [], "gate": []})
+            r["f1"].append(prf_frames(it["key"], [int(f) for f in ev], k=2).f1)
+            if gates:
+                r["gate"].append(gates)
+    return secs
+
+
+def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path | None, reuse: bool = False,
+           gate_floor: float | None = None) -> dict:
+    """Event timing under every sound condition, on held-out synthetic clips and (by folds) on the real clips."""
+    fp = FeatureParams()
+    wdir = work.parent / "av_weights"
+    t0 = time.time()
+    train = synthetic_clips(wdir, 24, 101, "train", fp)
+    test = synthetic_clips(wdir, 12, 103, "test", fp)
+    sets = {"synthetic": _eval_items(test, [list(c.frames) for c in test], [_grid_info(c) for c in test], 31)}
+    real: list[CachedClip] = []
+    vids: list[Path] = []
+    if REAL.is_dir():
+        labels = read_labels(REAL / "labels_audio_onsets.csv")
+        vids = sorted(p for p in REAL.iterdir() if p.suffix in (".mp4", ".avi") and p.stem in labels.videos)
+        infos = []
+        for v in vids:
+            feats = _cached_visual(v, fp, work / "real_features")
+            infos.append(feats[0])
+            real.append(footage_clip(v, fp, features=feats))
+        sets["real"] = _eval_items(real, [list(labels.videos[v.stem].frames) for v in vids], infos, 32)
+    else:
+        print(f"[B] real clips skipped: {REAL} not found")
+    print(f"[B] data ready in {time.time() - t0:.0f} s", flush=True)
+    rows: dict = {}
+    for set_name, items in sets.items():
+        for it in items:
+            for cond in REPORT_CONDITIONS:
+                for name, fr in (("vision only", it["cands"]), ("audio onsets only", it["onsets"][cond])):
+                    r = rows.setdefault(name, {}).setdefault(set_name, {}).setdefault(cond, {"f1": [], "gate": []})
+                    r["f1"].append(prf_frames(it["key"], fr, k=2).f1)
+    timing = {}
+    for fusion in fusions:
+        n_f = folds if real else 1
+        for fold in range(n_f):
+            held = [k for k in range(len(real)) if k % n_f == fold]
+            t1 = time.time()
+            fit = train + [c for k, c in enumerate(real) if k not in held]
+            ck = work / "av_models" / f"{fusion}_fold{fold}_of{n_f}_{iters}.pt"
+            reused = reuse and ck.is_file()
+            if reused:
+                model = load_audible(ck).model
+            else:
+                model = train_audible(fit, AudibleConfig(fusion=fusion), iters=iters, seed=fold)
+                ck.parent.mkdir(parents=True, exist_ok=True)
+                save_audible(ck, model, extra={"held_out_real": [real[k].vid for k in held]})
+            if gate_floor is not None:
+                model.cfg = dataclasses.replace(model.cfg, gate_floor=gate_floor)
+            tt = time.time() - t1
+            secs = _score(model, sets["synthetic"], rows, fusion, f"synthetic_fold{fold}")
+            if real:
+                secs += _score(model, [sets["real"][k] for k in held], rows, fusion, "real")
+            if real and fold == 0:  # the shortcut above must be what `detect --use-audio` does: one clip end to end
+                it = sets["real"][held[0]]
+                ev = detect_av(vids[held[0]], LoadedAudible(model, fp, "fold model", {}))
+                logit, _, _ = predict_logits(model, it["clip"].visual, it["audio"]["clean"], it["cands"])
+                ref = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
+                assert ev.frames == [int(f) for f in ref], (ev.frames, ref)
+            timing.setdefault(fusion, []).append({"train_s": None if reused else round(tt, 1),
+                                                  "infer_s": round(secs, 2), "reused": str(ck) if reused else None})
+            how = f"reused {ck}" if reused else f"trained {iters} iterations in {tt:.0f} s"
+            print(f"[B] {fusion} fold {fold}: {how} (held-out real clips {held})", flush=True)
+        for cond in REPORT_CONDITIONS:  # the synthetic figure: mean over the fold models
+            f = [np.mean(rows[fusion][f"synthetic_fold{k}"][cond]["f1"]) for k in range(n_f)]
+            g = [x for k in range(n_f) for x in rows[fusion][f"synthetic_fold{k}"][cond]["gate"]]
+            rows[fusion].setdefault("synthetic", {})[cond] = {"f1": [float(np.mean(f))], "gate": g}
+        for k in range(n_f):
+            rows[fusion].pop(f"synthetic_fold{k}")
+    if weights is not None or DEFAULT_WEIGHTS.is_file():
+        lm = load_audible(weights)
+        if lm.cfg.residual:  # in-sample on the real clips, so scored on the synthetic ones only
+            _score(lm.model, sets["synthetic"], rows, "shipped weights", "synthetic")
+    out = {"timing": timing, "audio_features": {"seconds": round(AUDIO_SECONDS["s"], 2),
+                                                "frames": AUDIO_SECONDS["frames"]},
+           "frames": {k: int(sum(len(it["clip"].times) for it in v)) for k, v in sets.items()}}
+    for name, by_set in rows.items():
+        for set_name, by_cond in by_set.items():
+            for cond, r in by_cond.items():
+                g = np.mean(np.asarray(r["gate"]), 0).round(2).tolist() if r["gate"] else []
+                out.setdefault(set_name, {}).setdefault(name, {})[cond] = {"F1": round(float(np.mean(r["f1"])), 3),
+                                                                           "gate": g}
+    for set_name in sets:
+        print(f"[B] {set_name}: strict F1@±2 (mean over clips) per sound condition")
+        print("    " + f"{'':38s}" + "".join(f"{c:>10s}" for c in REPORT_CONDITIONS))
+        for name, by_cond in out[set_name].items():
+            print(f"    {name:38s}" + "".join(f"{by_cond[c]['F1']:10.3f}" for c in REPORT_CONDITIONS))
+        for name, by_cond in out[set_name].items():
+            if any(by_cond[c]["gate"] for c in REPORT_CONDITIONS):
+                print(f"    gate {name:33s}" + "".join(
+                    f"{' '.join(f'{x:.2f}' for x in by_cond[c]['gate']) or '-':>15s}" for c in REPORT_CONDITIONS))
     return out
 
 
@@ -154,17 +266,6 @@ def _cached_visual(v: Path, fp: FeatureParams, cache: Path):
     return info, vis, raw, xy
 
 
-def _clean_again(v: Path, lm):
-    from actiondubber.tal.audible import predict_probs
-    from actiondubber.tal.features import audio_features_from_samples
-
-    info, vis, _, xy = visual_features(v, lm.feature_params)
-    a = read_audio_clip(v, sr=lm.feature_params.audio_sr)
-    probs, _ = predict_probs(lm.model, vis, audio_features_from_samples(a.samples, a.sr, a.start,
-                                                                        np.asarray(info.timestamps)))
-    return info, probs, xy
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["a", "b", "both"], default="both")
@@ -173,6 +274,11 @@ def main() -> None:
     ap.add_argument("--fusions", nargs="+", default=["none", "concat", "add", "mravff"])
     ap.add_argument("--n", type=int, nargs=3, default=(24, 6, 12), metavar=("TRAIN", "VAL", "TEST"))
     ap.add_argument("--weights", type=Path, help="audio-visual checkpoint for part B (default: shipped weights)")
+    ap.add_argument("--av-fusions", nargs="+", default=["mravff", "concat", "add"], help="part B models")
+    ap.add_argument("--iters", type=int, default=500, help="part B training iterations per model")
+    ap.add_argument("--folds", type=int, default=3, help="part B: real clips held out by folds (k %% folds)")
+    ap.add_argument("--reuse", action="store_true", help="part B: reuse the fold models saved by an earlier run")
+    ap.add_argument("--gate-floor", type=float, help="part B: override the models' gate_floor")
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -180,13 +286,10 @@ def main() -> None:
     if args.part in ("a", "both"):
         summary["A"] = part_a(args.work, args.epochs, args.fusions, tuple(args.n))
     if args.part in ("b", "both"):
-        if not REAL.is_dir():
-            print(f"[B] skipped: {REAL} not found")
-        else:
-            summary["B"] = part_b(args.work, args.weights)
-            for c, r in summary["B"].items():
-                print(f"[B] {c:9s} {r}")
-    tag = "_".join(f.replace(":", "-") for f in args.fusions) if args.part == "a" else args.part
+        summary["B"] = part_b(args.work, args.av_fusions, args.iters, args.folds, args.weights, args.reuse,
+                              args.gate_floor)
+    tag = ("_".join(f.replace(":", "-") for f in args.fusions) if args.part == "a"
+           else "b_" + "_".join(args.av_fusions) if args.part == "b" else args.part)
     p = args.work / f"summary_{tag}.json"
     p.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {p}")

@@ -335,6 +335,8 @@ def test_mute_file_falls_back_to_the_training_free_detector_or_the_model_picture
     b = detect_av(mute.path, lm, no_audio="model")
     np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
     assert b.params["audio_used"] is False and "gate 0" in b.params["note"]
+    # the residual model with the sound shut out returns exactly the training-free detector's events
+    assert a.frames == b.frames == ref.frames and b.params["audio_changes"]["identical_to_picture_only"]
 
 
 # ------------------------------------------------------------------------------------- checkpoints
@@ -420,8 +422,8 @@ def _toy_gate(shuffle: bool) -> float:
 
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    net = AudibleNet(AudibleConfig(width=16, heads=2, levels=2, fusion_heads=2, window=5, fusion_window=5,
-                                   gate_input="visual"))
+    net = AudibleNet(AudibleConfig(visual_dim=10, width=16, heads=2, levels=2, fusion_heads=2, window=5,
+                                   fusion_window=5, gate_input="visual", residual=False))
     opt = torch.optim.Adam(net.parameters(), 1e-2)
     for _ in range(60):
         y = (torch.rand(8, 32, generator=g) < 0.1).float()
@@ -439,3 +441,80 @@ def _toy_gate(shuffle: bool) -> float:
 def test_gate_opens_for_aligned_sound_and_closes_for_shuffled_sound():
     aligned, shuffled = _toy_gate(False), _toy_gate(True)
     assert aligned > shuffled + 0.1, (aligned, shuffled)
+
+
+def test_training_free_picker_replica_matches_the_detector(av_clip):
+    from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+    from actiondubber.tal.audible import vision_frames
+    from actiondubber.tal.features import FeatureParams
+
+    clip, _ = av_clip
+    curve = strength_curve(clip.path, DetectorParams())  # == visual_features' raw column (tested above)
+    for s in (0.3, 0.5, 0.8):
+        ref = events_from_curve(curve, DetectorParams(sensitivity=s)).frames
+        assert vision_frames(curve.scores, curve.info.frame_rate, FeatureParams(), s).tolist() == ref and ref
+
+
+def test_cli_use_audio_without_a_soundtrack_gives_the_vision_only_events(av_clip, tmp_path):
+    _, mute = av_clip
+    r = CliRunner()
+    res = r.invoke(cli, ["detect", mute.path, "--use-audio", "--json", str(tmp_path / "av.json")])
+    assert res.exit_code == 0, res.output
+    assert "no audio track" in res.output and "picture only" in res.output
+    res = r.invoke(cli, ["detect", mute.path, "--json", str(tmp_path / "v.json")])
+    assert res.exit_code == 0, res.output
+    av, v = (json.loads((tmp_path / f).read_text()) for f in ("av.json", "v.json"))
+    assert av["events"] == v["events"] and av["events"]
+    assert av["params"]["note"].startswith("no audio track")
+
+
+def _toy_clips(g, b: int = 8, t: int = 64, aligned: bool = True):
+    """Candidates = true events with misses and spurious ones; the sound's onsets mark the true events
+    (aligned) or are circularly shifted by 6–20 steps (misaligned, as a wrong offset or another clip's sound)."""
+    y = torch.zeros(b, t)
+    for i in range(b):
+        y[i, torch.randperm(t // 4, generator=g)[:4] * 4 + 2] = 1.0
+    keep = (torch.rand(b, t, generator=g) > 0.35).float()
+    extra = torch.zeros(b, t)
+    extra[:, torch.randint(0, t, (3,), generator=g)] = 1.0
+    prior = torch.clamp(y * keep + extra * (1 - y), 0, 1)
+    bump = torch.nn.functional.max_pool1d(prior[:, None], 3, 1, 1)[:, 0] * 0.6 + prior * 0.4
+    vis = torch.cat([0.1 * torch.randn(b, t, 10, generator=g), bump[..., None]], -1)
+    vis[..., 4] = bump + 0.1 * torch.randn(b, t, generator=g)  # the deceleration column follows the picture
+    src = y if aligned else torch.stack([torch.roll(y[i], int(torch.randint(6, 20, (1,), generator=g)))
+                                         for i in range(b)])
+    aud = 0.1 * torch.randn(b, t, 67, generator=g)
+    aud[..., 64] = 2.0 * src + 0.1 * torch.rand(b, t, generator=g)
+    return vis, aud, prior, y
+
+
+def test_agreement_gate_is_higher_for_aligned_than_for_misaligned_sound_and_closed_gate_is_the_prior():
+    from actiondubber.tal.audible import AudibleConfig, AudibleNet
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(2)
+    net = AudibleNet(AudibleConfig(width=16, heads=2, levels=2, fusion_heads=2, window=5, fusion_window=5,
+                                   agree_lags=8, agree_window=8))
+    mask = torch.ones(8, 64, dtype=torch.bool)
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for step in range(50):  # task loss + the gate loss train_audible uses (open: aligned, shut: misaligned)
+        aligned = step % 2 == 0
+        vis, aud, prior, y = _toy_clips(g, aligned=aligned)
+        logit, gates = net(vis, mask, aud, None, prior)
+        gl = sum(torch.nn.functional.binary_cross_entropy(gg.mean(1), torch.full((8,), float(aligned)))
+                 for gg in gates)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y) + 0.5 * gl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        vis, aud, prior, _ = _toy_clips(torch.Generator().manual_seed(99), aligned=True)
+        _, g_al = net(vis, mask, aud, None, prior)
+        vis2, aud2, prior2, _ = _toy_clips(torch.Generator().manual_seed(99), aligned=False)
+        _, g_mis = net(vis2, mask, aud2, None, prior2)
+        a, m = (float(torch.stack([x.mean() for x in gg]).mean()) for gg in (g_al, g_mis))
+        assert a > m + 0.2, (a, m)
+        net.fusion.gate_override = 0.0  # a closed gate reproduces the prior (the candidates) exactly
+        logit, _ = net(vis, mask, aud, None, prior)
+        assert torch.equal(logit, net.cfg.prior_logit * (2 * prior - 1))

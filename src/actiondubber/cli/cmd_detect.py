@@ -162,6 +162,9 @@ def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, s
     gates = ev.params.get("mean_gate_per_level") or []
     if gates:
         click.echo("audio trusted (mean gate per level): " + " ".join(f"{g:.2f}" for g in gates))
+    if ev.params.get("audio_refused"):
+        click.echo(f"the soundtrack does not fit the picture (mean gate under {ev.params['gate_floor']}): "
+                   "events are the picture-only detector's")
 
 
 COMMANDS = [detect_cmd]

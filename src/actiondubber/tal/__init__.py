@@ -10,8 +10,9 @@ Layers (data flows one way):
   baselines; :mod:`.fpn` — the ActionFormer-style backbone; :mod:`.heads` — shared heads, label
   assignment and losses; :mod:`.model` — the localiser and its config (torch, imported lazily).
 * :mod:`.train`, :mod:`.infer` — ``train-tal`` and ``localize``.
-* :mod:`.audible` — ``detect --use-audio``: per-frame audible probability from picture + soundtrack
-  through the same fusion block, with shipped default weights (:mod:`.synthdata` makes their data).
+* :mod:`.audible` — ``detect --use-audio``: the training-free detector's events corrected by the
+  soundtrack through the same fusion block (a residual: a closed gate gives the picture-only events),
+  with shipped default weights (:mod:`.synthdata` makes their synthetic data).
 
 The numpy-only modules import without torch; the others need the ``torch`` extra.
 """

@@ -28,6 +28,9 @@ from actiondubber.synth.audio import Knock, knock_wave
 from actiondubber.tal.annotations import Segment, VideoAnnotation
 
 CONDITIONS = ("clean", "shift", "noise", "music", "offscreen", "swap", "none")
+#: The conditions the benchmarks report: fixed shifts (``shift+100`` = the sound 100 ms late, ``shift-300``
+#: 300 ms early; :func:`corrupt_audio` takes any ``shift±<ms>``) instead of a random one.
+REPORT_CONDITIONS = ("clean", "none", "shift+100", "shift+300", "shift-100", "shift-300", "noise", "music", "swap")
 #: Longest flight (s) labelled as one segment.
 MAX_FLIGHT = 2.0
 
@@ -71,16 +74,18 @@ def clip_truth(path: str | os.PathLike, spec: SynthSpec, size: tuple[int, int]) 
     scene layout, frame times and contact frames are deterministic in the spec)."""
     from fractions import Fraction
 
-    from actiondubber.synth import build_scene, frame_times, nearest_frame
-    from actiondubber.synth.scenes import Collision, SynthObject
+    from actiondubber.synth import Collision, SynthObject, build_scene, frame_times
+    from actiondubber.types import VideoInfo
 
     times, _ = frame_times(spec.seconds, spec.fps)
     model = build_scene(spec.scene, size, seed=spec.seed, t_end=times[-1], n_objects=spec.n_objects)
+    grid = VideoInfo(path=str(path), width=size[0], height=size[1], fps=float(spec.fps), n_frames=len(times),
+                     duration=times[-1] + 1.0 / spec.fps, has_audio=True, timestamps=tuple(times))
     cols = []
     for imp in (i for i in model.impacts if i.time <= times[-1]):
         ox, oy = model.view_offset(imp.time)
-        cols.append(Collision(imp.time, nearest_frame(times, imp.time), imp.obj, imp.surface, imp.speed, imp.x - ox,
-                              imp.y - oy))
+        cols.append(Collision(imp.time, grid.frame_at(imp.time, "nearest"), imp.obj, imp.surface, imp.speed,
+                              imp.x - ox, imp.y - oy))
     return SynthClip(str(path), spec.scene, int(spec.seed), float(Fraction(spec.fps).limit_denominator(1001)),
                      len(times), size[0], size[1], tuple(times), tuple(c.time for c in cols),
                      tuple(c.frame for c in cols), tuple(cols),
@@ -135,7 +140,11 @@ def _music(n: int, sr: int, rng: np.random.Generator, level: float) -> np.ndarra
 
 def corrupt_audio(y: np.ndarray, sr: int, condition: str, rng: np.random.Generator,
                   other: np.ndarray | None = None) -> np.ndarray | None:
-    """*y* (mono, on the video clock) under *condition* (see the module docstring); ``None`` for ``none``."""
+    """*y* (mono, on the video clock) under *condition* (see the module docstring); ``None`` for ``none``.
+
+    ``shift`` moves the sound by a random ±100–300 ms, ``shift+<ms>`` / ``shift-<ms>`` by that much
+    (positive: the sound comes later than the picture).
+    """
     y = np.asarray(y, dtype=np.float32)
     n = y.size
     peak = float(np.abs(y).max()) or 0.1
@@ -143,8 +152,15 @@ def corrupt_audio(y: np.ndarray, sr: int, condition: str, rng: np.random.Generat
         return y.copy()
     if condition == "none":
         return None
-    if condition == "shift":
-        s = int(rng.choice([-1, 1]) * rng.uniform(0.1, 0.3) * sr)
+    if condition.startswith("shift"):
+        if condition == "shift":
+            s = int(rng.choice([-1, 1]) * rng.uniform(0.1, 0.3) * sr)
+        else:
+            try:
+                s = int(round(float(condition[5:]) / 1000.0 * sr))
+            except ValueError:
+                raise ValueError(f"bad shift condition {condition!r} (e.g. shift+100, shift-300)") from None
+            s = max(-n, min(n, s))
         out = np.zeros_like(y)
         if s >= 0:
             out[s:] = y[: n - s]
