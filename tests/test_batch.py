@@ -96,7 +96,7 @@ def _no_temp_files(folder: Path) -> bool:
 def local_run(library, tmp_path_factory):
     """One local-engine run (2 workers) over the library, with exports and audio labels."""
     out = tmp_path_factory.mktemp("local") / "results"
-    opts = TaskOptions(export=("srt", "csv"), audio_labels=True)
+    opts = TaskOptions(export=("srt", "csv"), audio_labels=True, audio_label_params=(("dont_care", 0.05),))
     summary = run_batch(library, out, opts, engine="local", workers=2)
     return out, summary, opts
 
@@ -146,6 +146,14 @@ def test_local_run_mirrors_the_tree_and_records_failures(library, local_run):
     labels = _rows(out / "labels.csv")
     assert {r["video_id"] for r in labels} == {"a", "b", "c"}
     assert rows["d.mp4"]["audio_events"] == ""
+    # the same labels and don't-care frames as label-from-audio gives for these videos
+    from actiondubber.audio.labels import labels_and_dont_care_from_audio
+    from actiondubber.evaluate.labels import read_labels
+
+    want, weak = labels_and_dont_care_from_audio([library / r for r in GOOD if r != "d.mp4"], dont_care=0.05)
+    got = read_labels(out / "labels.csv").videos
+    assert {k: list(v.frames) for k, v in got.items()} == want
+    assert {k: list(v.dont_care) for k, v in got.items()} == weak
 
 
 def test_index_reads_back_with_pandas_and_pyarrow(library, local_run):

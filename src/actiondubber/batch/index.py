@@ -111,10 +111,12 @@ def write_index(out_dir: str | os.PathLike, events: list[dict], videos: list[dic
     return written
 
 
-def write_audio_labels(out_dir: str | os.PathLike, labels: dict[str, list[int]]) -> Path | None:
-    """All videos' audio labels in one Audible623-format CSV (``labels.csv``; video id = file stem)."""
+def write_audio_labels(out_dir: str | os.PathLike, labels: dict[str, list[int]],
+                       dont_care: dict[str, list[int]] | None = None) -> Path | None:
+    """All videos' audio labels in one Audible623-format CSV (``labels.csv``; video id = file stem), with
+    the weak onsets in its ``dont_care`` column when any video has some."""
     from actiondubber.evaluate.labels import write_labels
 
     if not labels:
         return None
-    return write_labels(Path(out_dir) / "labels.csv", labels)
+    return write_labels(Path(out_dir) / "labels.csv", labels, "", dont_care)

@@ -23,7 +23,7 @@ from actiondubber.batch.index import event_table, video_table, write_audio_label
 from actiondubber.batch.inputs import BatchInput, discover
 from actiondubber.batch.state import BatchState, VideoRow
 from actiondubber.batch.tasks import Task, TaskOptions, TaskResult, file_sha256
-from actiondubber.errors import ActionDubberError
+from actiondubber.errors import ActionDubberError, InputError
 from actiondubber.fileio import ensure_output_dir
 from actiondubber.progress import progress_bar
 
@@ -297,7 +297,10 @@ def _write_tables(out: Path, inputs: list[BatchInput], state: BatchState, option
     if options.audio_labels:
         import json
 
+        from actiondubber.evaluate.labels import read_labels
+
         labels: dict[str, list[int]] = {}
+        dont_care: dict[str, list[int]] = {}
         for s in summary_rows:
             if s["status"] != "done" or not s.get("audio_frames"):
                 continue
@@ -306,7 +309,14 @@ def _write_tables(out: Path, inputs: list[BatchInput], state: BatchState, option
                 log.warning("%s: same video id %r as another video; left out of labels.csv", s["rel"], stem)
                 continue
             labels[stem] = json.loads(s["audio_frames"])
-        p = write_audio_labels(out, labels)
+            outs = s.get("outputs") or {}
+            own = (json.loads(outs) if isinstance(outs, str) else outs).get("labels")  # its own CSV: weak onsets
+            try:
+                row = read_labels(out / own).videos.get(stem) if own else None
+            except InputError:
+                row = None
+            dont_care[stem] = list(row.dont_care) if row is not None else []
+        p = write_audio_labels(out, labels, dont_care)
         if p is not None:
             written["labels.csv"] = p
     return written

@@ -284,16 +284,17 @@ def _run_steps(task: Task, src: Path, outs: dict[str, Path], res: TaskResult, wr
         written.extend(export_events(ev, wanted, video=src, name=opts.export_name, cue_length=opts.cue_length,
                                      inputs=[src]).values())
     if opts.audio_labels:
-        from actiondubber.audio.labels import audio_event_frames
+        from actiondubber.audio.labels import audio_label_frames
         from actiondubber.audio.reader import NoAudioStreamError
         from actiondubber.evaluate.labels import write_labels
 
+        weak: list[int] = []
         try:
-            res.audio_frames = audio_event_frames(src, info=ev.video, **dict(opts.audio_label_params))
+            res.audio_frames, weak = audio_label_frames(src, info=ev.video, **dict(opts.audio_label_params))
         except NoAudioStreamError as exc:  # as label-from-audio: a silent video has no labels, not an error
             logging.getLogger("actiondubber").warning("%s; no audio labels", exc)
             res.audio_frames = None
-        write_labels(outs["labels"], {src.stem: res.audio_frames or []})
+        write_labels(outs["labels"], {src.stem: res.audio_frames or []}, "", {src.stem: weak})
         written.append(outs["labels"])
     # The events file last: its presence with a state row marked done means the video is complete.
     save_events(ev, outs["events"])

@@ -76,10 +76,13 @@ def _formats(_ctx, _param, value: str | None) -> tuple[str, ...]:
               help="With --labels-from-audio: keep onsets at least this fraction of the strongest.")
 @click.option("--frame-rounding", type=click.Choice(FRAME_ROUNDING), default="nearest", show_default=True,
               help="With --labels-from-audio: onset to frame rounding.")
+@click.option("--dont-care", "dont_care", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="With --labels-from-audio: onsets between this and --audio-threshold x the strongest are "
+                   "written as don't-care frames (0 = off).")
 @click.pass_context
 def batch_cmd(ctx, source: Path, out_dir: Path, engine, address, workers, max_memory, max_tasks, timeout, force,
               retry_failed, json_log, do_dub, sound, sound_dir, order, mix, level_db, pan, seed, export,
-              audio_labels, audio_threshold, frame_rounding, **detector_kw):
+              audio_labels, audio_threshold, frame_rounding, dont_care, **detector_kw):
     """Process every video under the folder SOURCE, or listed in the text file SOURCE (one path a line).
 
     Each video gets the same work as 'detect --json' (and with --dub, --export, --labels-from-audio
@@ -104,7 +107,8 @@ def batch_cmd(ctx, source: Path, out_dir: Path, engine, address, workers, max_me
         dub_params=DubParams(mix=mix, level_db=level_db, pan=pan, seed=seed, order=order),
         export=export,
         audio_labels=audio_labels,
-        audio_label_params=(("rel_threshold", audio_threshold), ("frame_rounding", frame_rounding)),
+        audio_label_params=(("rel_threshold", audio_threshold), ("frame_rounding", frame_rounding),
+                            ("dont_care", dont_care)),
     )
     log_file = None
     to_stdout = json_log is not None and str(json_log) == "-"
