@@ -24,26 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_align_train import scores
 from common import RESULTS
 
 from actiondubber.evaluate.labels import read_labels, write_labels
-from actiondubber.evaluate.metrics import match_events
 from actiondubber.model.config import TA2NetConfig
 from actiondubber.model.infer import detect_with_model, load_checkpoint
 from actiondubber.train.loop import TrainRecipe, train
-
-TOL = (1, 2, 3)
-
-
-def pooled(preds: list[list[int]], truths: list[tuple[int, ...]]) -> dict:
-    out = {}
-    for k in TOL:
-        tp = sum(len(match_events(list(t), list(p), k)) for p, t in zip(preds, truths, strict=True))
-        n_p, n_t = sum(map(len, preds)), sum(map(len, truths))
-        out[f"F1@{k}"] = 2 * tp / (n_p + n_t) if n_p + n_t else 1.0
-    errs = [p[e] - t[r] for p, t in zip(preds, truths, strict=True) for r, e in match_events(list(t), list(p), 3)]
-    out["bias"] = float(np.mean(errs)) if errs else float("nan")
-    return out
 
 
 def main() -> int:
@@ -87,7 +74,7 @@ def main() -> int:
         lm = load_checkpoint(run / "best.pt")
         preds = [[e.frame for e in detect_with_model(d / f"{v}.mp4", lm, cache_dir=cache, device="cpu").events]
                  for v in te]
-        s = pooled(preds, [truth[v] for v in te])
+        s = scores(preds, [truth[v] for v in te])
         lines.append(f"  TA2Net on {arm:9s} labels  F1@±1 {s['F1@1']:.3f}  F1@±2 {s['F1@2']:.3f}  "
                      f"F1@±3 {s['F1@3']:.3f}  bias {s['bias']:+.2f} fr  (trained in {dt:.0f} s)")
         print(lines[-1], flush=True)

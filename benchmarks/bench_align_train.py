@@ -42,12 +42,13 @@ import numpy as np
 from common import REAL, RESULTS
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
-from actiondubber.detection.verifier import Verifier, candidate_features, fit, propose, verify
+from actiondubber.detection.verifier import Verifier, fit, verify
 from actiondubber.evaluate.labels import read_labels, write_labels
 from actiondubber.evaluate.metrics import PRF, evaluate_video, match_events
 from actiondubber.sync.fix import shift_audio
 from actiondubber.sync.labels import aligned_labels_from_audio
 from actiondubber.synth import render_clip
+from actiondubber.train.verifier import clip_table
 
 SCENES = ("bounce", "walls", "juggle", "mixed")
 THRESHOLDS = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
@@ -66,28 +67,16 @@ def curve_of(path: Path, cache: Path):
     return c
 
 
-def targets(cand: np.ndarray, frames, dont_care) -> tuple[np.ndarray, np.ndarray]:
-    """0/1 label per candidate (one-to-one within ±2 frames of a label) and its weight (0 near a don't-care frame)."""
-    y = np.zeros(len(cand))
-    for _r, e in match_events(list(frames), list(cand), 2):
-        y[e] = 1
-    w = np.ones(len(cand))
-    if len(dont_care):
-        dc = np.asarray(dont_care)
-        near = np.array([np.min(np.abs(dc - c)) <= 2 for c in cand], bool) if len(cand) else np.zeros(0, bool)
-        w[(y == 0) & near] = 0.0
-    return y, w
-
-
 def train(clips, short: int) -> Verifier:
-    """clips: (curve, frames, dont_care). L2 logistic fit, threshold by best mean F1@±2 on the same clips."""
-    feats, ys, ws = [], [], []
-    for curve, frames, dc in clips:
-        cand = propose(curve, short)
-        y, w = targets(cand, frames, dc)
-        feats.append(candidate_features(curve.scores, cand, short))
-        ys.append(y)
-        ws.append(w)
+    """clips: (curve, frames, dont_care). L2 logistic fit, threshold by best mean F1@±2 on the same clips.
+
+    Candidates, their features, 0/1 labels and weights (0 near only a don't-care frame) come from
+    :func:`actiondubber.train.verifier.clip_table`, as ``train-verifier`` makes them."""
+    tables = [clip_table("", curve, frames, channels=False, short_side=short, dont_care=dc)
+              for curve, frames, dc in clips]
+    feats = [t.features for t in tables]
+    ys = [t.labels for t in tables]
+    ws = [t.weights for t in tables]
     model = fit(np.concatenate(feats), np.concatenate(ys), sample_weight=np.concatenate(ws), l2=1.0)
     best, best_t = -1.0, 0.5
     for t in THRESHOLDS:

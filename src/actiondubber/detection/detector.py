@@ -306,15 +306,28 @@ def events_from_curve(
     curve: StrengthCurve, params: DetectorParams = DetectorParams(), *, extra: dict | None = None
 ) -> Events:
     """Pick peaks on *curve* and package them as :class:`Events`."""
-    info = curve.info
-    fps = info.frame_rate
+    fps = curve.info.frame_rate
     gap = max(3, math.ceil(params.min_gap * fps - 1e-9))
     floor = params.floor * (params.short_side or min(curve.analysis_size)) / 128.0
     peaks = pick_peaks(
         curve.scores, delta=sensitivity_to_delta(params.sensitivity), min_gap=gap, window=params.window, floor=floor
     )
+    return events_at(curve, peaks, params, extra=extra)
+
+
+def events_at(
+    curve: StrengthCurve,
+    frames: Iterable[int],
+    params: DetectorParams,
+    *,
+    detector: str = "inflection-training-free",
+    extra: dict | None = None,
+) -> Events:
+    """*frames* of *curve* packaged as :class:`Events`: container time (the midpoint of the two frames
+    with ``frame_offset=1``), strength and location of each, the settings in ``params``."""
+    info = curve.info
     events = []
-    for f in peaks:
+    for f in frames:
         f = int(f)
         if params.frame_offset == 1 and f >= 1:
             t = 0.5 * (info.time_of(f - 1) + info.time_of(f))
@@ -323,7 +336,7 @@ def events_from_curve(
         x = None if math.isnan(curve.xs[f]) else float(curve.xs[f])
         y = None if math.isnan(curve.ys[f]) else float(curve.ys[f])
         events.append(Event(frame=f, time=t, score=float(curve.scores[f]), x=x, y=y))
-    p = {"detector": "inflection-training-free", **asdict(params), "analysis_size": list(curve.analysis_size)}
+    p = {"detector": detector, **asdict(params), "analysis_size": list(curve.analysis_size)}
     p.update(extra or {})
     return Events(info, tuple(events), curve.scores, p)
 

@@ -122,6 +122,25 @@ def _top_mean(m: np.ndarray, frac: float) -> float:
     return float(np.partition(nz, nz.size - k)[nz.size - k :].mean())
 
 
+def _loss_of_speed(kin: Kinematics, gravity: float, change_gate: float):
+    """The one-pair ``deceleration`` map of *kin* with the gravity prior and the brightness gate applied,
+    and what the persistence check needs: ``(d, |v_in|, û_x, û_y, v_out·û)``."""
+    v_in = -kin.v_minus  # x_i − x_{i−1}
+    v_out = kin.v_plus  # x_{i+1} − x_i
+    s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
+    inv = 1.0 / (s_in + 1e-3)
+    ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
+    out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
+    d = np.maximum(s_in - out_along, 0.0)
+    if gravity > 0:
+        down = np.clip(uy, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
+        d *= 1.0 - gravity * 0.5 * (1.0 - down)
+    if change_gate > 0 and kin.change is not None:
+        ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
+        d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+    return d, s_in, ux, uy, out_along
+
+
 def strength_map(
     kin: Kinematics,
     kind: str = "deceleration",
@@ -140,19 +159,8 @@ def strength_map(
     bottom of a silent swing arrives already slowing down.
     """
     v_in = -kin.v_minus  # x_i − x_{i−1}
-    v_out = kin.v_plus  # x_{i+1} − x_i
     if kind == "deceleration":
-        s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
-        inv = 1.0 / (s_in + 1e-3)
-        ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
-        out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
-        d = np.maximum(s_in - out_along, 0.0)
-        if gravity > 0:
-            down = np.clip(uy, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
-            d *= 1.0 - gravity * 0.5 * (1.0 - down)
-        if change_gate > 0 and kin.change is not None:
-            ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
-            d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+        d, s_in, ux, uy, out_along = _loss_of_speed(kin, gravity, change_gate)
         if prev is not None or nxt is not None:
             _persist(d, s_in, ux, uy, out_along, kin, prev, nxt, abrupt)
         return d.astype(np.float32, copy=False)
@@ -237,17 +245,8 @@ def frame_channels(
     """
     v_in = -kin.v_minus
     v_out = kin.v_plus
-    s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
     s_out = np.sqrt(v_out[..., 0] ** 2 + v_out[..., 1] ** 2)
-    inv = 1.0 / (s_in + 1e-3)
-    ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
-    out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
-    d = np.maximum(s_in - out_along, 0.0)
-    if gravity > 0:
-        d *= 1.0 - gravity * 0.5 * (1.0 - np.clip(uy, -1.0, 1.0))
-    if change_gate > 0 and kin.change is not None:
-        ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
-        d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+    d, s_in, ux, uy, out_along = _loss_of_speed(kin, gravity, change_gate)
     d = d.astype(np.float32, copy=False)
     d_single = d.copy()
     d_abrupt = d.copy()

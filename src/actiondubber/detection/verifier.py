@@ -17,17 +17,17 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import median_filter
 
-from actiondubber.detection.detector import DetectorParams, StrengthCurve
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_at
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.detection.strength import CHANNELS
 from actiondubber.errors import InputError
-from actiondubber.types import Event, Events
+from actiondubber.types import Events
 
 #: The high-recall proposal setting of the peak picker.
 PROPOSAL = {"sensitivity": 0.9, "floor": 0.3, "min_gap_frames": 3}
@@ -202,16 +202,5 @@ def load_verifier(spec: str | os.PathLike) -> Verifier:
 
 def verified_events(curve: StrengthCurve, model: Verifier, params: DetectorParams) -> Events:
     """:func:`verify`'s frames of *curve* packaged as :class:`Events` (like the peak picker's)."""
-    info = curve.info
-    events = []
-    for f in verify(curve, model, params):
-        if params.frame_offset == 1 and f >= 1:
-            t = 0.5 * (info.time_of(f - 1) + info.time_of(f))
-        else:
-            t = info.time_of(f)
-        x = None if math.isnan(curve.xs[f]) else float(curve.xs[f])
-        y = None if math.isnan(curve.ys[f]) else float(curve.ys[f])
-        events.append(Event(frame=f, time=t, score=float(curve.scores[f]), x=x, y=y))
-    p = {"detector": "inflection-training-free+verifier", **asdict(params),
-         "analysis_size": list(curve.analysis_size), "verifier_threshold": model.threshold}
-    return Events(info, tuple(events), curve.scores, p)
+    return events_at(curve, verify(curve, model, params), params, detector="inflection-training-free+verifier",
+                     extra={"verifier_threshold": model.threshold})

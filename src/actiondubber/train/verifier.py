@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actiondubber.detection.detector import DetectorParams, StrengthCurve, strength_curve
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve, strength_curve
 from actiondubber.detection.verifier import Verifier, candidate_features, channel_features, fit, propose, verify
 from actiondubber.errors import InputError, ParameterError
 from actiondubber.evaluate.labels import read_labels
@@ -95,8 +95,9 @@ def load_clips(
     return out
 
 
-def _f1(clips: Sequence[VerifierClip], model: Verifier, params: DetectorParams) -> float:
-    vals = [evaluate_video(c.truth, verify(c.curve, model, params), tolerances=(MATCH_TOLERANCE,),
+def _mean_f1(clips: Sequence[VerifierClip], frames_of: Callable[[VerifierClip], Sequence[int]]) -> float:
+    """Mean strict F1@±2 over *clips* of the frames *frames_of* gives for each (don't-care frames honoured)."""
+    vals = [evaluate_video(c.truth, frames_of(c), tolerances=(MATCH_TOLERANCE,),
                            dont_care_frames=c.dont_care).strict[f"{MATCH_TOLERANCE}f"].f1 for c in clips]
     return float(np.mean(vals)) if vals else 0.0
 
@@ -135,7 +136,8 @@ def fit_verifier(
     model = fit(x, y, sample_weight=w * len(w), l2=l2)
     best, best_t = -1.0, 0.5
     for t in THRESHOLDS:
-        f = _f1(tune, replace(model, threshold=t), params)
+        mt = replace(model, threshold=t)
+        f = _mean_f1(tune, lambda c, mt=mt: verify(c.curve, mt, params))
         if f > best + 1e-9 or (abs(f - best) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
             best, best_t = f, t
     return replace(model, threshold=best_t)
@@ -180,13 +182,8 @@ def train_verifier(
     except IndexError:
         raise ParameterError(f"tune set {tune_set} out of range for {len(parts)} set(s)") from None
     model = fit_verifier(parts, tune, l2=l2, params=params)
-    from actiondubber.detection.detector import events_from_curve
-
-    plain = float(np.mean([evaluate_video(c.truth, [e.frame for e in events_from_curve(c.curve, params).events],
-                                          tolerances=(MATCH_TOLERANCE,), dont_care_frames=c.dont_care)
-                           .strict[f"{MATCH_TOLERANCE}f"].f1
-                           for c in tune]))
+    plain = _mean_f1(tune, lambda c: [e.frame for e in events_from_curve(c.curve, params).events])
+    mine = _mean_f1(tune, lambda c: verify(c.curve, model, params))
     report = {"clips": sum(len(p) for p in parts), "candidates": int(sum(len(c.labels) for p in parts for c in p)),
-              "threshold": model.threshold, "tune_f1_2_verifier": _f1(tune, model, params),
-              "tune_f1_2_plain": plain}
+              "threshold": model.threshold, "tune_f1_2_verifier": mine, "tune_f1_2_plain": plain}
     return model, report
