@@ -54,9 +54,10 @@ from actiondubber.tal.audible import (
     synthetic_clips,
     train_audible,
 )
-from actiondubber.tal.features import FeatureParams, audio_features_from_samples, visual_features
+from actiondubber.tal.features import DECEL_COLUMN, FeatureParams, audio_features_from_samples, visual_features
 from actiondubber.tal.metrics import TIOU_EPIC, TIOU_THUMOS, mean_ap
 from actiondubber.tal.model import TALConfig
+from actiondubber.tal.soundcheck import SOUND_CHECKS, check_soundtrack
 from actiondubber.tal.synthdata import REPORT_CONDITIONS, corrupt_audio, default_specs, make_tal_dataset
 from actiondubber.tal.train import load_items, predict_items, train_tal
 from actiondubber.types import VideoInfo
@@ -125,6 +126,10 @@ def _eval_items(clips: list[CachedClip], keys: list[list[int]], infos: list[Vide
     for k, (c, key, info) in enumerate(zip(clips, keys, infos, strict=True)):
         other = clips[(k + 1) % len(clips)]
         auds, onsets = {}, {}
+        checked = {pol: {} for pol in SOUND_CHECKS if pol != "off"}
+        checks = {pol: {} for pol in checked}
+        cands = [int(f) for f in c.candidates()]
+        curve = np.expm1(c.visual[:, DECEL_COLUMN].astype(np.float64))  # the picture-only detector's curve
         for j, cond in enumerate(REPORT_CONDITIONS):
             y = corrupt_audio(c.samples, c.sr, cond, np.random.default_rng([seed, k, j]),
                               other.samples if cond == "swap" else None)
@@ -134,19 +139,31 @@ def _eval_items(clips: list[CachedClip], keys: list[list[int]], infos: list[Vide
                 AUDIO_SECONDS["s"] += time.time() - t0
                 AUDIO_SECONDS["frames"] += len(c.times)
             onsets[cond] = _audio_only(info, y, c.sr, c.start)
-        items.append({"clip": c, "key": key, "info": info, "audio": auds, "onsets": onsets,
-                      "cands": [int(f) for f in c.candidates()]})
+            for pol in checked:  # what detect --use-audio's sound check (tal.soundcheck) does with this sound
+                if y is None:
+                    checked[pol][cond], checks[pol][cond] = None, None
+                    continue
+                ck = check_soundtrack(c.times, curve, np.asarray(cands), y, c.sr, c.start, c.fps, policy=pol)
+                checks[pol][cond] = ck
+                checked[pol][cond] = (None if ck.action == "refuse" else auds[cond] if ck.action == "keep"
+                                      else audio_features_from_samples(y, c.sr, c.start - ck.offset, c.times))
+        items.append({"clip": c, "key": key, "info": info, "audio": auds, "onsets": onsets, "cands": cands,
+                      "checked": checked, "checks": checks})
     return items
 
 
-def _score(model, items: list[dict], rows: dict, name: str, set_name: str) -> float:
-    """Strict F1@±2 and gates of *model* on *items* under every condition, appended to ``rows``; returns seconds."""
+def _score(model, items: list[dict], rows: dict, name: str, set_name: str, sound_check: str = "off") -> float:
+    """Strict F1@±2 and gates of *model* on *items* under every condition, appended to ``rows``; returns seconds.
+
+    *sound_check*: the policy of :mod:`actiondubber.tal.soundcheck` applied to the sound first.
+    """
     secs = 0.0
     for it in items:
         c = it["clip"]
         for cond in REPORT_CONDITIONS:
             t0 = time.time()
-            logit, gates, _ = predict_logits(model, c.visual, it["audio"][cond], it["cands"])
+            aud = it["audio"][cond] if sound_check == "off" else it["checked"][sound_check][cond]
+            logit, gates, _ = predict_logits(model, c.visual, aud, it["cands"])
             ev = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
             secs += time.time() - t0
             r = rows.setdefault(name, {}).setdefault(set_name, {}).setdefault(cond, {"f1": [], "gate": []})
@@ -204,29 +221,35 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
             if gate_floor is not None:
                 model.cfg = dataclasses.replace(model.cfg, gate_floor=gate_floor)
             tt = time.time() - t1
-            secs = _score(model, sets["synthetic"], rows, fusion, f"synthetic_fold{fold}")
-            if real:
-                secs += _score(model, [sets["real"][k] for k in held], rows, fusion, "real")
+            secs = 0.0
+            for pol in SOUND_CHECKS:
+                name = fusion if pol == "align" else f"{fusion}, sound check {pol}"
+                secs += _score(model, sets["synthetic"], rows, name, f"synthetic_fold{fold}", pol)
+                if real:
+                    secs += _score(model, [sets["real"][k] for k in held], rows, name, "real", pol)
             if real and fold == 0:  # the shortcut above must be what `detect --use-audio` does: one clip end to end
                 it = sets["real"][held[0]]
                 ev = detect_av(vids[held[0]], LoadedAudible(model, fp, "fold model", {}))
-                logit, _, _ = predict_logits(model, it["clip"].visual, it["audio"]["clean"], it["cands"])
+                logit, _, _ = predict_logits(model, it["clip"].visual, it["checked"]["align"]["clean"], it["cands"])
                 ref = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
                 assert ev.frames == [int(f) for f in ref], (ev.frames, ref)
             timing.setdefault(fusion, []).append({"train_s": None if reused else round(tt, 1),
                                                   "infer_s": round(secs, 2), "reused": str(ck) if reused else None})
             how = f"reused {ck}" if reused else f"trained {iters} iterations in {tt:.0f} s"
             print(f"[B] {fusion} fold {fold}: {how} (held-out real clips {held})", flush=True)
-        for cond in REPORT_CONDITIONS:  # the synthetic figure: mean over the fold models
-            f = [np.mean(rows[fusion][f"synthetic_fold{k}"][cond]["f1"]) for k in range(n_f)]
-            g = [x for k in range(n_f) for x in rows[fusion][f"synthetic_fold{k}"][cond]["gate"]]
-            rows[fusion].setdefault("synthetic", {})[cond] = {"f1": [float(np.mean(f))], "gate": g}
-        for k in range(n_f):
-            rows[fusion].pop(f"synthetic_fold{k}")
+        for pol in SOUND_CHECKS:
+            name = fusion if pol == "align" else f"{fusion}, sound check {pol}"
+            for cond in REPORT_CONDITIONS:  # the synthetic figure: mean over the fold models
+                f = [np.mean(rows[name][f"synthetic_fold{k}"][cond]["f1"]) for k in range(n_f)]
+                g = [x for k in range(n_f) for x in rows[name][f"synthetic_fold{k}"][cond]["gate"]]
+                rows[name].setdefault("synthetic", {})[cond] = {"f1": [float(np.mean(f))], "gate": g}
+            for k in range(n_f):
+                rows[name].pop(f"synthetic_fold{k}")
     if weights is not None or DEFAULT_WEIGHTS.is_file():
         lm = load_audible(weights)
         if lm.cfg.residual:  # in-sample on the real clips, so scored on the synthetic ones only
-            _score(lm.model, sets["synthetic"], rows, "shipped weights", "synthetic")
+            _score(lm.model, sets["synthetic"], rows, "shipped weights", "synthetic", "align")
+            _score(lm.model, sets["synthetic"], rows, "shipped weights, sound check off", "synthetic", "off")
     out = {"timing": timing, "audio_features": {"seconds": round(AUDIO_SECONDS["s"], 2),
                                                 "frames": AUDIO_SECONDS["frames"]},
            "frames": {k: int(sum(len(it["clip"].times) for it in v)) for k, v in sets.items()}}

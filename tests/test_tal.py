@@ -518,3 +518,57 @@ def test_agreement_gate_is_higher_for_aligned_than_for_misaligned_sound_and_clos
         net.fusion.gate_override = 0.0  # a closed gate reproduces the prior (the candidates) exactly
         logit, _ = net(vis, mask, aud, None, prior)
         assert torch.equal(logit, net.cfg.prior_logit * (2 * prior - 1))
+
+
+# ------------------------------------------------------------------ the whole-clip sound check
+def test_sound_check_takes_out_an_offset_and_refuses_music(av_clip):
+    from actiondubber.audio.reader import read_audio_clip
+    from actiondubber.tal.audible import detect_av, load_audible, picture_only_events
+    from actiondubber.tal.features import visual_features
+    from actiondubber.tal.soundcheck import check_soundtrack
+    from actiondubber.tal.synthdata import corrupt_audio
+
+    clip, _ = av_clip
+    lm = load_audible()
+    info, _, raw, xy = visual_features(clip.path, lm.feature_params)
+    pic = picture_only_events(info, raw, xy, lm.feature_params)
+    a = read_audio_clip(clip.path, sr=lm.feature_params.audio_sr)
+    times = np.asarray(info.timestamps)
+
+    def check(cond, policy="align"):
+        y = corrupt_audio(a.samples, a.sr, cond, np.random.default_rng(0))
+        return y, check_soundtrack(times, pic.scores, np.asarray(pic.frames), y, a.sr, a.start, info.frame_rate,
+                                   policy=policy)
+
+    _, clean = check("clean")
+    assert clean.action == "keep" and abs(clean.offset) < 0.04, clean
+    for ms in (300, -300, 150):
+        y, ck = check(f"shift{ms:+d}")
+        assert ck.action == "realign" and abs(ck.offset - ms / 1000) < 0.03, (ms, ck)
+    y, ck = check("music")
+    assert ck.action == "refuse" and ck.reason.startswith("music"), ck
+    assert check("music", "realign")[1].action == "keep" and check("music", "off")[1].action == "keep"
+    # detect --use-audio: the shifted sound is realigned and gives the clean sound's events; music is refused
+    ref = detect_av(clip.path, lm)
+    y, _ = check("shift-300")
+    ev = detect_av(clip.path, lm, audio=(y, a.sr, a.start))
+    assert ev.params["sound_check"] == "realign" and abs(ev.params["sound_offset_ms"] + 300) < 30
+    assert ev.frames == ref.frames and ev.params["audio_used"]
+    y, _ = check("music")
+    ev = detect_av(clip.path, lm, audio=(y, a.sr, a.start))
+    assert ev.params["sound_check"] == "refuse" and ev.params["audio_refused"] and not ev.params["audio_used"]
+    assert ev.frames == pic.frames
+    off = detect_av(clip.path, lm, audio=(y, a.sr, a.start), sound_check="off")
+    assert off.params["sound_check"] == "keep" and off.params["audio_used"]
+    with pytest.raises(ParameterError):
+        detect_av(clip.path, lm, sound_check="maybe")
+
+
+def test_cli_sound_check_needs_use_audio_and_reports_a_realignment(av_clip, tmp_path):
+    clip, _ = av_clip
+    res = CliRunner().invoke(cli, ["detect", clip.path, "--sound-check", "off"])
+    assert res.exit_code == 2 and "--sound-check needs --use-audio" in res.output
+    res = CliRunner().invoke(cli, ["detect", clip.path, "--use-audio", "--sound-check", "off",
+                                   "--json", str(tmp_path / "ev.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev.json").read_text())["params"]["sound_check_reason"] == "sound check off"

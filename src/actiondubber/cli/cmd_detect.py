@@ -53,14 +53,22 @@ def _truth_frames(labels: str | None, video: Path) -> list[int] | None:
 @click.option("--use-audio", is_flag=True,
               help="Also use the soundtrack: MRAV-FF audio-visual model (shipped default weights, or --model with an "
                    "audio-visual checkpoint); the gate values go into the events file's params.")
+@click.option("--sound-check", type=click.Choice(["align", "realign", "off"]), default="align", show_default=True,
+              help="With --use-audio: before the model hears the sound, measure its offset over the whole clip; "
+                   "align takes out a confident offset and refuses music, speech and sound that fits the picture "
+                   "at no lag; realign only takes out the offset; off leaves it all to the learned gate.")
 @click.pass_context
 def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weights, model, maps_out, overlap,
-               device, bf16, sounding_filter=None, mc3_weights=None, use_audio=False, **detector):
+               device, bf16, sounding_filter=None, mc3_weights=None, use_audio=False, sound_check="align",
+               **detector):
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     if use_audio:
         bad = [n for n, v in (("--maps", maps_out), ("--overlap", overlap), ("--bf16", bf16)) if v]
-        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, detector["sensitivity"], bad=bad)
+        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, detector["sensitivity"], bad=bad,
+                           sound_check=sound_check)
         return
+    if ctx.get_parameter_source("sound_check") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--sound-check needs --use-audio")
     if model is None and (maps_out is not None or overlap or bf16):
         raise click.UsageError("--maps, --overlap and --bf16 need --model")
     outs = [p for p in (json_out, csv_out, plot_out, maps_out) if p is not None]
@@ -139,7 +147,8 @@ def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out,
     click.echo(events_table(ev), nl=False)
 
 
-def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity, bad) -> None:
+def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity, bad,
+                       sound_check: str = "align") -> None:
     """``detect --use-audio``: picture + soundtrack through the MRAV-FF audio-visual model (torch extra)."""
     if bad:
         raise click.UsageError(f"{', '.join(bad)} cannot be used with --use-audio")
@@ -156,13 +165,20 @@ def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, s
     info = probe(video)
     truth = _truth_frames(labels, video)
     with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
-        ev = detect_av(video, lm, sensitivity=sensitivity, progress=bar.update)
+        ev = detect_av(video, lm, sensitivity=sensitivity, sound_check=sound_check, progress=bar.update)
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
     gates = ev.params.get("mean_gate_per_level") or []
     if gates:
         click.echo("audio trusted (mean gate per level): " + " ".join(f"{g:.2f}" for g in gates))
-    if ev.params.get("audio_refused"):
+    action = ev.params.get("sound_check")
+    if action == "realign":
+        click.echo(f"soundtrack realigned: {ev.params['sound_check_reason']} "
+                   f"(confidence {ev.params['sound_offset_confidence']:.2f})")
+    if action == "refuse":
+        click.echo(f"the soundtrack was refused ({ev.params['sound_check_reason'].split(':')[0]}): "
+                   "events are the picture-only detector's")
+    elif ev.params.get("audio_refused"):
         click.echo(f"the soundtrack does not fit the picture (mean gate under {ev.params['gate_floor']}): "
                    "events are the picture-only detector's")
 

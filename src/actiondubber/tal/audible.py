@@ -63,6 +63,7 @@ from actiondubber.tal.features import (
 from actiondubber.tal.fpn import FPNBackbone, pad_length
 from actiondubber.tal.fusion import AGREEMENT, FUSIONS, Fusion, FusionConfig
 from actiondubber.tal.heads import SharedHead
+from actiondubber.tal.soundcheck import SOUND_CHECKS, check_soundtrack
 from actiondubber.tal.synthdata import CONDITIONS, corrupt_audio
 from actiondubber.torchutil import load_torch_file
 from actiondubber.types import Event, Events, VideoInfo
@@ -672,7 +673,8 @@ NO_AUDIO_NOTE = "no audio track: training-free picture-only detector"
 
 def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sensitivity: float = 0.5,
               audio: tuple[np.ndarray, int, float] | None = None, use_soundtrack: bool = True,
-              no_audio: str = "training-free", progress: Callable[[int], None] | None = None) -> Events:
+              no_audio: str = "training-free", sound_check: str = "align",
+              progress: Callable[[int], None] | None = None) -> Events:
     """Detect audible actions in *video* from its picture and soundtrack.
 
     Parameters
@@ -686,6 +688,11 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
     no_audio : what a file without a soundtrack gets: ``"training-free"`` (default) the training-free
         detector on the same flows, or ``"model"`` the model with the audio off. For a residual model
         both give the same events (the model with its gate at 0 returns its candidates).
+    sound_check : what the whole-clip offset check does before the model hears the sound (one of
+        :data:`~actiondubber.tal.soundcheck.SOUND_CHECKS`; see :mod:`actiondubber.tal.soundcheck`):
+        ``align`` (default) realigns a confidently measured offset and refuses music, speech and
+        sound that matches the picture at no lag; ``realign`` only realigns; ``off`` leaves it all to
+        the learned gate.
 
     Returns
     -------
@@ -697,27 +704,37 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
         raise ParameterError(f"sensitivity must be between 0 and 1, got {sensitivity}")
     if no_audio not in ("training-free", "model"):
         raise ParameterError(f"no_audio must be 'training-free' or 'model', got {no_audio!r}")
+    if sound_check not in SOUND_CHECKS:
+        raise ParameterError(f"sound check must be one of {', '.join(SOUND_CHECKS)}, got {sound_check!r}")
     lm = lm or load_audible()
     t0 = time.time()
     info, vis, raw, xy = visual_features(video, lm.feature_params, progress=progress)
     times = np.asarray(info.timestamps)
+    picture = picture_only_events(info, raw, xy, lm.feature_params, sensitivity)
     aud = None
     note = ""
+    check = None
     if use_soundtrack:
-        if audio is not None:
-            y, sr, st = audio
-            aud = audio_features_from_samples(y, sr, st, times, lm.feature_params.n_mels)
-        else:
+        if audio is None:
             try:
                 a = read_audio_clip(video, sr=lm.feature_params.audio_sr)
-                aud = audio_features_from_samples(a.samples, a.sr, a.start, times, lm.feature_params.n_mels)
+                audio = (a.samples, a.sr, a.start)
             except NoAudioStreamError:
                 log.warning("%s: no audio track; detecting from the picture only", video)
                 if no_audio == "training-free":
                     return picture_only_events(info, raw, xy, lm.feature_params, sensitivity,
                                                {"audio_used": False, "mean_gate_per_level": [], "note": NO_AUDIO_NOTE})
                 note = "no audio track: picture only (gate 0)"
-    cands = picture_only_events(info, raw, xy, lm.feature_params, sensitivity).frames if lm.cfg.residual else []
+        if audio is not None:
+            y, sr, st = audio
+            check = check_soundtrack(times, picture.scores, np.asarray(picture.frames), y, sr, st, info.frame_rate,
+                                     policy=sound_check)
+            if check.action != "refuse":
+                aud = audio_features_from_samples(y, sr, st - (check.offset if check.action == "realign" else 0.0),
+                                                  times, lm.feature_params.n_mels)
+            else:
+                log.info("%s: soundtrack refused (%s); picture only", video, check.reason)
+    cands = picture.frames if lm.cfg.residual else []
     logit, gates, per_step = predict_logits(lm.model, vis, aud, cands)
     probs = 1.0 / (1.0 + np.exp(-logit))
     params = {"detector": "mravff-audio-visual", "model": lm.path, "fusion": lm.cfg.fusion,
@@ -730,6 +747,10 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
     if per_step:
         params["gate_per_level"] = {"min": [round(float(g.min()), 4) for g in per_step],
                                     "max": [round(float(g.max()), 4) for g in per_step]}
+    if check is not None:
+        params.update(check.to_params())
+        if check.action == "refuse":
+            params["audio_refused"] = True
     if note:
         params["note"] = note
     ev = events_from_av(info, probs, xy, lm.cfg, sensitivity=sensitivity, params=params)

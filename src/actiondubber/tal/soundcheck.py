@@ -1,0 +1,102 @@
+"""Check a soundtrack against the picture before ``detect --use-audio`` lets the model hear it.
+
+The learned gate (:mod:`.fusion`) judges agreement within ±``agree_lags`` frames of lag 0 and a
+window around each step; a whole-clip offset of 300 ms lies beyond what it sees, and a foreign
+soundtrack can agree with a few candidates by chance. The offset estimator of
+:mod:`actiondubber.sync` looks at the whole clip at once (±0.5 s of lag, halves, chance share), so it
+runs first:
+
+* an offset measured with at least ``min_confidence`` and larger than ``min_shift`` is *taken out*
+  (the soundtrack is realigned to the picture), so a badly synced soundtrack becomes a clean one;
+* a soundtrack that the estimator refuses as music, speech or *ambiguous* (no lag singles out the
+  visible impacts: foreign or unrelated sound) is refused for the clip: the events are exactly the
+  picture-only ones;
+* anything else (too few impacts to measure, a small offset, low confidence) is left to the gate.
+
+Offsets under ``min_shift`` (80 ms, between two and three frames at 30 fps) are left alone on
+purpose: soundtracks of real footage trail the picture by 1–3 frames by nature, and the model was
+trained with such sound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from actiondubber.audio.reader import AudioClip
+from actiondubber.errors import ParameterError
+from actiondubber.sync.offset import SyncParams, SyncRefused, estimate_offset, onset_envelope
+from actiondubber.sync.soundtype import classify_soundtrack
+
+#: ``sound_check`` policies of :func:`actiondubber.tal.audible.detect_av`: ``align`` (default: realign a
+#: measured offset, refuse what the estimator refuses as music, speech or ambiguous), ``realign`` (only
+#: realign), ``off`` (the learned gate alone).
+SOUND_CHECKS = ("align", "realign", "off")
+#: Refusals of the offset estimator that refuse the soundtrack (``few_impacts`` is left to the gate).
+REFUSING_KINDS = ("music", "speech", "ambiguous")
+
+
+@dataclass(frozen=True)
+class SoundCheck:
+    """What the check found and did: ``action`` is ``keep``, ``realign`` or ``refuse``."""
+
+    action: str
+    offset: float | None = None
+    confidence: float | None = None
+    reason: str = ""
+
+    def to_params(self) -> dict:
+        """JSON-ready fields for the events file's ``params``."""
+        return {"sound_check": self.action,
+                "sound_offset_ms": None if self.offset is None else round(self.offset * 1000.0, 1),
+                "sound_offset_confidence": None if self.confidence is None else round(self.confidence, 3),
+                "sound_check_reason": self.reason}
+
+
+def check_soundtrack(times: np.ndarray, scores: np.ndarray, frames: np.ndarray, samples: np.ndarray, sr: int,
+                     start: float, fps: float, *, policy: str = "align", min_shift: float = 0.08,
+                     min_confidence: float = 0.35, speech_detector: str = "auto") -> SoundCheck:
+    """Decide what to do with a soundtrack before the audio-visual model hears it.
+
+    Parameters
+    ----------
+    times, scores, frames
+        The picture-only detector's per-frame times (video clock), curve and event frames.
+    samples, sr, start
+        The mono soundtrack, its rate and sample 0's time on the video clock.
+    fps
+        The video's frame rate.
+    policy
+        One of :data:`SOUND_CHECKS`.
+    min_shift, min_confidence
+        Realign only offsets larger than *min_shift* seconds measured with at least this confidence.
+    speech_detector
+        How the music/speech classifier finds speech (see :mod:`actiondubber.sync.soundtype`).
+
+    Returns
+    -------
+    SoundCheck
+        ``realign`` with the offset to subtract from the soundtrack's start (``offset > 0``: the sound
+        trails the picture), ``refuse``, or ``keep``.
+    """
+    if policy not in SOUND_CHECKS:
+        raise ParameterError(f"sound check must be one of {', '.join(SOUND_CHECKS)}, got {policy!r}")
+    if policy == "off":
+        return SoundCheck("keep", reason="sound check off")
+    params = SyncParams(speech_detector=speech_detector)
+    clip = AudioClip("", np.asarray(samples, np.float32), int(sr), float(start))
+    kind = classify_soundtrack(clip, speech_detector) if policy == "align" else None
+    try:
+        res = estimate_offset(np.asarray(times, np.float64), np.asarray(scores, np.float64),
+                              np.asarray(frames, np.int64), onset_envelope(clip, params), fps=fps,
+                              params=params, soundtype=kind)
+    except SyncRefused as exc:
+        if policy == "align" and exc.kind in REFUSING_KINDS:
+            return SoundCheck("refuse", reason=f"{exc.kind}: {exc}")
+        return SoundCheck("keep", reason=f"offset not measured ({exc.kind})")
+    if res.confidence >= min_confidence and abs(res.offset) > min_shift:
+        return SoundCheck("realign", res.offset, res.confidence,
+                          f"offset {res.offset * 1000:+.0f} ms taken out")
+    return SoundCheck("keep", res.offset, res.confidence,
+                      "offset small" if abs(res.offset) <= min_shift else "offset not certain enough to realign")
