@@ -145,7 +145,7 @@ class MultiscaleMethod(CurveMethod):
     cache, exactly as :func:`~actiondubber.detection.detector.multiscale_curve` combines them."""
 
     name = "multiscale"
-    cache_name = "multiscale"
+    cache_name = "multiscale-2"  # -2: the single-size curves keep the run's fixed knobs
     curve_grid = {"short_side": (128,), "multiscale": (192,)}
     cache_dir: Path | None = None
 
@@ -153,8 +153,9 @@ class MultiscaleMethod(CurveMethod):
         from actiondubber.detection.detector import combine_scales
 
         single = CurveMethod()
-        a = cached(single, path, {"short_side": ccfg["short_side"]}, self.cache_dir)
-        b = cached(single, path, {"short_side": ccfg["multiscale"]}, self.cache_dir)
+        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}  # flow-side knobs fixed by --set
+        a = cached(single, path, rest, self.cache_dir)
+        b = cached(single, path, {**rest, "short_side": ccfg["multiscale"]}, self.cache_dir)
         return combine_scales(a.curve, b.curve, ccfg["short_side"], ccfg["multiscale"])
 
 

@@ -521,39 +521,48 @@ def test_agreement_gate_is_higher_for_aligned_than_for_misaligned_sound_and_clos
 
 
 # ------------------------------------------------------------------ the whole-clip sound check
-def test_sound_check_takes_out_an_offset_and_refuses_music(av_clip):
+def test_sound_check_takes_out_an_offset_and_refuses_music_and_foreign_sound(tmp_path):
     from actiondubber.audio.reader import read_audio_clip
+    from actiondubber.synth import render_clip
     from actiondubber.tal.audible import detect_av, load_audible, picture_only_events
     from actiondubber.tal.features import visual_features
     from actiondubber.tal.soundcheck import check_soundtrack
     from actiondubber.tal.synthdata import corrupt_audio
 
-    clip, _ = av_clip
+    # 18 collisions in 6 s: enough for the offset estimator's high confidence
+    clip = render_clip(tmp_path / "three.mp4", scene="bounce", seconds=6.0, size=(160, 120), seed=11, n_objects=3)
+    other = render_clip(tmp_path / "other.mp4", scene="bounce", seconds=6.0, size=(160, 120), seed=12, n_objects=3)
     lm = load_audible()
     info, _, raw, xy = visual_features(clip.path, lm.feature_params)
     pic = picture_only_events(info, raw, xy, lm.feature_params)
     a = read_audio_clip(clip.path, sr=lm.feature_params.audio_sr)
     times = np.asarray(info.timestamps)
 
+    o = read_audio_clip(other.path, sr=lm.feature_params.audio_sr)
+
     def check(cond, policy="align"):
-        y = corrupt_audio(a.samples, a.sr, cond, np.random.default_rng(0))
+        y = corrupt_audio(a.samples, a.sr, cond, np.random.default_rng(0), o.samples)
         return y, check_soundtrack(times, pic.scores, np.asarray(pic.frames), y, a.sr, a.start, info.frame_rate,
                                    policy=policy)
 
     _, clean = check("clean")
-    assert clean.action == "keep" and abs(clean.offset) < 0.04, clean
+    assert clean.action == "keep" and abs(clean.offset) < 0.04 and clean.confidence >= 0.6, clean
     for ms in (300, -300, 150):
         y, ck = check(f"shift{ms:+d}")
         assert ck.action == "realign" and abs(ck.offset - ms / 1000) < 0.03, (ms, ck)
     y, ck = check("music")
     assert ck.action == "refuse" and ck.reason.startswith("music"), ck
     assert check("music", "realign")[1].action == "keep" and check("music", "off")[1].action == "keep"
+    swap = check("swap")[1]  # another clip's sound: its onsets do not match the picture at any lag
+    assert swap.action == "refuse", swap
     # detect --use-audio: the shifted sound is realigned and gives the clean sound's events; music is refused
     ref = detect_av(clip.path, lm)
     y, _ = check("shift-300")
     ev = detect_av(clip.path, lm, audio=(y, a.sr, a.start))
     assert ev.params["sound_check"] == "realign" and abs(ev.params["sound_offset_ms"] + 300) < 30
-    assert ev.frames == ref.frames and ev.params["audio_used"]
+    from actiondubber.evaluate.metrics import prf_frames
+
+    assert prf_frames(ref.frames, ev.frames, k=1).f1 == 1.0 and ev.params["audio_used"], (ref.frames, ev.frames)
     y, _ = check("music")
     ev = detect_av(clip.path, lm, audio=(y, a.sr, a.start))
     assert ev.params["sound_check"] == "refuse" and ev.params["audio_refused"] and not ev.params["audio_used"]

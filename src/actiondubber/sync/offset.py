@@ -59,7 +59,8 @@ class SyncRefused(ActionDubberError):
     """The offset cannot be measured with any confidence (too few impacts, music or speech...).
 
     ``kind`` says why: ``music``, ``speech`` (the soundtrack is not made of impacts), ``few_impacts``
-    (too few visible impacts, sound onsets or matches) or ``ambiguous`` (any lag matches about as well).
+    (too few visible impacts or sound onsets), ``unmatched`` (enough of both, but too few of them
+    match at any lag) or ``ambiguous`` (any lag matches about as well).
     """
 
     exit_code = 5
@@ -507,7 +508,7 @@ def estimate_offset(
     n = len(whole.pairs)
     if whole.offset is None:
         raise SyncRefused(f"{name}: only {n} visible impact(s) matched a sound onset (at least {need} needed); "
-                          "offset not estimated")
+                          "offset not estimated", kind="unmatched")
     diffs = np.array([o - v for v, o in whole.pairs])
     spread = float(np.std(diffs, ddof=1)) if n > 1 else period
     uncertainty = max(spread, period / math.sqrt(12.0)) / math.sqrt(n)

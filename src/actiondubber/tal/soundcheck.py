@@ -4,18 +4,23 @@ The learned gate (:mod:`.fusion`) judges agreement within ±``agree_lags`` frame
 window around each step; a whole-clip offset of 300 ms lies beyond what it sees, and a foreign
 soundtrack can agree with a few candidates by chance. The offset estimator of
 :mod:`actiondubber.sync` looks at the whole clip at once (±0.5 s of lag, halves, chance share), so it
-runs first:
+runs first, and its verdict decides (policy ``align``, the default):
 
-* an offset measured with at least ``min_confidence`` and larger than ``min_shift`` is *taken out*
-  (the soundtrack is realigned to the picture), so a badly synced soundtrack becomes a clean one;
-* a soundtrack that the estimator refuses as music, speech or *ambiguous* (no lag singles out the
-  visible impacts: foreign or unrelated sound) is refused for the clip: the events are exactly the
-  picture-only ones;
-* anything else (too few impacts to measure, a small offset, low confidence) is left to the gate.
+* an offset measured with *high* confidence (``min_confidence``, 0.6: the estimator's own "high"
+  label) and larger than ``min_shift`` is *taken out*: the soundtrack is realigned to the picture, so
+  a badly synced soundtrack becomes a clean one;
+* a soundtrack the estimator calls music or speech, or whose onsets match too few of the visible
+  impacts at any lag (``unmatched``: another clip's sound, unrelated sound), is refused for the clip:
+  the events are exactly the picture-only ones;
+* so is one whose offset comes out with *low* confidence (under ``low_confidence``, 0.35: the
+  estimator's "low" label): the sound does not fit the picture well enough to be trusted;
+* anything else (too few impacts or onsets to measure, an ambiguous lag, a small offset) is left to
+  the learned gate.
 
 Offsets under ``min_shift`` (80 ms, between two and three frames at 30 fps) are left alone on
 purpose: soundtracks of real footage trail the picture by 1–3 frames by nature, and the model was
-trained with such sound.
+trained with such sound. The rules and thresholds were chosen by looking at ``bench_tal.py --part
+b`` on its own clips (README); the thresholds are the estimator's own confidence labels.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from actiondubber.sync.offset import SyncParams, SyncRefused, estimate_offset, o
 from actiondubber.sync.soundtype import classify_soundtrack
 
 #: ``sound_check`` policies of :func:`actiondubber.tal.audible.detect_av`: ``align`` (default: realign a
-#: measured offset, refuse what the estimator refuses as music, speech or ambiguous), ``realign`` (only
-#: realign), ``off`` (the learned gate alone).
+#: confidently measured offset, refuse music, speech, unmatched sound and low-confidence offsets),
+#: ``realign`` (only realign), ``off`` (the learned gate alone).
 SOUND_CHECKS = ("align", "realign", "off")
-#: Refusals of the offset estimator that refuse the soundtrack (``few_impacts`` is left to the gate).
-REFUSING_KINDS = ("music", "speech", "ambiguous")
+#: Refusals of the offset estimator that refuse the soundtrack (``few_impacts`` and ``ambiguous`` are
+#: left to the gate).
+REFUSING_KINDS = ("music", "speech", "unmatched")
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ class SoundCheck:
 
 def check_soundtrack(times: np.ndarray, scores: np.ndarray, frames: np.ndarray, samples: np.ndarray, sr: int,
                      start: float, fps: float, *, policy: str = "align", min_shift: float = 0.08,
-                     min_confidence: float = 0.35, speech_detector: str = "auto") -> SoundCheck:
+                     min_confidence: float = 0.6, low_confidence: float = 0.35,
+                     refuse: tuple[str, ...] = REFUSING_KINDS, speech_detector: str = "auto") -> SoundCheck:
     """Decide what to do with a soundtrack before the audio-visual model hears it.
 
     Parameters
@@ -71,6 +78,11 @@ def check_soundtrack(times: np.ndarray, scores: np.ndarray, frames: np.ndarray, 
         One of :data:`SOUND_CHECKS`.
     min_shift, min_confidence
         Realign only offsets larger than *min_shift* seconds measured with at least this confidence.
+    low_confidence
+        Policy ``align``: refuse the sound when its offset's confidence is under this.
+    refuse
+        Policy ``align``: the estimator's refusals (:class:`~actiondubber.sync.SyncRefused` ``kind``)
+        that refuse the sound.
     speech_detector
         How the music/speech classifier finds speech (see :mod:`actiondubber.sync.soundtype`).
 
@@ -92,9 +104,13 @@ def check_soundtrack(times: np.ndarray, scores: np.ndarray, frames: np.ndarray, 
                               np.asarray(frames, np.int64), onset_envelope(clip, params), fps=fps,
                               params=params, soundtype=kind)
     except SyncRefused as exc:
-        if policy == "align" and exc.kind in REFUSING_KINDS:
+        if policy == "align" and exc.kind in refuse:
             return SoundCheck("refuse", reason=f"{exc.kind}: {exc}")
         return SoundCheck("keep", reason=f"offset not measured ({exc.kind})")
+    if policy == "align" and res.confidence < low_confidence:
+        return SoundCheck("refuse", res.offset, res.confidence,
+                          f"low confidence: the offset ({res.offset * 1000:+.0f} ms) is uncertain "
+                          f"(confidence {res.confidence:.2f} < {low_confidence})")
     if res.confidence >= min_confidence and abs(res.offset) > min_shift:
         return SoundCheck("realign", res.offset, res.confidence,
                           f"offset {res.offset * 1000:+.0f} ms taken out")
