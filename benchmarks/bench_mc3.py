@@ -99,6 +99,10 @@ def build_library(real_windows, out_dir: Path):
     return out_dir
 
 
+#: ``dub --auto --name-weight`` values measured (0 = the MC3 video-audio similarity alone).
+PICTURE_WORD_WEIGHTS = (0.5, 1.0, 2.0)
+
+
 def retrieval_rows(model, fs, lib, kinds_of, prompts=False, name_weights=(0.0, 1.0)):
     """(top-1, top-5, n) of video->audio and, with *prompts*, text->audio per name weight."""
     from actiondubber.mc3.retrieve import prompt_similarities
@@ -106,11 +110,22 @@ def retrieval_rows(model, fs, lib, kinds_of, prompts=False, name_weights=(0.0, 1
     idx = [i for i in range(len(fs)) if fs.labels[i] == 1 and fs.kinds[i] in kinds_of]
     if not idx:
         return {}
+    from actiondubber.mc3.retrieve import video_audio_scores
+    from actiondubber.mc3.words import class_probabilities, top_words
+    from actiondubber.video.reader import probe
+
     names = lib.names
     right = np.array([names.index(fs.kinds[i]) for i in idx])
-    sims = model.embed("video", fs.video[idx]) @ lib.embeddings.T
-    rank = np.argsort(-sims, axis=1)
-    out = {"video -> audio": ((rank[:, 0] == right).mean(), (rank[:, :5] == right[:, None]).any(1).mean(), len(idx))}
+    words = []  # what each window's picture shows (224-px centre cut of its frame), as dub --auto reads it
+    for i in idx:
+        w = fs.windows[i]
+        info = probe(w.video)
+        words += top_words(class_probabilities(w.video, [info.frame_at(w.time)], info=info, cache_dir=mc3_sets.CACHE))
+    out = {}
+    for nw in (0.0, *PICTURE_WORD_WEIGHTS):
+        rank = np.argsort(-video_audio_scores(model, fs.video[idx], lib, words=words, name_weight=nw), axis=1)
+        key = "video -> audio" + (f" + picture words (name weight {nw:g})" if nw else "")
+        out[key] = ((rank[:, 0] == right).mean(), (rank[:, :5] == right[:, None]).any(1).mean(), len(idx))
     if prompts:
         for nw in name_weights:
             hits1 = hits5 = 0
@@ -159,10 +174,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the choice ablation and one-stage LOCO")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--ablation-only", action="store_true", help="only section 1 (with the open-choice rows)")
+    ap.add_argument("--retrieval-only", action="store_true",
+                    help="only section 4 (trains the two-stage model and its leave-one-clip-out models)")
     args = ap.parse_args()
 
     from actiondubber.mc3.config import MC3Config
-    from actiondubber.mc3.retrieve import load_library
     from actiondubber.mc3.train import FeatureSet
 
     t0 = time.time()
@@ -176,6 +192,11 @@ def main() -> None:
           f"({int(np.nansum(real.labels)) if real else 0}); features {time.time() - t0:.0f} s")
     train_all = FeatureSet.concat([syn_tr] + ([real] if real else []))
     base = MC3Config()
+
+    if args.retrieval_only:
+        _retrieval(real_w, real, syn_te, syn_tr, train_all, base, args.seeds[0])
+        print(f"\ntotal {time.time() - t0:.0f} s")
+        return
 
     print("\n1. Sounding-action discovery, 14 held-out synthetic clips (ROC-AUC / PR-AUC; mean over seeds "
           f"{args.seeds})")
@@ -247,9 +268,23 @@ def main() -> None:
         for k, r in tot.items():
             print(f"   real (LOCO) {k:<27} P {r.precision:.3f} R {r.recall:.3f} F1 {r.f1:.3f}  ({r.n_est} events)")
 
+    _retrieval(real_w, real, syn_te, syn_tr, train_all, base, args.seeds[0], models["MC3 two-stage"], loco_models)
+    print(f"\ntotal {time.time() - t0:.0f} s")
+
+
+def _retrieval(real_w, real, syn_te, syn_tr, train_all, base, seed, m=None, loco_models=None) -> None:
+    """Section 4; trains the models it needs when not given."""
+    from actiondubber.mc3.retrieve import load_library
+    from actiondubber.mc3.train import FeatureSet
+
+    m = m or train(train_all, base, seed)
+    if loco_models is None and real is not None:
+        loco_models = {}
+        for g in sorted(set(real.groups)):
+            tr = FeatureSet.concat([syn_tr, real.subset([i for i, x in enumerate(real.groups) if x != g])])
+            loco_models[g] = train(tr, base, seed)
     print("\n4. Retrieval from a 21-sound library (top-1 / top-5 of the right kind)")
     lib_dir = build_library(real_w, mc3_sets.RESULTS / "library")
-    m = models["MC3 two-stage"]
     lib = load_library(lib_dir, m)
     for k, (t1, t5, n) in retrieval_rows(m, syn_te, lib, {"synth-ball", "synth-disc", "synth-box"}, True).items():
         print(f"   synthetic   {k:<36} top-1 {t1:.3f} top-5 {t5:.3f}  ({n} collisions; chance 1/21, 5/21)")
@@ -265,7 +300,6 @@ def main() -> None:
                 a[2] += n
         for k, (h1, h5, n) in hits.items():
             print(f"   real (LOCO) {k:<36} top-1 {h1 / n:.3f} top-5 {h5 / n:.3f}  ({n} hits)")
-    print(f"\ntotal {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -48,9 +48,11 @@ from actiondubber.tal.audible import (
     event_gap,
     footage_clip,
     load_audible,
+    picture_outside_span,
     predict_logits,
     residual_events,
     save_audible,
+    sound_span,
     synthetic_clips,
     train_audible,
 )
@@ -128,6 +130,7 @@ def _eval_items(clips: list[CachedClip], keys: list[list[int]], infos: list[Vide
         auds, onsets = {}, {}
         checked = {pol: {} for pol in SOUND_CHECKS if pol != "off"}
         checks = {pol: {} for pol in checked}
+        spans = {pol: {} for pol in SOUND_CHECKS}
         cands = [int(f) for f in c.candidates()]
         curve = np.expm1(c.visual[:, DECEL_COLUMN].astype(np.float64))  # the picture-only detector's curve
         for j, cond in enumerate(REPORT_CONDITIONS):
@@ -139,16 +142,18 @@ def _eval_items(clips: list[CachedClip], keys: list[list[int]], infos: list[Vide
                 AUDIO_SECONDS["s"] += time.time() - t0
                 AUDIO_SECONDS["frames"] += len(c.times)
             onsets[cond] = _audio_only(info, y, c.sr, c.start)
+            spans["off"][cond] = None if y is None else sound_span(y, c.sr, c.start)
             for pol in checked:  # what detect --use-audio's sound check (tal.soundcheck) does with this sound
                 if y is None:
-                    checked[pol][cond], checks[pol][cond] = None, None
+                    checked[pol][cond], checks[pol][cond], spans[pol][cond] = None, None, None
                     continue
                 ck = check_soundtrack(c.times, curve, np.asarray(cands), y, c.sr, c.start, c.fps, policy=pol)
                 checks[pol][cond] = ck
+                spans[pol][cond] = sound_span(y, c.sr, c.start - (ck.offset if ck.action == "realign" else 0.0))
                 checked[pol][cond] = (None if ck.action == "refuse" else auds[cond] if ck.action == "keep"
                                       else audio_features_from_samples(y, c.sr, c.start - ck.offset, c.times))
         items.append({"clip": c, "key": key, "info": info, "audio": auds, "onsets": onsets, "cands": cands,
-                      "checked": checked, "checks": checks})
+                      "checked": checked, "checks": checks, "spans": spans})
     return items
 
 
@@ -164,6 +169,9 @@ def _score(model, items: list[dict], rows: dict, name: str, set_name: str, sound
             t0 = time.time()
             aud = it["audio"][cond] if sound_check == "off" else it["checked"][sound_check][cond]
             logit, gates, _ = predict_logits(model, c.visual, aud, it["cands"])
+            if aud is not None:  # as detect --use-audio: the picture alone where the sound has no samples
+                logit = picture_outside_span(model, c.visual, logit, it["cands"], c.times,
+                                             it["spans"][sound_check][cond])
             ev = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
             secs += time.time() - t0
             r = rows.setdefault(name, {}).setdefault(set_name, {}).setdefault(cond, {"f1": [], "gate": []})
@@ -231,6 +239,9 @@ def part_b(work: Path, fusions: list[str], iters: int, folds: int, weights: Path
                 it = sets["real"][held[0]]
                 ev = detect_av(vids[held[0]], LoadedAudible(model, fp, "fold model", {}))
                 logit, _, _ = predict_logits(model, it["clip"].visual, it["checked"]["align"]["clean"], it["cands"])
+                if it["checked"]["align"]["clean"] is not None:
+                    logit = picture_outside_span(model, it["clip"].visual, logit, it["cands"], it["clip"].times,
+                                                 it["spans"]["align"]["clean"])
                 ref = residual_events(1 / (1 + np.exp(-logit)), model.cfg.threshold, event_gap(it["info"].frame_rate))
                 assert ev.frames == [int(f) for f in ref], (ev.frames, ref)
             timing.setdefault(fusion, []).append({"train_s": None if reused else round(tt, 1),

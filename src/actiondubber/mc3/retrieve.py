@@ -46,8 +46,13 @@ def load_library(folder: str | os.PathLike, model, *, sr: int = 48000) -> Librar
 
 
 def event_similarities(video: str | os.PathLike, events: Events, library: Library, model,
-                       cache_dir: Path | None = None) -> np.ndarray:
-    """Cosine similarity ``(n_events, n_sounds)`` of each event's video embedding with each sound's audio embedding."""
+                       cache_dir: Path | None = None, *, name_weight: float = 0.0) -> np.ndarray:
+    """Score ``(n_events, n_sounds)`` of each library sound for each event.
+
+    The cosine of the event's MC3 video embedding with each sound's audio embedding, plus
+    *name_weight* x the cosine of what the picture shows in words with the file's name
+    (:func:`actiondubber.mc3.words.name_similarities`).
+    """
     from actiondubber.mc3 import features as feats
     from actiondubber.mc3.score import event_curve
     from actiondubber.video.reader import probe
@@ -58,22 +63,39 @@ def event_similarities(video: str | os.PathLike, events: Events, library: Librar
     info = probe(video)
     frames = [min(max(e.frame, 0), info.n_frames - 1) for e in events.events]
     x = feats.video_features(video, frames, event_curve(video, events, cache_dir), info=info, cache_dir=cache_dir)
-    return model.embed("video", x) @ library.embeddings.T
+    words = None
+    if name_weight:
+        from actiondubber.mc3.words import class_probabilities, top_words
+
+        xy = [(e.x, e.y) for e in events.events]
+        words = top_words(class_probabilities(video, frames, xy=xy, info=info, cache_dir=cache_dir))
+    return video_audio_scores(model, x, library, words=words, name_weight=name_weight)
 
 
-def match_events(video, events: Events, library: Library, model, cache_dir: Path | None = None) -> list[int]:
+def video_audio_scores(model, video_x: np.ndarray, library: Library, *, words=None,
+                       name_weight: float = 0.0) -> np.ndarray:
+    """:func:`event_similarities` from MC3 video inputs (and picture words) already computed."""
+    sims = model.embed("video", video_x) @ library.embeddings.T
+    if name_weight:
+        from actiondubber.mc3.words import name_similarities
+
+        if words is None:
+            raise ValueError("name_weight needs the events' picture words")
+        sims = sims + float(name_weight) * name_similarities(words, library.paths)
+    return sims.astype(np.float32)
+
+
+def match_events(video, events: Events, library: Library, model, cache_dir: Path | None = None, *,
+                 name_weight: float = 0.0) -> list[int]:
     """Index into *library* of the best-fitting sound for each event."""
-    sims = event_similarities(video, events, library, model, cache_dir)
+    sims = event_similarities(video, events, library, model, cache_dir, name_weight=name_weight)
     return [int(i) for i in np.argmax(sims, axis=1)] if sims.size else []
-
-
-def _name_text(path: Path) -> str:
-    return path.stem.replace("_", " ").replace("-", " ").strip()
 
 
 def prompt_similarities(prompt: str, library: Library, model, *, name_weight: float = 1.0) -> np.ndarray:
     """Score of each library sound for *prompt*: MC3 text-audio cosine + *name_weight* x prompt-name cosine."""
     from actiondubber.mc3 import encoders
+    from actiondubber.mc3.words import name_text
 
     if not prompt or not prompt.strip():
         raise InputError("the prompt is empty")
@@ -82,7 +104,7 @@ def prompt_similarities(prompt: str, library: Library, model, *, name_weight: fl
     t = encoders.text_features([prompt.strip()])
     score = (model.embed("text", t) @ library.embeddings.T)[0]
     if name_weight:
-        names = encoders.text_features([_name_text(p) for p in library.paths])
+        names = encoders.text_features([name_text(p) for p in library.paths])
         score = score + float(name_weight) * (names @ t[0])
     return score.astype(np.float32)
 
@@ -94,11 +116,11 @@ def match_prompt(prompt: str, library: Library, model, *, name_weight: float = 1
 
 
 def auto_sounds(video: str | os.PathLike, folder: str | os.PathLike, model=None, *, cache_dir: Path | None = None,
-                chosen: list | None = None):
+                chosen: list | None = None, name_weight: float = 0.0):
     """A function ``(events, sr) -> one library sound per event`` for :func:`actiondubber.dubbing.pipeline.dub`.
 
     The library in *folder* is read and checked at once (so a bad library fails before detection);
-    *chosen*, when given, receives the chosen file paths.
+    *chosen*, when given, receives the chosen file paths; *name_weight* as in :func:`event_similarities`.
     """
     from actiondubber.mc3.heads import load_model
 
@@ -107,7 +129,7 @@ def auto_sounds(video: str | os.PathLike, folder: str | os.PathLike, model=None,
 
     def pick(events: Events, sr: int) -> list:
         lib = first if sr == 48000 else load_library(folder, model, sr=sr)
-        idx = match_events(video, events, lib, model, cache_dir)
+        idx = match_events(video, events, lib, model, cache_dir, name_weight=name_weight)
         if chosen is not None:
             chosen.extend(lib.paths[i] for i in idx)
         return [lib.sounds[i] for i in idx]

@@ -400,6 +400,28 @@ def predict_logits(model: AudibleNet, visual: np.ndarray, audio: np.ndarray | No
     return logit[0, :n].numpy(), [float(g.mean()) for g in per], per
 
 
+def sound_span(samples: np.ndarray, sr: int, start: float) -> tuple[float, float]:
+    """The stretch of the video clock a soundtrack covers: ``(start, start + duration)`` seconds."""
+    return float(start), float(start) + np.asarray(samples).shape[-1] / float(sr)
+
+
+def picture_outside_span(model: AudibleNet, visual: np.ndarray, logit: np.ndarray, candidates: Sequence[int],
+                         times: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """*logit* with the picture-only logits at the frames the soundtrack does not cover.
+
+    A soundtrack that starts late or ends early (or one moved by the sound check) leaves frames with
+    no sound at all; the model would read that as silence and could drop a candidate there, where
+    the sound in fact says nothing. Frames whose time lies outside *span* get the logits of the
+    model with the sound off (a residual model: exactly the candidates).
+    """
+    t = np.asarray(times, np.float64)[: logit.size]
+    out = (t < span[0] - 1e-6) | (t >= span[1] - 1e-6)
+    if not out.any():
+        return logit
+    picture, _, _ = predict_logits(model, visual, None, candidates)
+    return np.where(out, picture, logit)
+
+
 def predict_probs(model: AudibleNet, visual: np.ndarray, audio: np.ndarray | None, candidates: Sequence[int] = ()
                   ) -> tuple[np.ndarray, list[float]]:
     """Per-frame audible probability and mean gate per level (empty without audio or gate)."""
@@ -736,6 +758,10 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
                 log.info("%s: soundtrack refused (%s); picture only", video, check.reason)
     cands = picture.frames if lm.cfg.residual else []
     logit, gates, per_step = predict_logits(lm.model, vis, aud, cands)
+    if aud is not None:
+        y, sr, st = audio
+        shift = check.offset if check is not None and check.action == "realign" else 0.0
+        logit = picture_outside_span(lm.model, vis, logit, cands, times, sound_span(y, sr, st - shift))
     probs = 1.0 / (1.0 + np.exp(-logit))
     params = {"detector": "mravff-audio-visual", "model": lm.path, "fusion": lm.cfg.fusion,
               "gate_input": lm.cfg.gate_input, "residual": lm.cfg.residual, "audio_used": aud is not None,

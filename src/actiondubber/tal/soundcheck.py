@@ -13,7 +13,8 @@ runs first, and its verdict decides (policy ``align``, the default):
   impacts at any lag (``unmatched``: another clip's sound, unrelated sound), is refused for the clip:
   the events are exactly the picture-only ones;
 * so is one whose offset comes out with *low* confidence (under ``low_confidence``, 0.35: the
-  estimator's "low" label): the sound does not fit the picture well enough to be trusted;
+  estimator's "low" label): the sound does not fit the picture well enough to be trusted, and one
+  whose offset is larger than ``min_shift`` but not certain enough to take out;
 * anything else (too few impacts or onsets to measure, an ambiguous lag, a small offset) is left to
   the learned gate.
 
@@ -114,5 +115,10 @@ def check_soundtrack(times: np.ndarray, scores: np.ndarray, frames: np.ndarray, 
     if res.confidence >= min_confidence and abs(res.offset) > min_shift:
         return SoundCheck("realign", res.offset, res.confidence,
                           f"offset {res.offset * 1000:+.0f} ms taken out")
-    return SoundCheck("keep", res.offset, res.confidence,
-                      "offset small" if abs(res.offset) <= min_shift else "offset not certain enough to realign")
+    if abs(res.offset) <= min_shift:
+        return SoundCheck("keep", res.offset, res.confidence, "offset small")
+    if policy == "align":  # badly synced, but not certainly enough to fix: not trusted
+        return SoundCheck("refuse", res.offset, res.confidence,
+                          f"offset {res.offset * 1000:+.0f} ms not certain enough to take out "
+                          f"(confidence {res.confidence:.2f} < {min_confidence})")
+    return SoundCheck("keep", res.offset, res.confidence, "offset not certain enough to realign")
