@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from actiondubber.detection.detector import DetectorParams, run_detector
+from actiondubber.detection.detector import DetectorParams, detector_params, run_detector
 from actiondubber.errors import ParameterError
 from actiondubber.events import load_events
 from actiondubber.exporters.markers import FORMATS, export_events, render
@@ -57,7 +57,9 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
     progress
         ``True`` shows a progress bar on stderr; a callable is called with 1 per decoded frame.
     **params
-        Training-free: any :class:`DetectorParams` field (``sensitivity=0.7``, ``short_side=256`` ...).
+        Training-free: any :class:`DetectorParams` field (``sensitivity=0.7``, ``short_side=256`` ...),
+        over the default two-scale detector (``DEFAULT_DETECTOR``; ``multiscale=0, abrupt=0`` is the
+        faster single-scale one).
         With *model*: the options of :func:`actiondubber.model.infer.detect_with_model`
         (``sensitivity``, ``threshold``, ``device`` ...).
 
@@ -95,10 +97,7 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
                                  f"(it takes {', '.join(sorted(allowed))})")
         with _ticker(progress, video) as tick:
             return infer.detect_with_model(video, model, progress=tick, **params)
-    unknown = set(params) - set(DetectorParams.__dataclass_fields__)
-    if unknown:
-        raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
-    p = DetectorParams(**params)
+    p = detector_params(**params)
     with _ticker(progress, video) as tick:
         return run_detector(video, p, progress=tick)
 

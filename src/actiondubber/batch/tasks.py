@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from actiondubber import __version__
-from actiondubber.detection.detector import DetectorParams
+from actiondubber.detection.detector import DEFAULT_DETECTOR, DetectorParams
 from actiondubber.dubbing.place import DubParams
 from actiondubber.errors import ActionDubberError, OutputError
 from actiondubber.exporters.cues import DEFAULT_CUE_LENGTH, DEFAULT_NAME
@@ -51,7 +51,7 @@ class TaskOptions:
     :func:`~actiondubber.audio.labels.audio_event_frames`) as for ``label-from-audio``.
     """
 
-    detector: DetectorParams = field(default_factory=DetectorParams)
+    detector: DetectorParams = DEFAULT_DETECTOR
     dub: bool = False
     sound: str | None = "knock"
     sound_dir: str | None = None

@@ -63,12 +63,12 @@ def sounding_cmd(ctx, video: Path, events_path, json_out, mode, weights, thresho
 
 
 def _detect(ctx, video: Path, info):
-    from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+    from actiondubber.detection.detector import DEFAULT_DETECTOR, events_from_curve, frame_curve
     from actiondubber.progress import progress_bar
 
-    params = DetectorParams()
+    params = DEFAULT_DETECTOR
     with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
-        curve = strength_curve(video, params, info=info, progress=bar.update)
+        curve = frame_curve(video, params, info=info, progress=bar.update)
     return events_from_curve(curve, params)
 
 

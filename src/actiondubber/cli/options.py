@@ -13,12 +13,12 @@ from collections.abc import Callable
 import click
 from click.core import ParameterSource
 
-from actiondubber.detection.detector import DetectorParams
+from actiondubber.detection.detector import DEFAULT_DETECTOR, DetectorParams, detector_params
 from actiondubber.detection.strength import KINDS
 from actiondubber.kinematics.flow import BACKENDS
 from actiondubber.kinematics.globalmotion import MODELS
 
-_D = DetectorParams()
+_D = DEFAULT_DETECTOR
 
 #: field -> (click type, help). Every DetectorParams field must be here (checked at import).
 DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
@@ -46,12 +46,12 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
                       "With --event-mode objects: distance apart of two objects, × short side."),
     "object_share": (click.FloatRange(0, None), "With --event-mode objects: share of the strongest concurrent "
                                                 "candidate an object event must reach."),
-    "abrupt": (click.FloatRange(0, None), "Down-weight decelerations that arrive already slowing down (0 = off)."),
+    "abrupt": (click.FloatRange(0, None), "Down-weight decelerations that arrive already slowing down "
+                                          "(0 = off; the default 2 squares the speed ratio)."),
     "verifier": (str, "Learned candidate verifier: 'default' (shipped weights) or a file from train-verifier; "
                       "empty = off."),
-    "multiscale": (click.IntRange(0, 4096), "Also analyse at this short side (e.g. 192) and average the two "
-                                             "curves: better on unseen synthetic footage, ~3x the flow work "
-                                             "(0 = off)."),
+    "multiscale": (click.IntRange(0, 4096), "Also analyse at this short side and average the two curves "
+                                             "(0 = off: one analysis size, about three times faster)."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import
@@ -71,11 +71,19 @@ def _dest(name: str) -> str:
     return _flag(name)[2:].replace("-", "_")
 
 
-def detector_options(f: Callable) -> Callable:
-    """Decorate a click command with one option per :class:`DetectorParams` field."""
+def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DEFAULT_DETECTOR) -> Callable:
+    """Decorate a click command with one option per :class:`DetectorParams` field.
+
+    *defaults*: the command's defaults (:data:`DEFAULT_DETECTOR`, the two-scale detector users get;
+    ``sync`` passes the single-scale ``DetectorParams()``). ``@detector_options`` or
+    ``@detector_options(defaults=...)``.
+    """
+    if f is None:
+        return lambda g: detector_options(g, defaults=defaults)
+    f.__detector_defaults__ = defaults
     for name in reversed(_FIELDS):
         typ, help_ = DETECTOR_OPTIONS[name]
-        default = getattr(_D, name)
+        default = getattr(defaults, name)
         if typ is bool:
             decls = [f"{_flag(name)}/--no-{_flag(name)[2:]}"]
             f = click.option(*decls, _dest(name), default=default, show_default=True, help=help_)(f)
@@ -85,9 +93,20 @@ def detector_options(f: Callable) -> Callable:
     return f
 
 
-def pop_detector_params(kwargs: dict) -> DetectorParams:
-    """Remove the detector options from a command's *kwargs* and build the :class:`DetectorParams`."""
-    return DetectorParams(**{name: kwargs.pop(_dest(name)) for name in _FIELDS})
+def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) -> DetectorParams:
+    """Remove the detector options from a command's *kwargs* and build the :class:`DetectorParams`.
+
+    Options the user set are applied over the command's defaults with :func:`detector_params`, so
+    that e.g. ``--event-mode objects`` alone switches the default second scale off.
+    """
+    values = {name: kwargs.pop(_dest(name)) for name in _FIELDS}
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return DetectorParams(**values)
+    if defaults is None:
+        defaults = getattr(ctx.command.callback, "__detector_defaults__", DEFAULT_DETECTOR)
+    given = {n: v for n, v in values.items() if ctx.get_parameter_source(_dest(n)) is not ParameterSource.DEFAULT}
+    return detector_params(defaults, **given)
 
 
 def detector_options_given(ctx: click.Context) -> list[str]:

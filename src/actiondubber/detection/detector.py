@@ -87,7 +87,8 @@ class DetectorParams:
     verifier: str = ""
     #: A second analysis short side (px; 0 = off): the video is also analysed there and the frame
     #: curve is the mean of the two (the second rescaled to ``short_side`` pixels), so a change of
-    #: speed must show at both scales. Off by default: it costs about three times the flow work.
+    #: speed must show at both scales. Off in this base class; on (192) in :data:`DEFAULT_DETECTOR`, what
+    #: users get by default: it costs about three times the flow work.
     #: ``multiscale=192`` over the default 128: held out on the 12 real clips strict F1@±2 0.676 vs
     #: 0.678, synthetic family 1 0.823 vs 0.788, family 2 (never tuned on) 0.606 vs 0.572
     #: (``benchmarks/bench_loo.py --method multiscale``).
@@ -138,6 +139,41 @@ class DetectorParams:
     def flow(self) -> FlowParams:
         """The flow settings (backend, DIS preset, camera-motion model), as TA²Net's inputs use them too."""
         return FlowParams(backend=self.backend, preset=self.flow_preset, compensate=self.compensate)
+
+
+#: What a user gets by default (``detect``, ``dub``, ``preview``, ``batch``, the web app,
+#: :func:`detect` and :func:`actiondubber.api.detect`): the two-scale detector with the "arrives at
+#: full speed" gain. Against the single-scale ``DetectorParams()`` (strict F1@±2, knobs chosen
+#: leave-one-clip-out, ``benchmarks/bench_loo.py --method multiscale --set abrupt=2.0``): 12 real clips
+#: 0.695 vs 0.678, human Greatest Hits key 0.687 vs 0.613, synthetic family 1 0.811 vs 0.788, family 2
+#: (never tuned on) 0.594 vs 0.572; it costs about three times the flow work. ``DetectorParams()``
+#: stays the single-scale base that the learned parts (audio-visual model, MC3, verifier) and ``sync``
+#: read, and ``--multiscale 0 --abrupt 0`` (``FAST_DETECTOR``) is the fast choice.
+DEFAULT_DETECTOR = DetectorParams(multiscale=192, abrupt=2.0)
+#: The single-scale detector (about three times faster than :data:`DEFAULT_DETECTOR`).
+FAST_DETECTOR = DetectorParams()
+
+
+def detector_params(base: DetectorParams | None = None, **overrides) -> DetectorParams:
+    """*base* (default :data:`DEFAULT_DETECTOR`) with *overrides*, the second scale and ``abrupt`` fitted.
+
+    Settings the second analysis size cannot go with (per-object events, the verifier, a short side
+    equal to it, no scaling) switch it off unless ``multiscale`` is among *overrides* (then the
+    conflict is an error, as always); the verifier reads the plain deceleration strength, so it also
+    switches off a default ``abrupt``.
+    """
+    base = DEFAULT_DETECTOR if base is None else base
+    unknown = set(overrides) - set(DetectorParams.__dataclass_fields__)
+    if unknown:
+        raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
+    merged = {**dataclasses.asdict(base), **overrides}
+    if "multiscale" not in overrides and merged["multiscale"] and (
+            merged["events"] != "frame" or merged["verifier"] or merged["short_side"] is None
+            or merged["multiscale"] == merged["short_side"]):
+        merged["multiscale"] = 0
+    if "abrupt" not in overrides and merged["verifier"]:
+        merged["abrupt"] = 0.0
+    return DetectorParams(**merged)
 
 
 @dataclass
@@ -361,11 +397,22 @@ def run_detector(
         curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs,
                                channels=model.needs_channels)
         return verified_events(curve, model, params)
+    return events_from_curve(frame_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs),
+                             params)
+
+
+def frame_curve(
+    video: str | os.PathLike,
+    params: DetectorParams,
+    *,
+    info: VideoInfo | None = None,
+    progress: Callable[[int], None] | None = None,
+    flow_kwargs: dict | None = None,
+) -> StrengthCurve:
+    """The frame-level strength curve *params* ask for: two analysis sizes when ``params.multiscale``, else one."""
     if params.multiscale:
-        curve = multiscale_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
-    else:
-        curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
-    return events_from_curve(curve, params)
+        return multiscale_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
+    return strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
 
 
 def combine_scales(base: StrengthCurve, other: StrengthCurve, base_side: int, other_side: int) -> StrengthCurve:
@@ -420,12 +467,10 @@ def detect(
     flow_kwargs: dict | None = None,
     **kwargs,
 ) -> Events:
-    """Detect audible actions in *video*; keyword arguments are :class:`DetectorParams` fields.
+    """Detect audible actions in *video*; keyword arguments are :class:`DetectorParams` fields
+    over :data:`DEFAULT_DETECTOR` (see :func:`detector_params`).
 
     >>> ev = detect("clip.mp4", sensitivity=0.6)        # doctest: +SKIP
     >>> [(e.frame, round(e.time, 3)) for e in ev.events]  # doctest: +SKIP
     """
-    unknown = set(kwargs) - set(DetectorParams.__dataclass_fields__)
-    if unknown:
-        raise ParameterError(f"unknown detector option(s): {', '.join(sorted(unknown))}")
-    return run_detector(video, DetectorParams(**kwargs), progress=progress, flow_kwargs=flow_kwargs)
+    return run_detector(video, detector_params(**kwargs), progress=progress, flow_kwargs=flow_kwargs)

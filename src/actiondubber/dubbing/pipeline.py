@@ -102,9 +102,9 @@ def dub(
     sounds = resolve_sounds(sound, sound_dir, sr=sr, seed=params.seed) if event_sounds is None else []
 
     if events is None:
-        from actiondubber.detection.detector import DetectorParams, run_detector
+        from actiondubber.detection.detector import DEFAULT_DETECTOR, run_detector
 
-        ev = run_detector(src, detector or DetectorParams(), info=info, progress=progress, flow_kwargs=flow_kwargs)
+        ev = run_detector(src, detector or DEFAULT_DETECTOR, info=info, progress=progress, flow_kwargs=flow_kwargs)
     else:
         ev = events if isinstance(events, Events) else load_events(events_path)
         check_events_fit(ev, info, source=str(events_path) if events_path else "events")

@@ -177,10 +177,10 @@ def render_preview(
         if soundtrack is None:
             raise InputError(f"{audio_src}: contains no audio stream to put in the preview")
     if events is None:
-        from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
+        from actiondubber.detection.detector import detector_params, events_from_curve, frame_curve
 
-        dparams = DetectorParams(**(detect_options or {}))
-        ev = events_from_curve(strength_curve(video, dparams, info=info, progress=detect_progress), dparams)
+        dparams = detector_params(**(detect_options or {}))
+        ev = events_from_curve(frame_curve(video, dparams, info=info, progress=detect_progress), dparams)
     elif isinstance(events, Events):
         ev = events
     else:

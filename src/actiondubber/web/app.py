@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
-from actiondubber.detection import DetectorParams
+from actiondubber.detection import detector_params
 from actiondubber.dubbing import BUILTIN_SOUNDS, DubParams, dub
 from actiondubber.dubbing.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
@@ -338,7 +338,7 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
     def detect(req: DetectRequest):
         """Start detection (a job); when it is done, ``/api/analysis`` has the curve and events."""
         st = ws.video(req.path)
-        params = DetectorParams(sensitivity=req.sensitivity)
+        params = detector_params(sensitivity=req.sensitivity)
 
         def work(job):
             t0 = time.perf_counter()

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from actiondubber.audio.reader import NoAudioStreamError, read_audio_clip
-from actiondubber.detection import DetectorParams, StrengthCurve, events_from_curve, strength_curve
+from actiondubber.detection import DEFAULT_DETECTOR, DetectorParams, StrengthCurve, events_from_curve
+from actiondubber.detection.detector import frame_curve
 from actiondubber.errors import InputError
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video.reader import probe
@@ -37,14 +38,14 @@ class VideoState:
         self.path = path
         self.info: VideoInfo = probe(path)
         self.curve: StrengthCurve | None = None
-        self.params = DetectorParams()
+        self.params = DEFAULT_DETECTOR
         self._waveform: dict[int, list[float]] = {}
         self.lock = threading.Lock()
 
     # -- detection ---------------------------------------------------------------------------------------------
     def analyse(self, params: DetectorParams, progress=None) -> StrengthCurve:
         """Compute and keep the strength curve (the slow step; runs on a worker thread)."""
-        curve = strength_curve(self.path, params, info=self.info, progress=progress)
+        curve = frame_curve(self.path, params, info=self.info, progress=progress)
         with self.lock:
             self.curve, self.params, self.info = curve, params, curve.info
         return curve
