@@ -27,7 +27,7 @@ from actiondubber.exporters.plot import plot_curve
 #: name -> DetectorParams overrides (over the single-scale base ``DetectorParams()``; the first row is the
 #: default users get, ``DEFAULT_DETECTOR``)
 METHODS: dict[str, dict] = {
-    "ours, default (two scales, abrupt 2)": {"multiscale": 192, "abrupt": 2.0},
+    "ours, default (two scales, abrupt 2, sensitivity 0.6)": {"multiscale": 192, "abrupt": 2.0, "sensitivity": 0.6},
     "ours, single scale (deceleration + gravity)": {},
     "ours without gravity prior": {"gravity": 0.0},
     "ours, DIS ultrafast preset": {"flow_preset": "ultrafast"},

@@ -8,6 +8,7 @@ is stream-copied, so the detector's curve of the original applies to every shift
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -19,6 +20,7 @@ from click.testing import CliRunner
 from actiondubber.audio import AudioClip, impact_onsets, onset_strength, read_audio_clip
 from actiondubber.cli import cli
 from actiondubber.detection import detect
+from actiondubber.detection.detector import FAST_DETECTOR
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.sync import (
     OnsetEnvelope,
@@ -40,11 +42,11 @@ HALF_FRAME = 0.5 / FPS
 
 @pytest.fixture(scope="module")
 def bounce(tmp_path_factory):
-    """A 6 s synthetic clip with many collisions, and the detector's events on its picture."""
+    """A 6 s synthetic clip with many collisions, and the events of the detector sync runs on its picture."""
     d = tmp_path_factory.mktemp("sync")
     clip = render_clip(d / "bounce.mp4", scene="bounce", seconds=6.0, fps=FPS, seed=3, n_objects=3)
     assert len(clip.collision_times) >= 10
-    return clip, detect(clip.path)
+    return clip, detect(clip.path, **dataclasses.asdict(FAST_DETECTOR))  # sync's own (single-scale) detector
 
 
 @pytest.fixture(scope="module")

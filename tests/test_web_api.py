@@ -9,6 +9,7 @@ without confirmation).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -21,7 +22,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from actiondubber.detection import DetectorParams, detect, events_from_curve, strength_curve  # noqa: E402
+from actiondubber.detection import DEFAULT_DETECTOR, detect, events_from_curve  # noqa: E402
+from actiondubber.detection.detector import frame_curve  # noqa: E402
 from actiondubber.events import SCHEMA, load_events  # noqa: E402
 from actiondubber.exporters.cues import read_srt  # noqa: E402
 from actiondubber.synth import render_clip  # noqa: E402
@@ -67,12 +69,12 @@ def wait_job(client, job_id, timeout=60.0):
 @pytest.fixture(scope="module")
 def reference(folder):
     """The library's own strength curve of the clip (what ``detect`` computes before picking peaks)."""
-    return strength_curve(folder / "clip.mp4", DetectorParams())
+    return frame_curve(folder / "clip.mp4", DEFAULT_DETECTOR)
 
 
 def library_frames(curve, sensitivity: float) -> list[int]:
     """The events ``actiondubber.detection.detect(clip, sensitivity=...)`` returns, from the curve."""
-    return events_from_curve(curve, DetectorParams(sensitivity=sensitivity)).frames
+    return events_from_curve(curve, dataclasses.replace(DEFAULT_DETECTOR, sensitivity=sensitivity)).frames
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,7 @@ def test_pick_repicks_from_stored_curve_without_recomputing_flow(client, analyse
     def no_flow(*a, **k):
         raise AssertionError("the slider must not recompute flow")
 
-    monkeypatch.setattr(state, "strength_curve", no_flow)
+    monkeypatch.setattr(state, "frame_curve", no_flow)
     for s in (0.1, 0.95):
         r = client.post("/api/pick", json={"path": "clip.mp4", "sensitivity": s})
         assert r.status_code == 200
@@ -168,7 +170,7 @@ def test_save_schema_and_no_overwrite_without_confirm(client, folder, analysed):
 def test_open_events_file_from_the_cli(client, folder, analysed, reference):
     from actiondubber.events import save_events
 
-    ev = events_from_curve(reference, DetectorParams(sensitivity=0.8))
+    ev = events_from_curve(reference, dataclasses.replace(DEFAULT_DETECTOR, sensitivity=0.8))
     sub = folder / "sub"
     sub.mkdir(exist_ok=True)
     save_events(ev, sub / "from_cli.json")  # names the video by its absolute path, as 'detect --json' may

@@ -5,7 +5,7 @@ The public API (keyword-only options; everything else lives in the packages name
 >>> import actiondubber
 >>> ev = actiondubber.detect(clip)                     # training-free; model="best.pt" for TA²Net
 >>> ev                                                 # doctest: +ELLIPSIS
-Events(video='...clip.mp4', frames=150, fps=30.0, events=6, detector='inflection-training-free')
+Events(video='...clip.mp4', frames=150, fps=30.0, events=5, detector='inflection-training-free')
 """
 
 from actiondubber.api import detect, dub, export

@@ -9,13 +9,13 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.detection.count import MODES, count_actions
-from actiondubber.detection.detector import DetectorParams
+from actiondubber.detection.detector import DEFAULT_DETECTOR
 from actiondubber.errors import InputError, OutputError
 from actiondubber.fileio import check_output_path, write_text_atomic
 from actiondubber.progress import progress_bar
 from actiondubber.video.reader import probe
 
-_D = DetectorParams()
+_D = DEFAULT_DETECTOR
 
 
 @click.command("count")

@@ -8,7 +8,7 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
-from actiondubber.detection.detector import run_detector
+from actiondubber.detection.detector import FAST_DETECTOR, run_detector
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
@@ -64,8 +64,11 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
     """Find the frames and times at which visible actions in VIDEO make a sound."""
     if use_audio:
         bad = [n for n, v in (("--maps", maps_out), ("--overlap", overlap), ("--bf16", bf16)) if v]
-        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, detector["sensitivity"], bad=bad,
-                           sound_check=sound_check)
+        # the audio-visual model was trained on the single-scale detector's candidates at its sensitivity
+        given = ctx.get_parameter_source("sensitivity") == click.core.ParameterSource.COMMANDLINE
+        _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels,
+                           detector["sensitivity"] if given else FAST_DETECTOR.sensitivity, bad=bad,
+                           sound_check=sound_check, fallback=pop_detector_params(detector))
         return
     if ctx.get_parameter_source("sound_check") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--sound-check needs --use-audio")
@@ -148,7 +151,7 @@ def _detect_with_model(ctx, video, model, json_out, csv_out, plot_out, maps_out,
 
 
 def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, sensitivity, bad,
-                       sound_check: str = "align") -> None:
+                       sound_check: str = "align", fallback=None) -> None:
     """``detect --use-audio``: picture + soundtrack through the MRAV-FF audio-visual model (torch extra)."""
     if bad:
         raise click.UsageError(f"{', '.join(bad)} cannot be used with --use-audio")
@@ -165,7 +168,8 @@ def _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels, s
     info = probe(video)
     truth = _truth_frames(labels, video)
     with progress_bar(total=info.n_frames, desc=video.name, enabled=show_progress(ctx)) as bar:
-        ev = detect_av(video, lm, sensitivity=sensitivity, sound_check=sound_check, progress=bar.update)
+        ev = detect_av(video, lm, sensitivity=sensitivity, sound_check=sound_check, fallback=fallback,
+                       progress=bar.update)
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
     gates = ev.params.get("mean_gate_per_level") or []

@@ -50,14 +50,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "mc3"
 
 
-def _key(video: Path, what: str, times: Sequence[float], extra: object = None) -> str:
+def cache_key(video: Path, what: str, times: Sequence[float], extra: object = None) -> str:
     st = video.stat()
     blob = json.dumps([str(video.resolve()), st.st_size, int(st.st_mtime_ns), what, FEATURE_VERSION,
                        [round(float(t), 4) for t in times], extra], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
 
-def _cached(cache_dir: Path | None, key: str, make):
+def cached_array(cache_dir: Path | None, key: str, make):
     if cache_dir is None:
         return make()
     path = Path(cache_dir) / f"{key}.npy"
@@ -136,7 +136,7 @@ def video_features(
         return np.stack(rows).astype(np.float32)
 
     score_key = hashlib.sha1(np.nan_to_num(np.asarray(scores, np.float32)).tobytes()).hexdigest()[:12]
-    return _cached(cache_dir, _key(src, "video", frames, score_key), make)
+    return cached_array(cache_dir, cache_key(src, "video", frames, score_key), make)
 
 
 def _window(y: np.ndarray, sr: int, t: float) -> np.ndarray:
@@ -200,7 +200,7 @@ def audio_features(
 
     if not times:
         return np.zeros((0, AUDIO_DIM), np.float32)
-    return _cached(cache_dir, _key(src, "audio", times), make)
+    return cached_array(cache_dir, cache_key(src, "audio", times), make)
 
 
 def sound_window(samples: np.ndarray, sr: int, seed: int = 0) -> np.ndarray:

@@ -25,11 +25,14 @@ _TRAINING_FREE = "inflection-training-free"
 
 
 def event_curve(video: str | os.PathLike, events: Events, cache_dir: Path | None = None) -> np.ndarray:
-    """The training-free strength curve for *events*' video: the events' own ``scores`` when they hold it."""
+    """The single-scale training-free strength curve for *events*' video (what the MC3 heads were trained on):
+    the events' own ``scores`` when they are that curve, else computed (and cached)."""
     from actiondubber.mc3.train import clip_curve
 
     s = np.asarray(events.scores, np.float32)
-    if str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and s.size and s.size == events.video.n_frames:
+    single = not events.params.get("multiscale") and not events.params.get("abrupt")
+    if (str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and single and s.size
+            and s.size == events.video.n_frames):
         return np.nan_to_num(s, nan=0.0)
     return clip_curve(video, cache_dir)[1]
 

@@ -69,7 +69,7 @@ def clip_curve(video: str | os.PathLike, cache_dir: Path | None = None):
         holder["info"] = c.info
         return np.asarray(c.scores, np.float32)
 
-    scores = feats._cached(cache_dir, feats._key(Path(video), "curve", [], "default"), make)
+    scores = feats.cached_array(cache_dir, feats.cache_key(Path(video), "curve", [], "default"), make)
     return holder.get("info", info), scores
 
 

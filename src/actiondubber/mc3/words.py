@@ -53,7 +53,7 @@ def class_probabilities(video: str | os.PathLike, frames: Sequence[int], *,
 
     *xy* gives each event's location in the video's own pixels (``None`` entries: the centre).
     """
-    from actiondubber.mc3.features import _cached, _key
+    from actiondubber.mc3.features import cache_key, cached_array
     from actiondubber.video.reader import iter_frames, probe
 
     src = Path(video)
@@ -86,7 +86,7 @@ def class_probabilities(video: str | os.PathLike, frames: Sequence[int], *,
         return encoders.image_class_probs(encoders.image_features(np.stack(cuts)))
 
     extra = ["imagenet-cut", SCALE_SIDE, CROP, [[None if v is None else round(float(v), 1) for v in p] for p in xy]]
-    return _cached(cache_dir, _key(src, "classes", [info.time_of(f) for f in frames], extra), make)
+    return cached_array(cache_dir, cache_key(src, "classes", [info.time_of(f) for f in frames], extra), make)
 
 
 def top_words(probs: np.ndarray, *, top_k: int = TOP_K) -> list[list[tuple[str, float]]]:

@@ -67,6 +67,7 @@ from actiondubber.tal.soundcheck import SOUND_CHECKS, check_soundtrack
 from actiondubber.tal.synthdata import CONDITIONS, corrupt_audio
 from actiondubber.torchutil import load_torch_file
 from actiondubber.types import Event, Events, VideoInfo
+from actiondubber.video.reader import probe
 
 log = logging.getLogger(__name__)
 
@@ -690,13 +691,13 @@ def _changes(cands: Sequence[int], frames: Sequence[int], tol: int = 2) -> dict:
             "identical_to_picture_only": bool(c.size == f.size and np.array_equal(c, f))}
 
 
-NO_AUDIO_NOTE = "no audio track: training-free picture-only detector"
+NO_AUDIO_NOTE = "no audio track: the training-free picture-only detector"
 
 
 def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sensitivity: float = 0.5,
               audio: tuple[np.ndarray, int, float] | None = None, use_soundtrack: bool = True,
               no_audio: str = "training-free", sound_check: str = "align",
-              progress: Callable[[int], None] | None = None) -> Events:
+              fallback: DetectorParams | None = None, progress: Callable[[int], None] | None = None) -> Events:
     """Detect audible actions in *video* from its picture and soundtrack.
 
     Parameters
@@ -708,8 +709,10 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
         sample 0's time on the video clock) — for experiments with corrupted sound.
     use_soundtrack : False runs the model with the audio off (gate 0).
     no_audio : what a file without a soundtrack gets: ``"training-free"`` (default) the training-free
-        detector on the same flows, or ``"model"`` the model with the audio off. For a residual model
-        both give the same events (the model with its gate at 0 returns its candidates).
+        detector with *fallback* settings (default
+        :data:`~actiondubber.detection.detector.DEFAULT_DETECTOR`: the same events as ``detect``), or
+        ``"model"`` the model with the audio off (its single-scale candidates).
+    fallback : the training-free detector's settings for a file without a soundtrack.
     sound_check : what the whole-clip offset check does before the model hears the sound (one of
         :data:`~actiondubber.tal.soundcheck.SOUND_CHECKS`; see :mod:`actiondubber.tal.soundcheck`):
         ``align`` (default) realigns a confidently measured offset and refuses music, speech and
@@ -730,6 +733,13 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
         raise ParameterError(f"sound check must be one of {', '.join(SOUND_CHECKS)}, got {sound_check!r}")
     lm = lm or load_audible()
     t0 = time.time()
+    if use_soundtrack and audio is None and no_audio == "training-free" and not probe(video).has_audio:
+        from actiondubber.detection.detector import DEFAULT_DETECTOR, run_detector
+
+        log.warning("%s: no audio track; detecting from the picture only", video)
+        ev = run_detector(video, fallback or DEFAULT_DETECTOR, progress=progress)
+        return dataclasses.replace(ev, params={**ev.params, "audio_used": False, "mean_gate_per_level": [],
+                                               "note": NO_AUDIO_NOTE})
     info, vis, raw, xy = visual_features(video, lm.feature_params, progress=progress)
     times = np.asarray(info.timestamps)
     picture = picture_only_events(info, raw, xy, lm.feature_params, sensitivity)

@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
-from actiondubber.detection import detector_params
+from actiondubber.detection import DEFAULT_DETECTOR, detector_params
 from actiondubber.dubbing import BUILTIN_SOUNDS, DubParams, dub
 from actiondubber.dubbing.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
@@ -80,7 +80,7 @@ class OutputExists(OutputError):
 # ---- request bodies ------------------------------------------------------------------------------------------
 class DetectRequest(BaseModel):
     path: str
-    sensitivity: float = Field(0.5, ge=0.0, le=1.0)
+    sensitivity: float = Field(DEFAULT_DETECTOR.sensitivity, ge=0.0, le=1.0)
 
 
 class OpenRequest(BaseModel):
