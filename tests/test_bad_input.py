@@ -210,7 +210,7 @@ COMMANDS: dict[str, dict] = {
                           ["--short-side", "4"], ["--floor", "nan"], ["--top-fraction", "0"], ["--kind", "magic"],
                           ["--backend", "none"], ["--frame-offset", "5"], ["--peak-window", "0"], ["--blur", "-1"],
                           ["--change-gate", "-3"], ["--gravity", "inf"], ["--multiscale", "5"],
-                          ["--sound-check", "maybe"], ["--sound-check", "off"]]},
+                          ["--sound-check", "maybe"], ["--sound-check", "off"], ["--fast", "--multiscale", "5"]]},
     "evaluate": {"args": ["evaluate", "--pred", "{events}", "--labels", "{labels}", "--json", "{out:json}"],
                  "events": ["{events}"], "labels_slot": ["{labels}"], "out": ["{out:json}"],
                  "extra_outs": [["--csv", "{out2:csv}"]], "values": [["--merge-labels", "-1"]]},

@@ -45,3 +45,38 @@ def test_cli_multiscale(clip, tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["detect", str(path), "--multiscale", "128"])
     assert r.exit_code == 2 and "--multiscale" in r.output
+
+
+def test_the_default_detector_and_its_fitting_to_other_options():
+    from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR, detector_params
+
+    assert (DEFAULT_DETECTOR.multiscale, DEFAULT_DETECTOR.abrupt, DEFAULT_DETECTOR.sensitivity) == (192, 2.0, 0.6)
+    assert FAST_DETECTOR == DetectorParams() and FAST_DETECTOR.multiscale == 0
+    assert detector_params() == DEFAULT_DETECTOR and detector_params(sensitivity=0.3).multiscale == 192
+    # options the second scale cannot go with switch it off, unless it was asked for
+    assert detector_params(events="objects").multiscale == 0
+    assert detector_params(short_side=192).multiscale == 0
+    v = detector_params(verifier="default")
+    assert v.multiscale == 0 and v.abrupt == 0.0
+    with pytest.raises(ParameterError):
+        detector_params(events="objects", multiscale=192)
+    with pytest.raises(ParameterError):
+        detector_params(colour="blue")
+    assert detector_params(FAST_DETECTOR, sensitivity=0.7) == DetectorParams(sensitivity=0.7)
+
+
+def test_cli_default_fast_and_options_over_them(clip, tmp_path):
+    import json
+
+    path, _ = clip
+    r = CliRunner()
+    seen = {}
+    for name, extra in (("default", []), ("fast", ["--fast"]), ("fast_s", ["--fast", "-s", "0.7"]),
+                        ("objects", ["--event-mode", "objects"])):
+        out = tmp_path / f"{name}.json"
+        res = r.invoke(cli, ["detect", str(path), "--json", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        p = json.loads(out.read_text())["params"]
+        seen[name] = (p["multiscale"], p["abrupt"], p["sensitivity"], p["events"])
+    assert seen == {"default": (192, 2.0, 0.6, "frame"), "fast": (0, 0.0, 0.5, "frame"),
+                    "fast_s": (0, 0.0, 0.7, "frame"), "objects": (0, 2.0, 0.6, "objects")}
