@@ -98,3 +98,19 @@ def test_cli_count_json_labels_and_force(drop_clip, tmp_path):
     assert r.exit_code != 0 and "--force" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(cli, ["count", str(path), "--start", "5", "--end", "1"])
     assert r.exit_code != 0 and r.output.count("\n") == 1
+
+
+def test_cli_count_fast_is_the_single_scale_detector():
+    from pathlib import Path
+
+    from actiondubber.detection import detect
+    from actiondubber.detection.detector import FAST_DETECTOR
+
+    clip = Path(__file__).resolve().parents[1] / "examples" / "bouncing_balls.mp4"
+    r = CliRunner()
+    fast = r.invoke(cli, ["count", str(clip), "--fast"])
+    default = r.invoke(cli, ["count", str(clip)])
+    assert fast.exit_code == 0 and default.exit_code == 0, (fast.output, default.output)
+    n_fast, n_default = (int(res.output.split("\t")[1]) for res in (fast, default))
+    assert n_fast == len(detect(clip, multiscale=0, abrupt=0.0, sensitivity=FAST_DETECTOR.sensitivity).events)
+    assert n_default == len(detect(clip).events)
