@@ -85,6 +85,24 @@ def kinematic_features(scores: np.ndarray, frame: int, grey_before: float, grey_
     return np.array([*vals, math.log1p(max(here, 0.0)), grey_before, grey_after], np.float32)
 
 
+def pictures_at(video: Path, indices: Sequence[int], size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """RGB pictures ``(h, w, 3)`` at *size* (w, h) of the frames *indices* of *video*, decoding no further
+    than the last one; a frame the decoder does not deliver (a short stream) gets the last picture seen."""
+    from actiondubber.video.reader import iter_frames
+
+    want = set(int(i) for i in indices)
+    got: dict[int, np.ndarray] = {}
+    prev = None
+    for fr in iter_frames(video, size=size, pix_fmt="rgb24"):
+        if fr.index in want:
+            got[fr.index] = fr.image
+        prev = fr.image
+        if len(got) == len(want):
+            break
+    blank = prev if prev is not None else np.zeros((size[1], size[0], 3), np.uint8)
+    return {i: got.get(i, blank) for i in want}
+
+
 def video_features(
     video: str | os.PathLike,
     frames: Sequence[int],
@@ -98,7 +116,7 @@ def video_features(
     *scores* is the per-frame strength curve of the training-free detector (what
     :func:`actiondubber.detection.detector.strength_curve` gives, or an events file's ``scores``).
     """
-    from actiondubber.video.reader import iter_frames, probe
+    from actiondubber.video.reader import probe
 
     src = Path(video)
     info = info or probe(src)
@@ -111,18 +129,7 @@ def video_features(
         from actiondubber.mc3 import encoders
 
         need = sorted({min(max(f + o, 0), last) for f in frames for o in FRAME_OFFSETS})
-        want = set(need)
-        got: dict[int, np.ndarray] = {}
-        prev = None
-        for fr in iter_frames(src, size=(IMAGE_SIZE, IMAGE_SIZE), pix_fmt="rgb24"):
-            if fr.index in want:
-                got[fr.index] = fr.image
-            prev = fr.image
-            if len(got) == len(want):
-                break
-        for i in need:  # frames the decoder did not deliver (a short stream): the last picture seen
-            if i not in got:
-                got[i] = prev if prev is not None else np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+        got = pictures_at(src, need, (IMAGE_SIZE, IMAGE_SIZE))
         feats = dict(zip(need, encoders.image_features(np.stack([got[i] for i in need])), strict=True))
         rows = []
         for f in frames:

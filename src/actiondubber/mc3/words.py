@@ -53,8 +53,8 @@ def class_probabilities(video: str | os.PathLike, frames: Sequence[int], *,
 
     *xy* gives each event's location in the video's own pixels (``None`` entries: the centre).
     """
-    from actiondubber.mc3.features import cache_key, cached_array
-    from actiondubber.video.reader import iter_frames, probe
+    from actiondubber.mc3.features import cache_key, cached_array, pictures_at
+    from actiondubber.video.reader import probe
 
     src = Path(video)
     info = info or probe(src)
@@ -69,20 +69,9 @@ def class_probabilities(video: str | os.PathLike, frames: Sequence[int], *,
     sx, sy = size[0] / max(info.width, 1), size[1] / max(info.height, 1)
 
     def make() -> np.ndarray:
-        want = set(frames)
-        got: dict[int, np.ndarray] = {}
-        prev = None
-        for fr in iter_frames(src, size=size, pix_fmt="rgb24"):
-            if fr.index in want:
-                got[fr.index] = fr.image
-            prev = fr.image
-            if len(got) == len(want):
-                break
-        blank = np.zeros((size[1], size[0], 3), np.uint8)
-        cuts = []
-        for f, (x, y) in zip(frames, xy, strict=True):
-            img = got.get(f, prev if prev is not None else blank)
-            cuts.append(_crop(img, None if x is None else x * sx, None if y is None else y * sy))
+        got = pictures_at(src, frames, size)
+        cuts = [_crop(got[f], None if x is None else x * sx, None if y is None else y * sy)
+                for f, (x, y) in zip(frames, xy, strict=True)]
         return encoders.image_class_probs(encoders.image_features(np.stack(cuts)))
 
     extra = ["imagenet-cut", SCALE_SIDE, CROP, [[None if v is None else round(float(v), 1) for v in p] for p in xy]]
