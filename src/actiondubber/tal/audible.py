@@ -67,7 +67,6 @@ from actiondubber.tal.soundcheck import SOUND_CHECKS, check_soundtrack
 from actiondubber.tal.synthdata import CONDITIONS, corrupt_audio
 from actiondubber.torchutil import load_torch_file
 from actiondubber.types import Event, Events, VideoInfo
-from actiondubber.video.reader import probe
 
 log = logging.getLogger(__name__)
 
@@ -733,30 +732,26 @@ def detect_av(video: str | os.PathLike, lm: LoadedAudible | None = None, *, sens
         raise ParameterError(f"sound check must be one of {', '.join(SOUND_CHECKS)}, got {sound_check!r}")
     lm = lm or load_audible()
     t0 = time.time()
-    if use_soundtrack and audio is None and no_audio == "training-free" and not probe(video).has_audio:
-        from actiondubber.detection.detector import DEFAULT_DETECTOR, run_detector
+    note = ""
+    if use_soundtrack and audio is None:  # the soundtrack first: without one, the picture alone decides
+        try:
+            a = read_audio_clip(video, sr=lm.feature_params.audio_sr)
+            audio = (a.samples, a.sr, a.start)
+        except NoAudioStreamError:
+            log.warning("%s: no audio track; detecting from the picture only", video)
+            if no_audio == "training-free":
+                from actiondubber.detection.detector import DEFAULT_DETECTOR, run_detector
 
-        log.warning("%s: no audio track; detecting from the picture only", video)
-        ev = run_detector(video, fallback or DEFAULT_DETECTOR, progress=progress)
-        return dataclasses.replace(ev, params={**ev.params, "audio_used": False, "mean_gate_per_level": [],
-                                               "note": NO_AUDIO_NOTE})
+                ev = run_detector(video, fallback or DEFAULT_DETECTOR, progress=progress)
+                return dataclasses.replace(ev, params={**ev.params, "audio_used": False, "mean_gate_per_level": [],
+                                                       "note": NO_AUDIO_NOTE})
+            note = "no audio track: picture only (gate 0)"
     info, vis, raw, xy = visual_features(video, lm.feature_params, progress=progress)
     times = np.asarray(info.timestamps)
     picture = picture_only_events(info, raw, xy, lm.feature_params, sensitivity)
     aud = None
-    note = ""
     check = None
     if use_soundtrack:
-        if audio is None:
-            try:
-                a = read_audio_clip(video, sr=lm.feature_params.audio_sr)
-                audio = (a.samples, a.sr, a.start)
-            except NoAudioStreamError:
-                log.warning("%s: no audio track; detecting from the picture only", video)
-                if no_audio == "training-free":
-                    return picture_only_events(info, raw, xy, lm.feature_params, sensitivity,
-                                               {"audio_used": False, "mean_gate_per_level": [], "note": NO_AUDIO_NOTE})
-                note = "no audio track: picture only (gate 0)"
         if audio is not None:
             y, sr, st = audio
             check = check_soundtrack(times, picture.scores, np.asarray(picture.frames), y, sr, st, info.frame_rate,
