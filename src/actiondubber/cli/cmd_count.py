@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.detection.count import MODES, count_actions
-from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR
+from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR, detector_params
 from actiondubber.errors import InputError, OutputError
 from actiondubber.fileio import check_output_path, write_text_atomic
 from actiondubber.progress import progress_bar
@@ -50,9 +51,11 @@ def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json
         ref = {k: len(v.frames) for k, v in read_labels(labels).videos.items()}
     mode = MODES[1] if reversals else MODES[0]
     kw = {} if reversals else {"sensitivity": sensitivity, "events": events_mode}
-    if fast and not reversals:
-        given = ctx.get_parameter_source("sensitivity") == click.core.ParameterSource.COMMANDLINE
-        kw.update(multiscale=0, abrupt=0.0, sensitivity=sensitivity if given else FAST_DETECTOR.sensitivity)
+    if fast and not reversals:  # the options given, over the single-scale detector (as --fast elsewhere)
+        given = {k: v for k, v, name in (("sensitivity", sensitivity, "sensitivity"),
+                                         ("events", events_mode, "events_mode"))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        kw = dataclasses.asdict(detector_params(FAST_DETECTOR, **given))
     results = []
     for video in videos:
         info = probe(video)

@@ -61,7 +61,7 @@ AUTO_NAME_WEIGHT = 1.0
 @click.pass_context
 def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, mix, original_db, duck_db, level_db,
             no_score_gain, jitter_db, pitch_jitter, pan, seed, save_events, sound_library=None, auto=False,
-            prompt=None, mc3_weights=None, name_weight=None, **detector_kw):
+            prompt=None, mc3_weights=None, name_weight=AUTO_NAME_WEIGHT, **detector_kw):
     """Put a sound at every audible action in VIDEO and write the dubbed video to OUTPUT.
 
     Events come from the training-free detector, or from --events. The video
@@ -74,8 +74,7 @@ def dub_cmd(ctx, video: Path, out: Path, events_path, sound, sound_dir, order, m
         raise click.UsageError("give --sound or --sound-dir, not both")
     if ctx.get_parameter_source("name_weight") == click.core.ParameterSource.COMMANDLINE and not auto:
         raise click.UsageError("--name-weight needs --auto")
-    mc3_kw, note = _mc3_choice(video, sound_library, auto, prompt, mc3_weights, sound, sound_dir,
-                               AUTO_NAME_WEIGHT if name_weight is None else name_weight)
+    mc3_kw, note = _mc3_choice(video, sound_library, auto, prompt, mc3_weights, sound, sound_dir, name_weight)
     if prompt is not None:
         sound = str(mc3_kw.pop("sound"))
     if events_path is not None and detector_options_given(ctx):
