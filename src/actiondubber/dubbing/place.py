@@ -26,7 +26,6 @@ from fractions import Fraction
 
 import numpy as np
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import resample_poly
 
 from actiondubber.dubbing.library import ORDERS, choose
 from actiondubber.dubbing.sounds import Sound
@@ -143,6 +142,8 @@ def repitch(samples: np.ndarray, ratio: float) -> np.ndarray:
     frac = Fraction(ratio).limit_denominator(64)
     if frac == 1:
         return samples
+    from scipy.signal import resample_poly  # slow to import (~1 s); most placements need no resampling
+
     y = resample_poly(samples, frac.denominator, frac.numerator, axis=-1)
     return y.astype(np.float32, copy=False)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfilt
 
 from actiondubber.errors import ParameterError
 
@@ -74,6 +73,8 @@ def _modes(t: np.ndarray, freqs, amps, taus, sr: int, rng: np.random.Generator, 
 
 def _band(x: np.ndarray, sr: int, lo: float | None, hi: float | None, order: int = 2) -> np.ndarray:
     """Butterworth filter: band-pass (lo, hi), high-pass (lo only) or low-pass (hi only)."""
+    from scipy.signal import butter, sosfilt  # scipy.signal costs ~1 s to import: only when a sound is made
+
     nyq = 0.5 * sr
     hi = None if hi is None or hi >= 0.95 * nyq else hi
     if lo is not None and hi is not None:

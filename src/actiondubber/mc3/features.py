@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from actiondubber.errors import InputError
 from actiondubber.types import VideoInfo
@@ -183,6 +182,8 @@ def audio_features_from_waves(waves: Sequence[np.ndarray], sr: int) -> np.ndarra
         return np.zeros((0, AUDIO_DIM), np.float32)
     levels = np.stack([level_features(w, sr) for w in waves])
     if sr != encoders.AUDIO_SR:
+        from scipy.signal import resample_poly  # slow to import; not every caller resamples
+
         g = math.gcd(int(sr), encoders.AUDIO_SR)
         waves = [resample_poly(w, encoders.AUDIO_SR // g, int(sr) // g).astype(np.float32) for w in waves]
     return np.concatenate([encoders.audio_features(waves), levels], axis=1).astype(np.float32)
