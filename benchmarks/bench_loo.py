@@ -229,7 +229,7 @@ def choose(settings, scores, train_cols) -> int:
 
 #: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
 FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
-         "top_fraction", "skip_repeats", "abrupt", "multiscale")
+         "top_fraction", "skip_repeats", "abrupt", "multiscale", "edge_gate")
 
 
 def default_index(settings) -> int:

@@ -152,3 +152,38 @@ def test_global_flow_models_recover_translation(model):
 def test_farneback_backend_runs():
     fr = _scene([(40, 30), (42, 30)])
     assert FarnebackFlow().calc(fr[0].image, fr[1].image).shape == (H, W, 2)
+
+
+def test_lands_inside_marks_points_that_leave_the_picture():
+    from actiondubber.kinematics.inflection import lands_inside
+
+    flow = np.zeros((4, 6, 2), np.float32)
+    flow[..., 0] = 2.0  # everything moves 2 px right: the two right-most columns leave the picture
+    inside = lands_inside(flow)
+    assert inside[:, :4].all() and not inside[:, 4:].any()
+
+
+def test_inside_map_excludes_content_entering_under_a_pan():
+    # the camera pans 4 px per frame: a 4-px strip at one side is new in every frame (no match in the
+    # previous one), a strip at the other side leaves; the middle is seen in all three frames
+    shifts = [0, 4, 8, 12, 16, 20]
+    frames = _scene([(50 - s, 30) for s in shifts], bg_shift=shifts)
+    kins = list(iter_kinematics(frames, DISFlow(), with_inside=True))
+    assert kins and all(k.inside is not None and k.inside.shape == (H, W) for k in kins)
+    for k in kins:
+        assert k.inside[:, 10:-10].mean() > 0.95
+        assert k.inside[:, :3].mean() < 0.1 and k.inside[:, -3:].mean() < 0.1  # entered / leaves
+    assert all(k.inside is None for k in iter_kinematics(frames, DISFlow()))
+
+
+def test_edge_gate_zeroes_strength_where_the_flow_leaves_the_picture():
+    from actiondubber.detection.strength import strength_map
+
+    shifts = [0, 3, 7, 9, 10, 10]  # the pan stops: the edge strip reads as a sudden loss of speed
+    frames = _scene([(50 - s, 30) for s in shifts], bg_shift=shifts)
+    for k_in, k_out in zip(iter_kinematics(frames, DISFlow(), compensate_model="none"),
+                           iter_kinematics(frames, DISFlow(), compensate_model="none", with_inside=True), strict=True):
+        m_in = strength_map(k_in, gravity=0.0, change_gate=0.0)
+        m_out = strength_map(k_out, gravity=0.0, change_gate=0.0)
+        assert np.all(m_out[~k_out.inside] == 0)
+        np.testing.assert_allclose(m_out[k_out.inside], m_in[k_out.inside], rtol=1e-6)

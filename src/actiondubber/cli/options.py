@@ -52,6 +52,8 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
                       "empty = off."),
     "multiscale": (click.IntRange(0, 4096), "Also analyse at this short side and average the two curves "
                                              "(0 = off: one analysis size, about three times faster)."),
+    "edge_gate": (bool, "Ignore pixels whose motion enters or leaves the picture (shake, pans, objects "
+                        "crossing the edge)."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import

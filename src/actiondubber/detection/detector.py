@@ -93,6 +93,10 @@ class DetectorParams:
     #: 0.678, synthetic family 1 0.823 vs 0.788, family 2 (never tuned on) 0.606 vs 0.572
     #: (``benchmarks/bench_loo.py --method multiscale``).
     multiscale: int = 0
+    #: Leave out of the strength the pixels whose flow to the next or the previous frame leaves the
+    #: picture (:attr:`~actiondubber.kinematics.inflection.Kinematics.inside`): under shake or a pan,
+    #: content entering at the edges has no match and reads as sudden stops.
+    edge_gate: bool = False
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -275,7 +279,8 @@ def strength_curve(
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
     repeats: dict = {}
     stream = skip_repeated_frames(frames(), repeats) if params.skip_repeats else frames()
-    kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd)
+    kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd,
+                           with_inside=params.edge_gate)
     link = params.persistence
 
     def measure(kin, prev, nxt):

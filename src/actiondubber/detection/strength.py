@@ -138,6 +138,8 @@ def _loss_of_speed(kin: Kinematics, gravity: float, change_gate: float):
     if change_gate > 0 and kin.change is not None:
         ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
         d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)
+    if kin.inside is not None:  # the point entered or leaves the picture: its stop is not seen
+        d *= kin.inside
     return d, s_in, ux, uy, out_along
 
 

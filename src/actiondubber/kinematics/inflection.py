@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from actiondubber.kinematics.flow import FlowBackend
-from actiondubber.kinematics.globalmotion import compensate
+from actiondubber.kinematics.globalmotion import _xy, compensate
 from actiondubber.video.reader import Frame
 
 ALIGN = ("warp", "none")
@@ -49,6 +49,9 @@ class Kinematics:
     Large values mark occlusions and flow failures, where the inflection is not to be trusted.
     ``change`` is ``max(|I_i − I_{i−1}|, |I_{i+1} − I_i|)`` (uint8): where the picture does not
     change, nothing moves, whatever the flow says (flow on static texture is noise).
+    ``inside`` (when requested) is True where both raw flows of frame i (to i+1 and to i−1, before the
+    camera is removed) land inside the picture: elsewhere the scene point entered or left the frame
+    (a pan, shake, something crossing the edge) and its change of speed cannot be seen.
     """
 
     index: int
@@ -61,6 +64,16 @@ class Kinematics:
     a_minus: np.ndarray | None = None
     fb_error: np.ndarray | None = None
     change: np.ndarray | None = None
+    inside: np.ndarray | None = None
+
+
+def lands_inside(flow: np.ndarray) -> np.ndarray:
+    """Boolean map: where ``x + flow(x)`` lies inside the picture (the point is seen in the other frame)."""
+    h, w = flow.shape[:2]
+    xs, ys = _xy(h, w)
+    tx = xs + flow[..., 0]
+    ty = ys + flow[..., 1]
+    return (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
 
 
 def _sample(field: np.ndarray, disp: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -104,6 +117,7 @@ def iter_kinematics(
     align: str = "warp",
     with_fb_error: bool = False,
     backend_bwd: FlowBackend | None = None,
+    with_inside: bool = False,
 ) -> Iterator[Kinematics]:
     """Stream :class:`Kinematics` for frames 1 .. n−2 of *frames* (gray uint8 images).
 
@@ -113,12 +127,14 @@ def iter_kinematics(
     ``a_plus``/``a_minus`` per Eq. 3 with the given ``align``; ``with_fb_error``
     fills ``fb_error`` (needs ``bidirectional``). With a second backend
     instance ``backend_bwd``, forward and backward flows run in two threads
-    at once (OpenCV releases the GIL): about 1.6x faster on two cores.
+    at once (OpenCV releases the GIL): about 1.6x faster on two cores. ``with_inside`` fills
+    ``inside`` (see :class:`Kinematics`).
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-flow") if backend_bwd else None
 
-    def flow(be: FlowBackend, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return compensate(be.calc(a, b), compensate_model)
+    def flow(be: FlowBackend, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raw = be.calc(a, b)
+        return compensate(raw, compensate_model), (lands_inside(raw) if with_inside else None)
 
     try:
         yield from _iter_kinematics(
@@ -133,21 +149,21 @@ def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, wi
     base = None
     prev: Frame | None = None
     cur: Frame | None = None
-    f_prev = b_prev = None
+    f_prev = b_prev = bi_prev = None
     for nxt in frames:
         if cur is None:
             cur = nxt
             continue
         if bidirectional and pool is not None:
             job = pool.submit(flow, backend_bwd, nxt.image, cur.image)
-            f_cur = flow(backend, cur.image, nxt.image)
-            b_cur = job.result()
+            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur = job.result()
         elif bidirectional:
-            f_cur = flow(backend, cur.image, nxt.image)
-            b_cur = flow(backend, nxt.image, cur.image)
+            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur = flow(backend, nxt.image, cur.image)
         else:
-            f_cur = flow(backend, cur.image, nxt.image)
-            b_cur = -f_cur  # grid mismatch accepted in the fast mode
+            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur = -f_cur, fi_cur  # grid mismatch accepted in the fast mode
         if f_prev is not None and prev is not None:
             a_plus = a_minus = fb = None
             if with_eq3:
@@ -161,8 +177,9 @@ def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, wi
                 e_in = b_prev + _sample(f_prev, b_prev, base)
                 fb = np.maximum(np.linalg.norm(e_out, axis=-1), np.linalg.norm(e_in, axis=-1))
             change = cv2.max(cv2.absdiff(cur.image, prev.image), cv2.absdiff(nxt.image, cur.image))
+            inside = fi_cur & bi_prev if fi_cur is not None and bi_prev is not None else None
             yield Kinematics(
-                cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb, change
+                cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb, change, inside
             )
         prev, cur = cur, nxt
-        f_prev, b_prev = f_cur, b_cur
+        f_prev, b_prev, bi_prev = f_cur, b_cur, bi_cur
