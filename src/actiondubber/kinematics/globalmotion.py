@@ -17,7 +17,7 @@ _grid_cache: dict[tuple[int, int, int], np.ndarray] = {}
 _xy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _xy(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Cached pixel-coordinate grids (xs, ys), float32."""
     key = (h, w)
     if key not in _xy_cache:
@@ -57,7 +57,7 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
         m, _ = cv2.estimateAffine2D(pts, dst, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
         if m is None:
             return global_flow(flow, "median")
-        xs, ys = _xy(h, w)
+        xs, ys = pixel_grid(h, w)
         out = np.empty_like(flow)
         out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
         out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
@@ -66,7 +66,7 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
         hm, _ = cv2.findHomography(pts, dst, cv2.RANSAC, 0.5)
         if hm is None:
             return global_flow(flow, "median")
-        xs, ys = _xy(h, w)
+        xs, ys = pixel_grid(h, w)
         den = hm[2, 0] * xs + hm[2, 1] * ys + hm[2, 2]
         gx = (hm[0, 0] * xs + hm[0, 1] * ys + hm[0, 2]) / den - xs
         gy = (hm[1, 0] * xs + hm[1, 1] * ys + hm[1, 2]) / den - ys

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from actiondubber.kinematics.flow import FlowBackend
-from actiondubber.kinematics.globalmotion import _xy, compensate
+from actiondubber.kinematics.globalmotion import compensate, pixel_grid
 from actiondubber.video.reader import Frame
 
 ALIGN = ("warp", "none")
@@ -70,7 +70,7 @@ class Kinematics:
 def lands_inside(flow: np.ndarray) -> np.ndarray:
     """Boolean map: where ``x + flow(x)`` lies inside the picture (the point is seen in the other frame)."""
     h, w = flow.shape[:2]
-    xs, ys = _xy(h, w)
+    xs, ys = pixel_grid(h, w)
     tx = xs + flow[..., 0]
     ty = ys + flow[..., 1]
     return (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
