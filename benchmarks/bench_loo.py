@@ -159,7 +159,37 @@ class MultiscaleMethod(CurveMethod):
         return combine_scales(a.curve, b.curve, ccfg["short_side"], ccfg["multiscale"])
 
 
-METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod}
+class AgreeMethod(MultiscaleMethod):
+    """Tried and dropped: the two-scale curve at half weight on frames where the two scales' strongest
+    points are more than 10 % of the short side apart (a change of speed should be at one place)."""
+
+    name = "multiscale-agree"
+    cache_name = "msgate-loc-0.1-0.5"
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        single = CurveMethod()
+        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
+        a = cached(single, path, rest, self.cache_dir).curve
+        b = cached(single, path, {**rest, "short_side": ccfg["multiscale"]}, self.cache_dir).curve
+        c = combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"])
+        n = min(a.scores.size, b.scores.size)
+        apart = np.hypot(a.xs[:n] - b.xs[:n], a.ys[:n] - b.ys[:n]) / min(a.info.width, a.info.height)
+        sc = c.scores.astype(np.float64)
+        sc[:n] *= np.where(np.nan_to_num(apart, nan=1.0) <= 0.1, 1.0, 0.5)
+        return replace(c, scores=sc.astype(np.float32))
+
+
+class WindowMethod(MultiscaleMethod):
+    """Tried and dropped: the two-scale detector with the peak picker's median window in the grid."""
+
+    name = "multiscale-window"
+    pick_grid = {**PICK_GRID, "window": (4, 7, 12)}
+
+
+METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
+           "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
