@@ -187,3 +187,9 @@ def test_edge_gate_zeroes_strength_where_the_flow_leaves_the_picture():
         m_out = strength_map(k_out, gravity=0.0, change_gate=0.0)
         assert np.all(m_out[~k_out.inside] == 0)
         np.testing.assert_allclose(m_out[k_out.inside], m_in[k_out.inside], rtol=1e-6)
+
+
+def test_inside_map_needs_backward_flow():
+    frames = _scene([(50 - s, 30) for s in [0, 4, 8, 12]], bg_shift=[0, 4, 8, 12])
+    kins = list(iter_kinematics(frames, DISFlow(), bidirectional=False, with_inside=True))
+    assert kins and all(k.inside is None for k in kins)

@@ -435,3 +435,26 @@ def test_picture_words_of_a_drum_clip_match_a_drum_file_name(tmp_path):
     assert name_text(names[0]) == "snare drum hit"
     sims = name_similarities(words, names)
     assert sims.shape == (2, 3) and (np.argmax(sims, axis=1) == 0).all(), sims
+
+
+@pytest.mark.parametrize("knob", [None, "multiscale", "abrupt", "edge_gate"])
+def test_event_curve_reuses_only_the_single_scale_curve(monkeypatch, knob):
+    # the MC3 heads read the plain single-scale curve: an events file's own scores stand in for it
+    # only when no knob that changes the curve was on
+    import dataclasses
+
+    import actiondubber.mc3.train as mc3_train
+    from actiondubber.detection.detector import DetectorParams
+    from actiondubber.mc3.score import event_curve
+    from actiondubber.types import Events, VideoInfo
+
+    info = VideoInfo(path="clip.mp4", width=64, height=48, fps=30.0, n_frames=4, duration=4 / 30, has_audio=False,
+                     timestamps=tuple(i / 30 for i in range(4)))
+    params = {"detector": "inflection-training-free", **dataclasses.asdict(DetectorParams())}
+    if knob is not None:
+        params[knob] = {"multiscale": 192, "abrupt": 2.0, "edge_gate": True}[knob]
+    own = np.array([0.0, 1.0, 2.0, 0.0], np.float32)
+    ev = Events(info, (), own, params)
+    computed = np.array([5.0, 5.0, 5.0, 5.0], np.float32)
+    monkeypatch.setattr(mc3_train, "clip_curve", lambda video, cache_dir=None: (info, computed))
+    np.testing.assert_array_equal(event_curve("clip.mp4", ev), own if knob is None else computed)

@@ -128,7 +128,8 @@ def iter_kinematics(
     fills ``fb_error`` (needs ``bidirectional``). With a second backend
     instance ``backend_bwd``, forward and backward flows run in two threads
     at once (OpenCV releases the GIL): about 1.6x faster on two cores. ``with_inside`` fills
-    ``inside`` (see :class:`Kinematics`).
+    ``inside`` (see :class:`Kinematics`; needs ``bidirectional``: the negated forward flow does not say
+    what entered the picture).
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-flow") if backend_bwd else None
 
@@ -163,7 +164,7 @@ def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, wi
             b_cur, bi_cur = flow(backend, nxt.image, cur.image)
         else:
             f_cur, fi_cur = flow(backend, cur.image, nxt.image)
-            b_cur, bi_cur = -f_cur, fi_cur  # grid mismatch accepted in the fast mode
+            b_cur, bi_cur = -f_cur, None  # grid mismatch accepted in the fast mode; no backward landing map
         if f_prev is not None and prev is not None:
             a_plus = a_minus = fb = None
             if with_eq3:

@@ -30,7 +30,7 @@ def event_curve(video: str | os.PathLike, events: Events, cache_dir: Path | None
     from actiondubber.mc3.train import clip_curve
 
     s = np.asarray(events.scores, np.float32)
-    single = not events.params.get("multiscale") and not events.params.get("abrupt")
+    single = not any(events.params.get(k) for k in ("multiscale", "abrupt", "edge_gate"))
     if (str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and single and s.size
             and s.size == events.video.n_frames):
         return np.nan_to_num(s, nan=0.0)
