@@ -149,14 +149,18 @@ class MultiscaleMethod(CurveMethod):
     curve_grid = {"short_side": (128,), "multiscale": (192,)}
     cache_dir: Path | None = None
 
-    def compute(self, path: Path, ccfg: dict):
-        from actiondubber.detection.detector import combine_scales
-
+    def scales(self, path: Path, ccfg: dict) -> tuple[StrengthCurve, StrengthCurve]:
+        """The cached single-size curves at ``short_side`` and at ``multiscale``."""
         single = CurveMethod()
         rest = {k: v for k, v in ccfg.items() if k != "multiscale"}  # flow-side knobs fixed by --set
         a = cached(single, path, rest, self.cache_dir)
         b = cached(single, path, {**rest, "short_side": ccfg["multiscale"]}, self.cache_dir)
-        return combine_scales(a.curve, b.curve, ccfg["short_side"], ccfg["multiscale"])
+        return a.curve, b.curve
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        return combine_scales(*self.scales(path, ccfg), ccfg["short_side"], ccfg["multiscale"])
 
 
 class AgreeMethod(MultiscaleMethod):
@@ -169,10 +173,7 @@ class AgreeMethod(MultiscaleMethod):
     def compute(self, path: Path, ccfg: dict):
         from actiondubber.detection.detector import combine_scales
 
-        single = CurveMethod()
-        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
-        a = cached(single, path, rest, self.cache_dir).curve
-        b = cached(single, path, {**rest, "short_side": ccfg["multiscale"]}, self.cache_dir).curve
+        a, b = self.scales(path, ccfg)
         c = combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"])
         n = min(a.scores.size, b.scores.size)
         apart = np.hypot(a.xs[:n] - b.xs[:n], a.ys[:n] - b.ys[:n]) / min(a.info.width, a.info.height)

@@ -38,16 +38,10 @@ def random_moments(fs) -> np.ndarray:
 
 
 def refit_probe(model, fs, *, without_random: bool) -> None:
-    import torch
+    """The read-outs fitted again (as training does), on all windows or without the random moments."""
+    from actiondubber.mc3.train import fit_readouts
 
-    from actiondubber.mc3.train import _logistic
-
-    use = np.isfinite(fs.labels)
-    if without_random:
-        use &= ~random_moments(fs)
-    w, b = _logistic(model.embed("video", fs.video[use]), fs.labels[use].astype(np.float64))
-    model.probe_w.copy_(torch.from_numpy(w.astype(np.float32)))
-    model.probe_b.fill_(b)
+    fit_readouts(model, fs.subset(np.flatnonzero(~random_moments(fs))) if without_random else fs)
 
 
 def fmt(r) -> str:
