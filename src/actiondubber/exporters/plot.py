@@ -56,7 +56,11 @@ def plot_curve(
         ax.set_xlim(0, max(v.duration, t[-1] if n else 1.0))
         ax.set_title(title or f"{Path(v.path).name}: {len(ev)} events")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: ("no truth" in labels[i], i))  # hits before misses
+        # Outside the axes, right of the plot: inside, it hid the events of the last seconds.
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="upper left",
+                  bbox_to_anchor=(1.005, 1.0), borderaxespad=0.0, fontsize=8)
         fig.tight_layout()
         with atomic_output(out) as tmp:
             fig.savefig(tmp, format="png")
