@@ -29,13 +29,13 @@ import math
 import pickle
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from common import REAL, RESULTS, ROOT  # noqa: F401
 
-from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_from_curve
+from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_at, events_from_curve
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import evaluate, evaluate_video
 
@@ -189,8 +189,113 @@ class WindowMethod(MultiscaleMethod):
     pick_grid = {**PICK_GRID, "window": (4, 7, 12)}
 
 
+class _ExtraKnobMethod(MultiscaleMethod):
+    """A two-scale variant with one post-processing knob of its own in the grid (``extra``; its first
+    value is "off"), applied to the peak picker's events by :meth:`post`."""
+
+    extra = ""
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        pc = dict(pcfg)
+        value = pc.pop(self.extra)
+        p = DetectorParams(**ccfg, **pc)
+        curve = shift_curve(obj, p.frame_offset)
+        ev = events_from_curve(curve, p)
+        if not value:
+            return ev
+        return events_at(curve, self.post([e.frame for e in ev.events], value, curve.info.frame_rate), p)
+
+    def post(self, frames: list[int], value, fps: float) -> list[int]:
+        raise NotImplementedError
+
+
+class FirstMethod(_ExtraKnobMethod):
+    """Tried and dropped: a refractory time after each kept event, the earliest of a cluster winning
+    (a hit comes before the stick's rebound and exit). Every fold chose it off."""
+
+    name = "multiscale-first"
+    extra = "refractory"
+    pick_grid = {**PICK_GRID, "refractory": (0.0, 0.25, 0.35, 0.5)}
+
+    def post(self, frames, value, fps):
+        keep: list[int] = []
+        for f in frames:
+            if not keep or f - keep[-1] >= value * fps:
+                keep.append(f)
+        return keep
+
+
+def rhythm_grid(frames: list[int], fps: float, *, tmin: float = 0.25, tmax: float = 1.5,
+                lam: float = 1.0) -> tuple[float, np.ndarray] | None:
+    """The regular grid (period T, phase at one of the events) that best explains *frames*: events
+    within ``min(2, 0.12 T)`` frames of a grid slot count, empty slots between the first and last
+    explained one cost ``lam`` each. Returns (T, mask of the explained events), or None (< 5 events)."""
+    f = np.asarray(sorted(frames), float)
+    if f.size < 5:
+        return None
+    best = None
+    for period in np.arange(max(3.0, tmin * fps), min(tmax * fps, (f[-1] - f[0]) / 3.0) + 1e-9, 0.05):
+        for phi in f:
+            k = np.rint((f - phi) / period)
+            on = np.abs(f - (phi + k * period)) <= min(2.0, 0.12 * period)
+            if on.sum() < 3:
+                continue
+            ks = k[on].astype(int)
+            score = on.sum() - lam * (ks.max() - ks.min() + 1 - np.unique(ks).size)
+            if best is None or score > best[0]:
+                best = (score, float(period), on)
+    return None if best is None else best[1:]
+
+
+class RhythmMethod(_ExtraKnobMethod):
+    """Tried and dropped: a rhythm prior. When at least a share ``rho`` (and ≥ 5) of the events sit on
+    one regular grid (:func:`rhythm_grid`), the events off it are dropped (hits are regular; lifts,
+    exits and hesitations between them less so)."""
+
+    name = "multiscale-rhythm"
+    extra = "rho"
+    pick_grid = {**PICK_GRID, "rho": (0.0, 0.5, 0.65, 0.8)}
+    _memo: dict = {}
+
+    def post(self, frames, value, fps):
+        key = (tuple(frames), round(fps, 3))
+        if key not in self._memo:
+            self._memo[key] = rhythm_grid(frames, fps)
+        g = self._memo[key]
+        if g is None or g[1].sum() < max(5, value * len(frames)):
+            return frames
+        return [f for f, on in zip(sorted(frames), g[1], strict=True) if on]
+
+
+class MadMethod(MultiscaleMethod):
+    """Tried and dropped: peaks must rise above the running median by ``k`` robust noise units (the
+    running median of the absolute residual over ±15 frames × 1.4826) instead of by ``delta`` × the
+    clip's 99th percentile; the grid's sensitivity values are read as k."""
+
+    name = "multiscale-mad"
+    pick_grid = {**PICK_GRID, "sensitivity": (2.0, 3.0, 4.0, 6.0, 8.0)}
+    default_overrides = {"sensitivity": 4.0}
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from scipy.ndimage import median_filter
+
+        from actiondubber.peaks import keep_apart, local_maxima
+
+        p = DetectorParams(**ccfg, **{**pcfg, "sensitivity": 0.5})
+        curve = shift_curve(obj, p.frame_offset)
+        x = np.nan_to_num(curve.scores.astype(np.float64))
+        gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
+        floor = p.floor * p.short_side / 128.0
+        r = x - median_filter(x, size=2 * p.window + 1, mode="nearest")
+        noise = 1.4826 * median_filter(np.abs(r), size=31, mode="nearest") + 1e-6
+        cand = np.flatnonzero(local_maxima(x, gap - 1, gap - 1) & (r >= pcfg["sensitivity"] * noise)
+                              & (x >= floor) & (x > 0))
+        return events_at(curve, keep_apart(cand, gap, strength=x), p)
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
-           "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod}
+           "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
+           "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
@@ -263,12 +368,13 @@ FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "
          "top_fraction", "skip_repeats", "abrupt", "multiscale", "edge_gate")
 
 
-def default_index(settings) -> int:
-    """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate)."""
-    d = DetectorParams()
+def default_index(settings, overrides: dict | None = None) -> int:
+    """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate);
+    *overrides* gives the "defaults" value of knobs a method reads differently (MadMethod's k)."""
+    d = {**asdict(DetectorParams()), **(overrides or {})}
     for i, (c, p) in enumerate(settings):
         cfg = {**c, **p}
-        if all(getattr(d, k, None) == v for k, v in cfg.items() if hasattr(d, k) and k not in FIXED):
+        if all(d[k] == v for k, v in cfg.items() if k in d and k not in FIXED):
             return i
     raise RuntimeError("the defaults are not on the grid")
 
@@ -351,7 +457,7 @@ def main() -> int:
 
     say(f"{len(clips)} clips from {args.videos}, key {labels}, method {args.method}")
     settings, scores = score_matrix(method, clips, cache)
-    di = default_index(settings)
+    di = default_index(settings, getattr(method, "default_overrides", None))
     result: dict = {"method": args.method, "videos": str(args.videos), "labels": str(labels),
                     "n_settings": len(settings), "folds": []}
     held: list = []
