@@ -437,10 +437,11 @@ def test_picture_words_of_a_drum_clip_match_a_drum_file_name(tmp_path):
     assert sims.shape == (2, 3) and (np.argmax(sims, axis=1) == 0).all(), sims
 
 
-@pytest.mark.parametrize("knob", [None, "multiscale", "abrupt", "edge_gate"])
+@pytest.mark.parametrize("knob", [None, "sensitivity", "min_gap", "multiscale", "abrupt", "edge_gate", "short_side",
+                                  "flow_preset", "gravity", "frame_offset"])
 def test_event_curve_reuses_only_the_single_scale_curve(monkeypatch, knob):
     # the MC3 heads read the plain single-scale curve: an events file's own scores stand in for it
-    # only when no knob that changes the curve was on
+    # only when every knob that changes the curve was at its default (the picking knobs do not)
     import dataclasses
 
     import actiondubber.mc3.train as mc3_train
@@ -452,9 +453,11 @@ def test_event_curve_reuses_only_the_single_scale_curve(monkeypatch, knob):
                      timestamps=tuple(i / 30 for i in range(4)))
     params = {"detector": "inflection-training-free", **dataclasses.asdict(DetectorParams())}
     if knob is not None:
-        params[knob] = {"multiscale": 192, "abrupt": 2.0, "edge_gate": True}[knob]
+        params[knob] = {"multiscale": 192, "abrupt": 2.0, "edge_gate": True, "short_side": 192, "flow_preset": "medium",
+                        "gravity": 0.5, "frame_offset": 1, "sensitivity": 0.9, "min_gap": 0.3}[knob]
     own = np.array([0.0, 1.0, 2.0, 0.0], np.float32)
     ev = Events(info, (), own, params)
     computed = np.array([5.0, 5.0, 5.0, 5.0], np.float32)
     monkeypatch.setattr(mc3_train, "clip_curve", lambda video, cache_dir=None: (info, computed))
-    np.testing.assert_array_equal(event_curve("clip.mp4", ev), own if knob is None else computed)
+    reuse = knob in (None, "sensitivity", "min_gap")
+    np.testing.assert_array_equal(event_curve("clip.mp4", ev), own if reuse else computed)

@@ -22,6 +22,20 @@ from actiondubber.types import Events
 
 MODES = ("video", "av", "auto")
 _TRAINING_FREE = "inflection-training-free"
+#: Detector settings that only pick peaks on the strength curve; every other one changes the curve.
+_PICKING = ("sensitivity", "min_gap", "window", "floor", "object_radius", "object_share")
+
+
+def _is_base_curve(params: dict) -> bool:
+    """Whether events made with *params* carry the single-scale curve of ``DetectorParams()`` as their
+    scores: every setting that changes the curve at its default (settings an older file lacks count
+    as defaults)."""
+    import dataclasses
+
+    from actiondubber.detection.detector import DetectorParams
+
+    base = dataclasses.asdict(DetectorParams())
+    return all(params.get(k, v) == v for k, v in base.items() if k not in _PICKING)
 
 
 def event_curve(video: str | os.PathLike, events: Events, cache_dir: Path | None = None) -> np.ndarray:
@@ -30,8 +44,7 @@ def event_curve(video: str | os.PathLike, events: Events, cache_dir: Path | None
     from actiondubber.mc3.train import clip_curve
 
     s = np.asarray(events.scores, np.float32)
-    single = not any(events.params.get(k) for k in ("multiscale", "abrupt", "edge_gate"))
-    if (str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and single and s.size
+    if (str(events.params.get("detector", "")).startswith(_TRAINING_FREE) and _is_base_curve(events.params) and s.size
             and s.size == events.video.n_frames):
         return np.nan_to_num(s, nan=0.0)
     return clip_curve(video, cache_dir)[1]
