@@ -189,6 +189,25 @@ class WindowMethod(MultiscaleMethod):
     pick_grid = {**PICK_GRID, "window": (4, 7, 12)}
 
 
+class ThreeScaleMethod(MultiscaleMethod):
+    """Tried and dropped: a third analysis size (96 px) in the mean of the two-scale curve, each curve
+    rescaled to ``short_side`` pixels as :func:`~actiondubber.detection.detector.combine_scales` does."""
+
+    name = "multiscale-three"
+    cache_name = "three-96"
+    third = 96
+
+    def compute(self, path: Path, ccfg: dict):
+        a, b = self.scales(path, ccfg)
+        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
+        c = cached(CurveMethod(), path, {**rest, "short_side": self.third}, self.cache_dir).curve
+        acc = a.scores.astype(np.float64)
+        for cur, side in ((b, ccfg["multiscale"]), (c, self.third)):
+            m = min(acc.size, cur.scores.size)
+            acc[:m] += cur.scores[:m] * ccfg["short_side"] / side
+        return replace(a, scores=(acc / 3.0).astype(np.float32))
+
+
 class _ExtraKnobMethod(MultiscaleMethod):
     """A two-scale variant with one post-processing knob of its own in the grid (``extra``; its first
     value is "off"), applied to the peak picker's events by :meth:`post`."""
@@ -295,7 +314,7 @@ class MadMethod(MultiscaleMethod):
 
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
-           "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod}
+           "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
