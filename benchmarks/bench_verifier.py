@@ -16,8 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from bench_loo import TOL, CurveMethod, cached, f1_of, load_set, summary
 from common import REAL, RESULTS, ROOT  # noqa: F401
+from heldout import TOL, CurveMethod, cached, f1_of, load_set, summary
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
 from actiondubber.detection.verifier import Verifier, verify
