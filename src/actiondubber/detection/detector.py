@@ -22,6 +22,7 @@ import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -312,12 +313,20 @@ def strength_curve(
         )
         raw[kin.index], xs[kin.index], ys[kin.index] = v, x, y
 
-    # Frame i is measured once frame i+1's item is there (the persistence check needs both neighbours).
+    # Frame i is measured once frame i+1's item is there (the persistence check needs both neighbours),
+    # in a worker thread while the next pair's flows are computed (one frame in flight, so the writes
+    # happen in order): the strength maps are otherwise on the same thread as the forward flow.
     prev_kin = cur_kin = None
-    for kin in kins:
-        if cur_kin is not None:
-            measure(cur_kin, prev_kin, kin)
-        prev_kin, cur_kin = cur_kin, kin
+    pending = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-strength") as pool:
+        for kin in kins:
+            if cur_kin is not None:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(measure, cur_kin, prev_kin, kin)
+            prev_kin, cur_kin = cur_kin, kin
+        if pending is not None:
+            pending.result()
     if cur_kin is not None:
         measure(cur_kin, prev_kin, None)
     if repeats.get("skipped"):
