@@ -29,6 +29,7 @@ from pathlib import Path
 
 import mc3_sets
 import numpy as np
+from mc3_sets import detector_clips, filter_prf, train
 
 
 def fmt(x: float) -> str:
@@ -45,14 +46,6 @@ def discovery(model, fs, pairs=("av", "al", "vl", "video")):
         s = similarity_scores(model, sub, p)
         out[p] = (roc_auc(sub.labels, s), pr_auc(sub.labels, s))
     return out
-
-
-def train(fs, cfg, seed):
-    from actiondubber.mc3.train import fit_readouts, train_mc3
-
-    model, _ = train_mc3(fs, cfg, seed=seed)
-    fit_readouts(model, fs)
-    return model
 
 
 def variants(base):
@@ -137,35 +130,6 @@ def retrieval_rows(model, fs, lib, kinds_of, prompts=False, name_weights=(0.0, 1
                 hits1 += cache[text][0] == r
                 hits5 += r in cache[text][:5]
             out[f"text -> audio (name weight {nw:g})"] = (hits1 / len(idx), hits5 / len(idx), len(idx))
-    return out
-
-
-def filter_prf(model, clips, threshold=0.5):
-    """Pooled strict P/R/F1@±2 of detector events, without and with the sounding filter."""
-    from actiondubber.evaluate.metrics import prf_frames
-    from actiondubber.mc3.score import filter_events, sounding_probabilities
-
-    tot = {"detector": None, "detector + sounding filter": None}
-    for video, ev, gt in clips:
-        probs, _ = sounding_probabilities(video, ev, model=model, mode="video", cache_dir=mc3_sets.CACHE)
-        kept, _ = filter_events(ev, probs, threshold)
-        for k, e in (("detector", ev), ("detector + sounding filter", kept)):
-            r = prf_frames(gt, [x.frame for x in e.events], k=2)
-            tot[k] = r if tot[k] is None else tot[k] + r
-    return tot
-
-
-def detector_clips(windows, events_path_of):
-    from actiondubber.events import load_events
-
-    by = {}
-    for w in windows:
-        by.setdefault(w.video, []).append(w)
-    out = []
-    for video, ws in by.items():
-        ev = load_events(events_path_of(video))
-        gt = sorted({ev.video.frame_at(w.time) for w in ws if w.sounding == 1.0})
-        out.append((video, ev, gt))
     return out
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import bench_mc3 as bm
 import mc3_sets
 import numpy as np
+from mc3_sets import detector_clips, filter_prf, train
 
 
 def random_moments(fs) -> np.ndarray:
@@ -59,24 +59,24 @@ def main() -> None:
     real = mc3_sets.features(real_w, "real")
     train_all = FeatureSet.concat([syn_tr, real])
     cfg = MC3Config()
-    model = bm.train(train_all, cfg, 0)
+    model = train(train_all, cfg, 0)
     loco = {}
     for g in sorted(set(real.groups)):
         tr = FeatureSet.concat([syn_tr, real.subset([i for i, x in enumerate(real.groups) if x != g])])
-        loco[g] = (bm.train(tr, cfg, 0), tr)
-    syn_clips = bm.detector_clips(test_w, mc3_sets.events_file)
-    real_clips = bm.detector_clips(real_w, mc3_sets.events_file)
+        loco[g] = (train(tr, cfg, 0), tr)
+    syn_clips = detector_clips(test_w, mc3_sets.events_file)
+    real_clips = detector_clips(real_w, mc3_sets.events_file)
     for label, without in (("probe on all labelled windows (shipped recipe)", False),
                            ("probe without the random moments", True)):
         print(label)
         refit_probe(model, train_all, without_random=without)
-        for k, r in bm.filter_prf(model, syn_clips).items():
+        for k, r in filter_prf(model, syn_clips).items():
             print(f"   synthetic    {k:<28} {fmt(r)}")
         tot: dict = {}
         for video, ev, gt in real_clips:
             m, tr = loco[Path(video).stem]
             refit_probe(m, tr, without_random=without)
-            for k, r in bm.filter_prf(m, [(video, ev, gt)]).items():
+            for k, r in filter_prf(m, [(video, ev, gt)]).items():
                 tot[k] = r if k not in tot else tot[k] + r
         for k, r in tot.items():
             print(f"   real (LOCO)  {k:<28} {fmt(r)}")

@@ -1,4 +1,5 @@
-"""The data sets of the MC3 scripts (shared by ``train_mc3_default.py`` and ``bench_mc3.py``).
+"""The data sets of the MC3 scripts and what they share (``train_mc3_default.py``, ``bench_mc3.py``,
+``bench_mc3_probe.py``): training, the filter's P/R/F1, the detector clips.
 
 Synthetic clips are rendered once into ``benchmarks/results/mc3/synth`` and encoder outputs cached
 in ``benchmarks/results/mc3/cache``, so reruns only train.
@@ -61,3 +62,42 @@ def features(windows, desc: str = "encoders"):
             curves[v] = np.nan_to_num(load_events(events_file(v)).scores, nan=0.0)
     with _bar(len(videos), desc) as bar:
         return extract(windows, cache_dir=CACHE, progress=bar.update, curves=curves)
+
+
+def train(fs, cfg, seed):
+    """An MC3 model trained on *fs* with *cfg* (two stages, then the read-outs)."""
+    from actiondubber.mc3.train import fit_readouts, train_mc3
+
+    model, _ = train_mc3(fs, cfg, seed=seed)
+    fit_readouts(model, fs)
+    return model
+
+
+def filter_prf(model, clips, threshold=0.5):
+    """Pooled strict P/R/F1@±2 of detector events, without and with the sounding filter."""
+    from actiondubber.evaluate.metrics import prf_frames
+    from actiondubber.mc3.score import filter_events, sounding_probabilities
+
+    tot = {"detector": None, "detector + sounding filter": None}
+    for video, ev, gt in clips:
+        probs, _ = sounding_probabilities(video, ev, model=model, mode="video", cache_dir=CACHE)
+        kept, _ = filter_events(ev, probs, threshold)
+        for k, e in (("detector", ev), ("detector + sounding filter", kept)):
+            r = prf_frames(gt, [x.frame for x in e.events], k=2)
+            tot[k] = r if tot[k] is None else tot[k] + r
+    return tot
+
+
+def detector_clips(windows, events_path_of):
+    """(video, detector events, sounding frames) per clip of *windows*."""
+    from actiondubber.events import load_events
+
+    by = {}
+    for w in windows:
+        by.setdefault(w.video, []).append(w)
+    out = []
+    for video, ws in by.items():
+        ev = load_events(events_path_of(video))
+        gt = sorted({ev.video.frame_at(w.time) for w in ws if w.sounding == 1.0})
+        out.append((video, ev, gt))
+    return out
