@@ -308,16 +308,18 @@ def choose(settings, scores, train_cols) -> int:
 
 #: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
 FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
-         "top_fraction", "skip_repeats", "abrupt", "multiscale", "edge_gate")
+         "top_fraction", "skip_repeats", "abrupt", "multiscale", "edge_gate", "backward_flow")
 
 
 def default_index(settings, overrides: dict | None = None) -> int:
     """The setting equal to the current defaults (except knobs fixed for the whole run, e.g. compensate);
     *overrides* gives the "defaults" value of knobs a method reads differently (MadMethod's k)."""
     d = {**asdict(DetectorParams()), **(overrides or {})}
-    for i, (c, p) in enumerate(settings):
-        cfg = {**c, **p}
-        if all(d[k] == v for k, v in cfg.items() if k in d and k not in FIXED):
+    cfgs = [{**c, **p} for c, p in settings]
+    # A knob with one value on the whole grid (e.g. --short-sides 96) is fixed for the run too.
+    single = {k for k in cfgs[0] if len({repr(c.get(k)) for c in cfgs}) == 1}
+    for i, cfg in enumerate(cfgs):
+        if all(d[k] == v for k, v in cfg.items() if k in d and k not in FIXED and k not in single):
             return i
     raise RuntimeError("the defaults are not on the grid")
 

@@ -1,7 +1,7 @@
 """Speed and memory of the training-free detector, stage by stage, at 360p and 720p.
 
     python benchmarks/bench_speed.py            # 20 s clips at 640x360 and 1280x720 (H.264, 30 fps)
-    python benchmarks/bench_speed.py --long     # also peak RSS of `actiondubber detect` on a 10-minute 720p clip
+    python benchmarks/bench_speed.py --long     # also peak RSS of `detect` (and --fastest) on 10 min of 720p
 
 Stages (frames/s, each measured alone on this machine): decode (PyAV, no
 scaling), decode + resize to the analysis size, flow forward + backward (DIS),
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from common import REAL, RESULTS, ROOT  # noqa: F401
 
-from actiondubber.detection.detector import DetectorParams, run_detector
+from actiondubber.detection.detector import FASTEST_DETECTOR, DetectorParams, run_detector
 from actiondubber.detection.strength import frame_strength
 from actiondubber.kinematics import iter_kinematics, make_flow_backend
 from actiondubber.video import iter_frames
@@ -89,8 +89,9 @@ def stage_score(kins) -> tuple[int, float]:
     return len(kins), time.perf_counter() - t
 
 
-def stage_end_to_end(path: Path, preset: str = "fast", **kw) -> tuple[int, float]:
-    p = DetectorParams(flow_preset=preset, **kw)
+def stage_end_to_end(path: Path, preset: str = "fast", params: DetectorParams | None = None,
+                     **kw) -> tuple[int, float]:
+    p = params or DetectorParams(flow_preset=preset, **kw)
     t = time.perf_counter()
     ev = run_detector(path, p)
     return ev.video.n_frames, time.perf_counter() - t
@@ -99,7 +100,7 @@ def stage_end_to_end(path: Path, preset: str = "fast", **kw) -> tuple[int, float
 _CHILD = """
 import sys
 from actiondubber.cli import main
-sys.argv = ["actiondubber", "-q", "detect", sys.argv[1]]
+sys.argv = ["actiondubber", "-q", "detect", *sys.argv[1:]]
 try:
     main()
 except SystemExit as exc:
@@ -111,7 +112,7 @@ for line in open("/proc/self/status"):
 """
 
 
-def peak_rss_cli(path: Path) -> tuple[float, float]:
+def peak_rss_cli(path: Path, extra: list[str] | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of the ``detect`` CLI in a fresh child process.
 
     The child reports its own high-water mark (VmHWM, per address space), so
@@ -119,8 +120,8 @@ def peak_rss_cli(path: Path) -> tuple[float, float]:
     counted (``getrusage(RUSAGE_CHILDREN)`` would count it).
     """
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+    res = subprocess.run([sys.executable, "-c", _CHILD, str(path), *(extra or [])], check=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     dt = time.perf_counter() - t
     kb = [int(x.split()[1]) for x in res.stderr.splitlines() if x.startswith("VMHWM")]
     return dt, kb[-1] / 1024
@@ -136,7 +137,7 @@ def main() -> int:
     print(f"cores: {cv2.getNumberOfCPUs()}")
     hdr = f"{'clip':>10} {'decode':>8} {'dec+resize':>10} {'flow f+b':>9} {'score':>8} {'end-to-end':>10} " \
           f"{'e2e/decode':>10} {'x realtime':>10} {'e2e ultrafast':>13} {'e2e objects':>11} {'e2e default':>12} " \
-          f"{'x realtime':>10}"
+          f"{'x realtime':>10} {'e2e fastest':>11} {'÷ decode':>8} {'x realtime':>10}"
     rows = []
     for w, h in ((640, 360), (1280, 720)):
         clip = make_clip(OUT / f"bench_{h}p_{int(args.seconds)}s.mp4", w, h, args.seconds)
@@ -149,14 +150,17 @@ def main() -> int:
         _, dt_uf = stage_end_to_end(clip, "ultrafast")
         _, dt_obj = stage_end_to_end(clip, events="objects")
         _, dt_ms = stage_end_to_end(clip, multiscale=192, abrupt=2.0)  # DEFAULT_DETECTOR
+        _, dt_fst = stage_end_to_end(clip, params=FASTEST_DETECTOR)  # --fastest
         rows.append(f"{h:>9}p {fps_of(n, dt_dec):8.0f} {fps_of(n, dt_res):10.0f} {fps_of(nk, dt_flow):9.0f} "
                     f"{fps_of(nk, dt_score):8.0f} {fps_of(n, dt_e2e):10.0f} {dt_e2e / dt_dec:10.2f} "
                     f"{args.seconds / dt_e2e:10.1f} {fps_of(n, dt_uf):13.0f} {fps_of(n, dt_obj):11.0f} "
-                    f"{fps_of(n, dt_ms):12.0f} {args.seconds / dt_ms:10.1f}")
+                    f"{fps_of(n, dt_ms):12.0f} {args.seconds / dt_ms:10.1f} {fps_of(n, dt_fst):11.0f} "
+                    f"{dt_fst / dt_dec:8.2f} {args.seconds / dt_fst:10.1f}")
     print("frames per second by stage (30 fps H.264 input, analysis short side 128, DIS 'fast' preset, finest "
           "scale 1; the stage and end-to-end columns are the single-scale detector (--multiscale 0 --abrupt 0); "
           "last columns: end-to-end with --flow-preset ultrafast, with --event-mode objects, and the default "
-          "two-scale detector (--multiscale 192 --abrupt 2))")
+          "two-scale detector (--multiscale 192 --abrupt 2), then the fastest preset (--fastest: short side 96, "
+          "ultrafast, one flow per pair), its time over the decode-only time and its speed over real time)")
     print(hdr)
     print("\n".join(rows))
     clip720 = OUT / f"bench_720p_{int(args.seconds)}s.mp4"
@@ -164,9 +168,10 @@ def main() -> int:
     print(f"\nCLI `actiondubber detect` on {args.seconds:.0f} s 720p: {wall:.1f} s wall, peak RSS {rss:.0f} MB")
     if args.long:
         long_clip = make_clip(OUT / "bench_720p_600s.mp4", 1280, 720, 600.0)
-        wall, rss = peak_rss_cli(long_clip)
-        print(f"CLI `actiondubber detect` on 10 min 720p (18000 frames): {wall:.1f} s wall "
-              f"({18000 / wall:.0f} frames/s), peak RSS {rss:.0f} MB")
+        for extra in ([], ["--fastest"]):
+            wall, rss = peak_rss_cli(long_clip, extra)
+            print(f"CLI `actiondubber detect {' '.join(extra)}` on 10 min 720p (18000 frames): {wall:.1f} s wall "
+                  f"({18000 / wall:.0f} frames/s), peak RSS {rss:.0f} MB")
     return 0
 
 

@@ -13,7 +13,13 @@ from collections.abc import Callable
 import click
 from click.core import ParameterSource
 
-from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR, DetectorParams, detector_params
+from actiondubber.detection.detector import (
+    DEFAULT_DETECTOR,
+    FAST_DETECTOR,
+    FASTEST_DETECTOR,
+    DetectorParams,
+    detector_params,
+)
 from actiondubber.detection.strength import KINDS
 from actiondubber.kinematics.flow import BACKENDS
 from actiondubber.kinematics.globalmotion import MODELS
@@ -54,6 +60,8 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
                                              "(0 = off: one analysis size, about three times faster)."),
     "edge_gate": (bool, "Ignore pixels whose motion enters or leaves the picture (shake, pans, objects "
                         "crossing the edge)."),
+    "backward_flow": (bool, "Compute a backward flow per frame pair; --no-backward-flow negates the previous "
+                            "pair's forward flow instead (half the flow work, less accurate)."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import
@@ -87,6 +95,10 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
         f = click.option("--fast", "fast_detector", is_flag=True,
                          help="The single-scale detector (--multiscale 0 --abrupt 0 -s 0.5): about three times "
                               "faster, a little less accurate; options given with it still apply.")(f)
+        f = click.option("--fastest", "fastest_detector", is_flag=True,
+                         help="The fastest preset (--multiscale 0 --abrupt 0 --short-side 96 --flow-preset "
+                              "ultrafast --no-backward-flow --frame-offset 1): past 10x real time at 720p, "
+                              "less accurate; options given with it still apply.")(f)
     for name in reversed(_FIELDS):
         typ, help_ = DETECTOR_OPTIONS[name]
         default = getattr(defaults, name)
@@ -107,6 +119,9 @@ def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) ->
     """
     values = {name: kwargs.pop(_dest(name)) for name in _FIELDS}
     fast = bool(kwargs.pop("fast_detector", False))
+    fastest = bool(kwargs.pop("fastest_detector", False))
+    if fast and fastest:
+        raise click.UsageError("--fast and --fastest are two presets; give one")
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return DetectorParams(**values)
@@ -114,6 +129,8 @@ def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) ->
         defaults = getattr(ctx.command.callback, "__detector_defaults__", DEFAULT_DETECTOR)
     if fast:
         defaults = FAST_DETECTOR
+    elif fastest:
+        defaults = FASTEST_DETECTOR
     given = {n: v for n, v in values.items() if ctx.get_parameter_source(_dest(n)) is not ParameterSource.DEFAULT}
     return detector_params(defaults, **given)
 
@@ -123,4 +140,7 @@ def detector_options_given(ctx: click.Context) -> list[str]:
     given = [_flag(n) for n in _FIELDS if ctx.get_parameter_source(_dest(n)) is ParameterSource.COMMANDLINE]
     if "fast_detector" in ctx.params and ctx.get_parameter_source("fast_detector") is ParameterSource.COMMANDLINE:
         given.append("--fast")
+    if "fastest_detector" in ctx.params and \
+            ctx.get_parameter_source("fastest_detector") is ParameterSource.COMMANDLINE:
+        given.append("--fastest")
     return given

@@ -3,6 +3,7 @@
 from actiondubber.detection.detector import (
     DEFAULT_DETECTOR,
     FAST_DETECTOR,
+    FASTEST_DETECTOR,
     DetectorParams,
     StrengthCurve,
     detect,
@@ -16,6 +17,7 @@ from actiondubber.detection.strength import KINDS, frame_strength, strength_map
 __all__ = [
     "DEFAULT_DETECTOR",
     "FAST_DETECTOR",
+    "FASTEST_DETECTOR",
     "KINDS",
     "DetectorParams",
     "StrengthCurve",

@@ -98,6 +98,11 @@ class DetectorParams:
     #: picture (:attr:`~actiondubber.kinematics.inflection.Kinematics.inside`): under shake or a pan,
     #: content entering at the edges has no match and reads as sudden stops.
     edge_gate: bool = False
+    #: False: the backward flow of each pair is the negated forward flow of the pair before it (one flow
+    #: per frame instead of two; not trajectory-aligned, see
+    #: :func:`~actiondubber.kinematics.inflection.iter_kinematics`). Part of the fastest preset
+    #: (:data:`FASTEST_DETECTOR`).
+    backward_flow: bool = True
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -136,6 +141,8 @@ class DetectorParams:
             bad("--multiscale needs frame events, no verifier, and a --short-side other than its own")
         if self.verifier and self.events != "frame":
             bad("the learned verifier works on frame events; leave out --event-mode objects or --verifier")
+        if self.edge_gate and not self.backward_flow:
+            bad("--edge-gate needs the backward flow: add --backward-flow (--fastest leaves it out)")
         if self.verifier and (self.kind != "deceleration" or self.abrupt):
             bad("the learned verifier reads the deceleration strength: leave --kind and --abrupt at their defaults")
         self.flow  # noqa: B018  (FlowParams validates the backend, DIS preset and camera model)
@@ -160,6 +167,12 @@ class DetectorParams:
 DEFAULT_DETECTOR = DetectorParams(multiscale=192, abrupt=2.0, sensitivity=0.6)
 #: The single-scale detector (about three times faster than :data:`DEFAULT_DETECTOR`).
 FAST_DETECTOR = DetectorParams()
+#: The fastest preset (``--fastest``, past 10x real time at 720p on two cores): one analysis size of
+#: 96 px, DIS ``ultrafast``, one flow per frame pair (``backward_flow=False``) and the event one frame
+#: later (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward
+#: flow). Figures: ``benchmarks/bench_speed.py`` and ``benchmarks/bench_loo.py --short-sides 96 --set
+#: flow_preset=ultrafast --set backward_flow=false`` (README, issue 11 section).
+FASTEST_DETECTOR = DetectorParams(short_side=96, flow_preset="ultrafast", backward_flow=False, frame_offset=1)
 
 
 def detector_params(base: DetectorParams | None = None, **overrides) -> DetectorParams:
@@ -281,7 +294,7 @@ def strength_curve(
     repeats: dict = {}
     stream = skip_repeated_frames(frames(), repeats) if params.skip_repeats else frames()
     kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd,
-                           with_inside=params.edge_gate)
+                           with_inside=params.edge_gate, bidirectional=params.backward_flow)
     link = params.persistence
 
     def measure(kin, prev, nxt):
