@@ -160,7 +160,8 @@ def main() -> int:
           "scale 1; the stage and end-to-end columns are the single-scale detector (--multiscale 0 --abrupt 0); "
           "last columns: end-to-end with --flow-preset ultrafast, with --event-mode objects, and the default "
           "two-scale detector (--multiscale 192 --abrupt 2), then the fastest preset (--fastest: short side 96, "
-          "ultrafast, one flow per pair), its time over the decode-only time and its speed over real time)")
+          "no deblocking, ultrafast, one flow per pair), its time over the decode-only time and its speed over "
+          "real time)")
     print(hdr)
     print("\n".join(rows))
     clip720 = OUT / f"bench_720p_{int(args.seconds)}s.mp4"

@@ -62,6 +62,15 @@ def test_the_knob_reaches_the_curve_and_the_preset_finds_the_drops(clip):
     assert all(any(abs(e.frame - t) <= 2 for e in ev.events) for t in truth)
 
 
+def test_skip_deblock_decodes_every_frame_close_to_the_filtered_picture():
+    example = Path(__file__).resolve().parents[1] / "examples" / "bouncing_balls.mp4"
+    a = list(iter_frames(example, short_side=96))
+    b = list(iter_frames(example, short_side=96, skip_deblock=True))
+    assert [f.time for f in a] == [f.time for f in b] and len(a) == 150
+    diff = np.array([np.abs(x.image.astype(np.float32) - y.image).mean() for x, y in zip(a, b, strict=True)])
+    assert 0.0 < diff.mean() < 2.0  # the filter was skipped (0.89 grey levels measured), and only it
+
+
 def test_edge_gate_needs_the_backward_flow():
     with pytest.raises(ParameterError, match="backward flow"):
         DetectorParams(edge_gate=True, backward_flow=False)
@@ -78,10 +87,10 @@ def test_cli_fastest_and_options_over_it(clip, tmp_path):
         assert res.exit_code == 0, res.output
         p = json.loads(out.read_text())["params"]
         seen[name] = (p["multiscale"], p["abrupt"], p["sensitivity"], p["short_side"], p["flow_preset"],
-                      p["backward_flow"], p["frame_offset"])
-    assert seen == {"fastest": (0, 0.0, 0.5, 96, "ultrafast", False, 1),
-                    "fastest_s": (0, 0.0, 0.7, 96, "ultrafast", False, 1),
-                    "fastest_128": (0, 0.0, 0.5, 128, "ultrafast", False, 1)}
+                      p["backward_flow"], p["frame_offset"], p["fast_decode"])
+    assert seen == {"fastest": (0, 0.0, 0.5, 96, "ultrafast", False, 1, True),
+                    "fastest_s": (0, 0.0, 0.7, 96, "ultrafast", False, 1, True),
+                    "fastest_128": (0, 0.0, 0.5, 128, "ultrafast", False, 1, True)}
 
 
 @pytest.mark.parametrize("extra", [["--fast", "--fastest"], ["--fastest", "--edge-gate"]])
