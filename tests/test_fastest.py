@@ -121,3 +121,15 @@ def test_fastest_on_a_real_drum_clip():
     truth = read_labels(REAL / "labels_audio_onsets.csv").videos[video.stem].frames
     rep = score({video.stem: ev}, {video.stem: truth})
     assert rep.aggregate.strict_pooled["2f"].f1 >= 0.8  # 0.902 measured
+
+
+def test_api_presets(clip):
+    import actiondubber
+    from actiondubber.detection.detector import FAST_DETECTOR
+
+    path, _ = clip
+    ev = actiondubber.detect(path, preset="fastest", sensitivity=0.7)
+    assert ev.params["short_side"] == 96 and ev.params["fast_decode"] is True and ev.params["sensitivity"] == 0.7
+    assert actiondubber.detect(path, preset="fast").params["multiscale"] == FAST_DETECTOR.multiscale == 0
+    with pytest.raises(ParameterError, match="preset"):
+        actiondubber.detect(path, preset="quickest")

@@ -181,6 +181,8 @@ FAST_DETECTOR = DetectorParams()
 #: --set fast_decode=true`` (README, issue 11 section).
 FASTEST_DETECTOR = DetectorParams(short_side=96, flow_preset="ultrafast", backward_flow=False, frame_offset=1,
                                   fast_decode=True)
+#: The presets by name (``actiondubber.detect(preset=...)``; the CLI's ``--fast`` / ``--fastest``).
+PRESETS = {"default": DEFAULT_DETECTOR, "fast": FAST_DETECTOR, "fastest": FASTEST_DETECTOR}
 
 
 def detector_params(base: DetectorParams | None = None, **overrides) -> DetectorParams:
