@@ -133,3 +133,23 @@ def test_api_presets(clip):
     assert actiondubber.detect(path, preset="fast").params["multiscale"] == FAST_DETECTOR.multiscale == 0
     with pytest.raises(ParameterError, match="preset"):
         actiondubber.detect(path, preset="quickest")
+
+
+@pytest.mark.parametrize("codec, ext, pix_fmt, options", [
+    ("libx264", "mp4", "yuv420p", {"bf": "2"}),
+    ("libx265", "mkv", "yuv420p10le", None),
+    ("libvpx-vp9", "webm", "yuv420p", {"deadline": "good", "cpu-used": "8", "auto-alt-ref": "1",
+                                       "lag-in-frames": "10"}),
+    ("mpeg4", "avi", "yuv420p", {"bf": "2", "g": "10"}),
+])
+def test_skip_deblock_keeps_every_frame_and_time(tmp_path, make_video, video_times, decode_frame_index,
+                                                 codec, ext, pix_fmt, options):
+    import av
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this PyAV build has no {codec} codec")
+    p = make_video(tmp_path / f"c.{ext}", 20, (192, 108), 25, codec=codec, pix_fmt=pix_fmt, options=options)
+    plain = list(iter_frames(p, short_side=None))
+    fast = list(iter_frames(p, short_side=None, skip_deblock=True))
+    assert [f.time for f in fast] == [f.time for f in plain]
+    assert [decode_frame_index(f.image) for f in fast] == list(range(20))
