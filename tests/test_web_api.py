@@ -318,3 +318,20 @@ def test_only_loopback_hosts_are_quiet():
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
+
+
+def test_detect_with_a_preset_is_the_library_preset(client, folder):
+    import shutil
+
+    from actiondubber.detection.detector import FASTEST_DETECTOR, run_detector
+
+    shutil.copy(folder / "clip.mp4", folder / "clip_fastest.mp4")
+    bad = client.post("/api/detect", json={"path": "clip_fastest.mp4", "preset": "quickest"})
+    assert bad.status_code == 422
+    job = client.post("/api/detect", json={"path": "clip_fastest.mp4", "preset": "fastest"}).json()
+    with client.stream("GET", f"/api/jobs/{job['id']}/stream") as r:
+        for _ in r.iter_lines():
+            pass
+    d = client.get("/api/analysis", params={"path": "clip_fastest.mp4"}).json()
+    want = run_detector(folder / "clip_fastest.mp4", FASTEST_DETECTOR)
+    assert [e["frame"] for e in d["events"]] == want.frames and d["sensitivity"] == FASTEST_DETECTOR.sensitivity

@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
@@ -41,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from actiondubber import __version__
-from actiondubber.detection import DEFAULT_DETECTOR, detector_params
+from actiondubber.detection import PRESETS, detector_params
 from actiondubber.dubbing import BUILTIN_SOUNDS, DubParams, dub
 from actiondubber.dubbing.library import AUDIO_EXTENSIONS
 from actiondubber.errors import ActionDubberError, BackendUnavailableError, InputError, OutputError
@@ -80,7 +81,10 @@ class OutputExists(OutputError):
 # ---- request bodies ------------------------------------------------------------------------------------------
 class DetectRequest(BaseModel):
     path: str
-    sensitivity: float = Field(DEFAULT_DETECTOR.sensitivity, ge=0.0, le=1.0)
+    #: None: the preset's own (the default detector's is 0.6).
+    sensitivity: float | None = Field(None, ge=0.0, le=1.0)
+    #: The detector settings (``actiondubber.detect(preset=...)``): ``default``, ``fast`` or ``fastest``.
+    preset: Literal["default", "fast", "fastest"] = "default"
 
 
 class OpenRequest(BaseModel):
@@ -338,7 +342,8 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
     def detect(req: DetectRequest):
         """Start detection (a job); when it is done, ``/api/analysis`` has the curve and events."""
         st = ws.video(req.path)
-        params = detector_params(sensitivity=req.sensitivity)
+        params = detector_params(PRESETS[req.preset],
+                                 **({} if req.sensitivity is None else {"sensitivity": req.sensitivity}))
 
         def work(job):
             t0 = time.perf_counter()

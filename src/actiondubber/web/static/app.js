@@ -233,7 +233,8 @@ async function detect() {
   $("detect").disabled = true; bar.hidden = false; bar.value = 0;
   const t0 = performance.now();
   try {
-    const job = await post("/api/detect", { path, sensitivity: Number($("sensitivity").value) });
+    const job = await post("/api/detect", { path, preset: $("preset").value,
+                                            sensitivity: Number($("sensitivity").value) });
     await follow(job.id, (j) => {
       bar.max = j.total || 1; bar.value = j.done;
       $("progress-text").textContent = `detecting ${j.done}/${j.total} frames`;
