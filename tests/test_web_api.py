@@ -97,6 +97,7 @@ def test_videos_lists_only_videos_inside(client):
     assert "notes.txt" not in paths
     assert not any("link" in p for p in paths)  # symlinks leaving the folder are not listed
     assert "knock" in d["builtin_sounds"] and "otio" in d["formats"]
+    assert d["presets"] == {"default": 0.6, "fast": 0.5, "fastest": 0.5}  # each preset's own sensitivity
 
 
 def test_info_and_media_with_ranges(client, folder):

@@ -123,12 +123,20 @@ def test_review_in_the_browser(server, tmp_path):
             page.wait_for_function("document.getElementById('player').currentTime > 0.2", timeout=10000)
             page.evaluate("document.getElementById('player').pause()")
 
+            # before detection the slider shows the chosen preset's own sensitivity, which Detect sends
+            assert page.input_value("#sensitivity") == "0.6"
+            page.select_option("#preset", "fastest")
+            assert page.input_value("#sensitivity") == "0.5"
+            page.select_option("#preset", "default")
+            assert page.input_value("#sensitivity") == "0.6"
+
             # detection with progress; events on the timeline and in the list
             page.click("#detect")
             wait_state(page, "s.analysed", timeout=300000)  # detection: seconds when idle, minutes on a busy box
             detected = state(page)["frames"]
             api = page.evaluate(f"fetch('/api/analysis?path={name}').then(r => r.json())")
             assert detected == [e["frame"] for e in api["events"]] and len(detected) >= 3
+            assert api["sensitivity"] == 0.6
             assert page.locator("#event-list tbody tr").count() == len(detected)
             assert page.inner_text("#event-count") == str(len(detected))
             markers = page.evaluate("window.actiondubber.markers()")
@@ -144,8 +152,8 @@ def test_review_in_the_browser(server, tmp_path):
             wait_state(page, f"s.lastPickMs !== null && s.canUndo && s.frames.length > {len(detected)}")
             page.locator("#timeline").focus()
             page.keyboard.press("Control+z")
-            wait_state(page, f"s.frames.join() === '{','.join(map(str, detected))}' && s.sensitivity === 0.5")
-            assert page.input_value("#sensitivity") == "0.5"
+            wait_state(page, f"s.frames.join() === '{','.join(map(str, detected))}' && s.sensitivity === 0.6")
+            assert page.input_value("#sensitivity") == "0.6"  # the default detector's own (DEFAULT_DETECTOR)
 
             # add an event with M at a frame without one, undo, redo, nudge
             gap = next(f for f in range(5, info.n_frames) if all(abs(f - g) > 3 for g in detected))

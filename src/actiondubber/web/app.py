@@ -278,7 +278,8 @@ def create_app(folder: str | os.PathLike, *, allowed_hosts: tuple[str, ...] | li
         sounds = [ws.folder.relative(p) for p in ws.folder.files(AUDIO_EXTENSIONS)]
         events = [ws.folder.relative(p) for p in ws.folder.files((".json",))]
         return {"folder": ws.folder.root.name, "videos": vids, "builtin_sounds": list(BUILTIN_SOUNDS),
-                "sound_files": sounds, "events_files": events, "formats": FORMATS, "max_upload": ws.max_upload}
+                "sound_files": sounds, "events_files": events, "formats": FORMATS, "max_upload": ws.max_upload,
+                "presets": {name: p.sensitivity for name, p in PRESETS.items()}}
 
     @app.post("/api/open")
     def open_events(req: OpenRequest):

@@ -14,7 +14,7 @@ const S = {
   curve: null,        // /api/analysis: scores, xs, ys, times
   frames: [],         // current event frames (sorted)
   selected: null,     // selected event frame
-  sensitivity: 0.5,
+  sensitivity: 0.6,
   history: new History(),
   audition: null,     // {url, frames} while the dubbed audition plays
   pickSeq: 0,
@@ -185,9 +185,17 @@ function tick() {
 }
 
 // ---- loading -------------------------------------------------------------------------------------------------
+// Before a video is analysed the slider shows the chosen preset's own sensitivity (what Detect sends).
+function presetSensitivity() {
+  const s = S.presets?.[$("preset").value];
+  if (S.curve || s == null) return;
+  $("sensitivity").value = String(s); $("sens-value").textContent = Number(s).toFixed(2);
+}
+
 async function loadList(selectPath) {
   const d = await get("/api/videos");
   $("folder").textContent = d.folder;
+  S.presets = d.presets; presetSensitivity();
   const sel = $("video-select");
   sel.replaceChildren(new Option("— pick a video —", ""), ...d.videos.map((v) => new Option(v.path, v.path)));
   const snd = $("sound");
@@ -217,6 +225,7 @@ async function openVideo(path) {
     status(`opening ${path} …`);
     const info = await get("/api/info", { path });
     S.video = info; S.curve = null; S.frames = []; S.selected = null; S.history.clear(); S.audition = null;
+    presetSensitivity();
     $("empty").hidden = true;
     player.src = `/media/${path.split("/").map(encodeURIComponent).join("/")}`;
     timeline.setVideo(info.times, info.duration);
@@ -382,6 +391,7 @@ $("audition").addEventListener("click", audition);
 $("original").addEventListener("click", original);
 $("render").addEventListener("click", renderDub);
 $("sensitivity").addEventListener("input", repick);
+$("preset").addEventListener("change", presetSensitivity);
 $("sensitivity").addEventListener("change", endSlider);
 player.addEventListener("play", () => { $("play").textContent = "▮▮"; });
 player.addEventListener("pause", () => { $("play").textContent = "▶"; });
