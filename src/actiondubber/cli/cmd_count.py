@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from actiondubber.cli.common import show_progress
+from actiondubber.cli.options import preset_from_flags
 from actiondubber.detection.count import MODES, count_actions
-from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR, FASTEST_DETECTOR, detector_params
+from actiondubber.detection.detector import DEFAULT_DETECTOR, detector_params
 from actiondubber.errors import InputError, OutputError
 from actiondubber.fileio import check_output_path, write_text_atomic
 from actiondubber.progress import progress_bar
@@ -54,13 +55,12 @@ def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json
         ref = {k: len(v.frames) for k, v in read_labels(labels).videos.items()}
     mode = MODES[1] if reversals else MODES[0]
     kw = {} if reversals else {"sensitivity": sensitivity, "events": events_mode}
-    if fast and fastest:
-        raise click.UsageError("--fast and --fastest are two presets; give one")
-    if (fast or fastest) and not reversals:  # the options given, over the preset (as --fast elsewhere)
+    preset = preset_from_flags(fast, fastest)
+    if preset is not None and not reversals:  # the options given, over the preset (as --fast elsewhere)
         given = {k: v for k, v, name in (("sensitivity", sensitivity, "sensitivity"),
                                          ("events", events_mode, "events_mode"))
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-        kw = dataclasses.asdict(detector_params(FASTEST_DETECTOR if fastest else FAST_DETECTOR, **given))
+        kw = dataclasses.asdict(detector_params(preset, **given))
     results = []
     for video in videos:
         info = probe(video)

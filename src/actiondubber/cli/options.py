@@ -13,13 +13,7 @@ from collections.abc import Callable
 import click
 from click.core import ParameterSource
 
-from actiondubber.detection.detector import (
-    DEFAULT_DETECTOR,
-    FAST_DETECTOR,
-    FASTEST_DETECTOR,
-    DetectorParams,
-    detector_params,
-)
+from actiondubber.detection.detector import DEFAULT_DETECTOR, PRESETS, DetectorParams, detector_params
 from actiondubber.detection.strength import KINDS
 from actiondubber.kinematics.flow import BACKENDS
 from actiondubber.kinematics.globalmotion import MODELS
@@ -114,6 +108,13 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
     return f
 
 
+def preset_from_flags(fast: bool, fastest: bool) -> DetectorParams | None:
+    """The preset that ``--fast`` / ``--fastest`` chose (None: neither); both at once is a usage error."""
+    if fast and fastest:
+        raise click.UsageError("--fast and --fastest are two presets; give one")
+    return PRESETS["fastest"] if fastest else PRESETS["fast"] if fast else None
+
+
 def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) -> DetectorParams:
     """Remove the detector options from a command's *kwargs* and build the :class:`DetectorParams`.
 
@@ -121,19 +122,14 @@ def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) ->
     that e.g. ``--event-mode objects`` alone switches the default second scale off.
     """
     values = {name: kwargs.pop(_dest(name)) for name in _FIELDS}
-    fast = bool(kwargs.pop("fast_detector", False))
-    fastest = bool(kwargs.pop("fastest_detector", False))
-    if fast and fastest:
-        raise click.UsageError("--fast and --fastest are two presets; give one")
+    preset = preset_from_flags(bool(kwargs.pop("fast_detector", False)), bool(kwargs.pop("fastest_detector", False)))
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return DetectorParams(**values)
     if defaults is None:
         defaults = getattr(ctx.command.callback, "__detector_defaults__", DEFAULT_DETECTOR)
-    if fast:
-        defaults = FAST_DETECTOR
-    elif fastest:
-        defaults = FASTEST_DETECTOR
+    if preset is not None:
+        defaults = preset
     given = {n: v for n, v in values.items() if ctx.get_parameter_source(_dest(n)) is not ParameterSource.DEFAULT}
     return detector_params(defaults, **given)
 

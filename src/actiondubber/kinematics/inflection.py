@@ -131,7 +131,9 @@ def iter_kinematics(
     ``inside`` (see :class:`Kinematics`; needs ``bidirectional``: the negated forward flow does not say
     what entered the picture).
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-flow") if backend_bwd else None
+    # The second thread only ever computes backward flows: none without them.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-flow") if backend_bwd and bidirectional \
+        else None
 
     def flow(be: FlowBackend, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raw = be.calc(a, b)
