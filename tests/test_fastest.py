@@ -153,3 +153,31 @@ def test_skip_deblock_keeps_every_frame_and_time(tmp_path, make_video, video_tim
     fast = list(iter_frames(p, short_side=None, skip_deblock=True))
     assert [f.time for f in fast] == [f.time for f in plain]
     assert [decode_frame_index(f.image) for f in fast] == list(range(20))
+
+
+@pytest.mark.parametrize("name", ["fast", "fastest"])
+def test_the_help_texts_flags_rebuild_the_preset(name):
+    """--fast / --fastest say in their help which options they stand for; those options, given over the default,
+    must give the preset itself (the help is written from the preset, so it cannot drift from it)."""
+    import shlex
+
+    import click
+
+    from actiondubber.cli.options import detector_options, pop_detector_params, preset_flags
+    from actiondubber.detection import PRESETS
+
+    got = {}
+
+    @click.command()
+    @detector_options
+    def probe_cmd(**kwargs):
+        got["params"] = pop_detector_params(kwargs)
+
+    flags = preset_flags(PRESETS[name])
+    help_text = "".join(CliRunner().invoke(probe_cmd, ["--help"]).output.split())  # wrapping may split a flag
+    assert flags and f"({flags})".replace(" ", "") in help_text
+    for argv in (shlex.split(flags), [f"--{name}"]):
+        res = CliRunner().invoke(probe_cmd, argv)
+        assert res.exit_code == 0, res.output
+        assert got.pop("params") == PRESETS[name]
+    assert preset_flags(PRESETS["default"]) == ""

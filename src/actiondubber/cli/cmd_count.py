@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from actiondubber.cli.common import show_progress
-from actiondubber.cli.options import preset_from_flags
+from actiondubber.cli.options import preset_flags, preset_from_flags
 from actiondubber.detection.count import MODES, count_actions
-from actiondubber.detection.detector import DEFAULT_DETECTOR, detector_params
+from actiondubber.detection.detector import DEFAULT_DETECTOR, PRESETS, detector_params
 from actiondubber.errors import InputError, OutputError
 from actiondubber.fileio import check_output_path, write_text_atomic
 from actiondubber.progress import progress_bar
@@ -32,9 +32,11 @@ _D = DEFAULT_DETECTOR
 @click.option("--event-mode", "events_mode", type=click.Choice(["frame", "objects"]), default=_D.events,
               show_default=True, help="Audible mode: one event per frame peak, or per moving object.")
 @click.option("--fast", "fast", is_flag=True,
-              help="Audible mode: the single-scale detector (about three times faster; sensitivity 0.5 unless -s).")
+              help=f"Audible mode: the single-scale detector, about three times faster (as detect --fast: "
+                   f"{preset_flags(PRESETS['fast'])}; -s still applies).")
 @click.option("--fastest", "fastest", is_flag=True,
-              help="Audible mode: the fastest preset (as detect --fastest; sensitivity 0.5 unless -s).")
+              help=f"Audible mode: the fastest preset (as detect --fastest: {preset_flags(PRESETS['fastest'])}; -s "
+                   "still applies).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="Write the count(s) and the counted frames as JSON.")
 @click.option("--labels", type=click.Path(path_type=Path),

@@ -89,13 +89,11 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
     f.__detector_defaults__ = defaults
     if defaults == DEFAULT_DETECTOR:
         f = click.option("--fast", "fast_detector", is_flag=True,
-                         help="The single-scale detector (--multiscale 0 --abrupt 0 -s 0.5): about three times "
+                         help=f"The single-scale detector ({preset_flags(PRESETS['fast'])}): about three times "
                               "faster, a little less accurate; options given with it still apply.")(f)
         f = click.option("--fastest", "fastest_detector", is_flag=True,
-                         help="The fastest preset (--multiscale 0 --abrupt 0 --short-side 96 --flow-preset "
-                              "ultrafast --no-backward-flow --frame-offset 1 --fast-decode): past 10x real time "
-                              "at 720p, "
-                              "less accurate; options given with it still apply.")(f)
+                         help=f"The fastest preset ({preset_flags(PRESETS['fastest'])}): about 10x real time at "
+                              "720p, less accurate; options given with it still apply.")(f)
     for name in reversed(_FIELDS):
         typ, help_ = DETECTOR_OPTIONS[name]
         default = getattr(defaults, name)
@@ -106,6 +104,22 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
             decls = ["-s", _flag(name)] if name == "sensitivity" else [_flag(name)]
             f = click.option(*decls, _dest(name), type=typ, default=default, show_default=True, help=help_)(f)
     return f
+
+
+def preset_flags(preset: DetectorParams, base: DetectorParams = DEFAULT_DETECTOR) -> str:
+    """The command-line options that turn *base* into *preset* (``--multiscale 0 --abrupt 0 -s 0.5``), for help
+    texts written from the presets themselves."""
+    out = []
+    for name in _FIELDS:
+        value = getattr(preset, name)
+        if value == getattr(base, name):
+            continue
+        if DETECTOR_OPTIONS[name][0] is bool:
+            out.append(_flag(name) if value else f"--no-{_flag(name)[2:]}")
+        else:
+            shown = int(value) if isinstance(value, float) and value.is_integer() else value
+            out.append(f"{'-s' if name == 'sensitivity' else _flag(name)} {shown if shown != '' else repr('')}")
+    return " ".join(out)
 
 
 def preset_from_flags(fast: bool, fastest: bool) -> DetectorParams | None:
