@@ -123,7 +123,11 @@ def test_review_in_the_browser(server, tmp_path):
             page.wait_for_function("document.getElementById('player').currentTime > 0.2", timeout=10000)
             page.evaluate("document.getElementById('player').pause()")
 
-            # before detection the slider shows the chosen preset's own sensitivity, which Detect sends
+            # the preset selector lists the library's presets; before detection the slider shows the chosen
+            # preset's own sensitivity, which Detect sends
+            from actiondubber.detection import PRESETS
+
+            assert page.eval_on_selector_all("#preset option", "os => os.map(o => o.value)") == list(PRESETS)
             assert page.input_value("#sensitivity") == "0.6"
             page.select_option("#preset", "fastest")
             assert page.input_value("#sensitivity") == "0.5"

@@ -59,7 +59,7 @@ def detect(video: str | os.PathLike, *, model: str | os.PathLike | None = None, 
     preset
         Training-free: the settings *params* apply over: ``"default"`` (the two-scale detector,
         ``DEFAULT_DETECTOR``), ``"fast"`` (single scale, about three times faster) or ``"fastest"``
-        (``FASTEST_DETECTOR``: past 10x real time at 720p, less accurate).
+        (``FASTEST_DETECTOR``: about 10x real time at 720p, less accurate).
     **params
         Training-free: any :class:`DetectorParams` field (``sensitivity=0.7``, ``short_side=256`` ...),
         over the *preset*.

@@ -173,7 +173,7 @@ class DetectorParams:
 DEFAULT_DETECTOR = DetectorParams(multiscale=192, abrupt=2.0, sensitivity=0.6)
 #: The single-scale detector (about three times faster than :data:`DEFAULT_DETECTOR`).
 FAST_DETECTOR = DetectorParams()
-#: The fastest preset (``--fastest``, past 10x real time at 720p on two cores): one analysis size of
+#: The fastest preset (``--fastest``, about 10x real time at 720p on two cores): one analysis size of
 #: 96 px, DIS ``ultrafast``, one flow per frame pair (``backward_flow=False``) and the event one frame
 #: later (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward
 #: flow), decoding without the deblocking filter (``fast_decode``). Figures: ``benchmarks/bench_speed.py``

@@ -31,13 +31,12 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -83,8 +82,15 @@ class DetectRequest(BaseModel):
     path: str
     #: None: the preset's own (the default detector's is 0.6).
     sensitivity: float | None = Field(None, ge=0.0, le=1.0)
-    #: The detector settings (``actiondubber.detect(preset=...)``): ``default``, ``fast`` or ``fastest``.
-    preset: Literal["default", "fast", "fastest"] = "default"
+    #: The detector settings (``actiondubber.detect(preset=...)``): a name of ``detection.PRESETS``.
+    preset: str = "default"
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; choose from {', '.join(PRESETS)}")
+        return v
 
 
 class OpenRequest(BaseModel):

@@ -195,7 +195,11 @@ function presetSensitivity() {
 async function loadList(selectPath) {
   const d = await get("/api/videos");
   $("folder").textContent = d.folder;
-  S.presets = d.presets; presetSensitivity();
+  S.presets = d.presets;
+  const pre = $("preset"), chosen = pre.value;  // the selector lists the library's presets (detection.PRESETS)
+  pre.replaceChildren(...Object.keys(d.presets).map((n) => new Option(n, n)));
+  if (chosen in d.presets) pre.value = chosen;
+  presetSensitivity();
   const sel = $("video-select");
   sel.replaceChildren(new Option("— pick a video —", ""), ...d.videos.map((v) => new Option(v.path, v.path)));
   const snd = $("sound");
