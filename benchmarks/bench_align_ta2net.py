@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_align_train import scores
-from common import RESULTS
+from common import RESULTS, scores
 
 from actiondubber.evaluate.labels import read_labels, write_labels
 from actiondubber.model.config import TA2NetConfig

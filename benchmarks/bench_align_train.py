@@ -39,12 +39,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS
+from common import REAL, RESULTS, scores
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
 from actiondubber.detection.verifier import Verifier, fit, verify
 from actiondubber.evaluate.labels import read_labels, write_labels
-from actiondubber.evaluate.metrics import PRF, evaluate_video, match_events
+from actiondubber.evaluate.metrics import PRF, evaluate_video
 from actiondubber.sync.fix import shift_audio
 from actiondubber.sync.labels import aligned_labels_from_audio
 from actiondubber.synth import render_clip
@@ -53,7 +53,6 @@ from actiondubber.train.verifier import clip_table
 SCENES = ("bounce", "walls", "juggle", "mixed")
 THRESHOLDS = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
 DONT_CARE = 0.1
-TOL = (1, 2, 3)
 
 
 def curve_of(path: Path, cache: Path):
@@ -110,19 +109,6 @@ def tuned_events(curve, knobs) -> list[int]:
     n = curve.scores.size
     frames = [e.frame + k for e in events_from_curve(curve, DetectorParams(sensitivity=sens)).events]
     return [f for f in frames if 0 <= f < n]
-
-
-def scores(pred: list[list[int]], truth: list[tuple[int, ...]]) -> dict:
-    """Pooled strict F1 at ±1/±2/±3 and the mean signed error (frames, + = late) of ±3 matches."""
-    out = {}
-    for k in TOL:
-        tot = PRF(0, 0, 0)
-        for p, t in zip(pred, truth, strict=True):
-            tot = tot + evaluate_video(t, p, tolerances=(k,)).strict[f"{k}f"]
-        out[f"F1@{k}"] = tot.f1
-    d = [p[j] - t[i] for p, t in zip(pred, truth, strict=True) for i, j in match_events(list(t), list(p), 3)]
-    out["bias"] = float(np.mean(d)) if d else float("nan")
-    return out
 
 
 def label_quality(rows: dict, truth: dict) -> dict:

@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from actiondubber.evaluate.metrics import PRF, evaluate_video, match_events
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The real clips with sound (never copied into the repository).
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -88,3 +92,18 @@ def run_methods(set_name: str, videos: Path, labels: Path, lm, out: Path, cache:
         rows.append((f"{set_name}: {method}", agg.strict_mean["2f"][2], pooled.f1 if pooled else None,
                      agg.paper.recall, agg.paper.precision, agg.paper.f1, agg.nme, agg.pme, frames / dt))
     return rows
+
+
+def scores(pred: list[list[int]], truth: list[tuple[int, ...]], tolerances=(1, 2, 3)) -> dict:
+    """Pooled strict F1 at each of *tolerances* (frames; ``F1@k``) and the mean signed error (frames, + = late) of
+    the matches at the largest one (``bias``), over clips given as parallel lists of predicted and true frames."""
+    out = {}
+    for k in tolerances:
+        tot = PRF(0, 0, 0)
+        for p, t in zip(pred, truth, strict=True):
+            tot = tot + evaluate_video(t, p, tolerances=(k,)).strict[f"{k}f"]
+        out[f"F1@{k}"] = tot.f1
+    k = max(tolerances)
+    d = [p[j] - t[i] for p, t in zip(pred, truth, strict=True) for i, j in match_events(list(t), list(p), k)]
+    out["bias"] = float(np.mean(d)) if d else float("nan")
+    return out

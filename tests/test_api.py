@@ -135,7 +135,7 @@ def test_public_entry_points_have_numpydoc_sections():
 def _imports(path: Path) -> list[tuple[str, list[str]]]:
     """(module, imported names) of every import statement in *path*, relative ones resolved."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    pkg = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
+    pkg = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1]) if path.is_relative_to(SRC) else ""
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -191,3 +191,16 @@ def test_lower_layers_never_import_higher_ones():
             if parts[0] != "actiondubber" or len(parts) < 2 or parts[1] not in rank:
                 continue
             assert rank[parts[1]] <= rank[pkg], f"{f.relative_to(ROOT)} ({pkg}) imports higher layer {mod}"
+
+
+def test_benchmark_scripts_import_only_the_shared_modules():
+    """A benchmark script imports the package and the benchmarks' shared modules, never another script, so that
+    each one runs (and can change) by itself."""
+    bench = ROOT / "benchmarks"
+    scripts = {f.stem for f in bench.glob("*.py")}
+    shared = {"common", "heldout", "mc3_sets"}
+    assert shared <= scripts
+    for f in bench.glob("*.py"):
+        for mod, _ in _imports(f):
+            top = mod.split(".")[0]
+            assert top not in scripts - shared, f"{f.relative_to(ROOT)} imports the script {top}"
