@@ -76,10 +76,10 @@ def lands_inside(flow: np.ndarray) -> np.ndarray:
     return (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
 
 
-def _sample(field: np.ndarray, disp: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """``field(x + disp(x))`` by bilinear interpolation (border replicated)."""
-    m = base + disp
-    return cv2.remap(field, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def _sample(field: np.ndarray, disp: np.ndarray) -> np.ndarray:
+    """``field(x + disp(x))`` by bilinear interpolation (border replicated), on the cached pixel grid."""
+    xs, ys = pixel_grid(*disp.shape[:2])
+    return cv2.remap(field, xs + disp[..., 0], ys + disp[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def inflectional_flow(
@@ -99,11 +99,8 @@ def inflectional_flow(
         return f_cur - f_prev, b_prev - b_cur
     if align != "warp":
         raise ValueError(f"unknown align {align!r}; choose from {', '.join(ALIGN)}")
-    h, w = f_cur.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([xs, ys], axis=-1)
-    a_plus = f_cur - _sample(f_prev, b_prev, base)
-    a_minus = b_prev - _sample(b_cur, f_cur, base)
+    a_plus = f_cur - _sample(f_prev, b_prev)
+    a_minus = b_prev - _sample(b_cur, f_cur)
     return a_plus, a_minus
 
 
@@ -149,7 +146,6 @@ def iter_kinematics(
 
 
 def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, with_eq3, align, with_fb_error):
-    base = None
     prev: Frame | None = None
     cur: Frame | None = None
     f_prev = b_prev = bi_prev = None
@@ -172,12 +168,8 @@ def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, wi
             if with_eq3:
                 a_plus, a_minus = inflectional_flow(f_prev, b_prev, f_cur, b_cur, align=align)
             if with_fb_error and bidirectional:
-                if base is None or base.shape[:2] != f_cur.shape[:2]:
-                    h, w = f_cur.shape[:2]
-                    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-                    base = np.stack([xs, ys], axis=-1)
-                e_out = f_cur + _sample(b_cur, f_cur, base)
-                e_in = b_prev + _sample(f_prev, b_prev, base)
+                e_out = f_cur + _sample(b_cur, f_cur)
+                e_in = b_prev + _sample(f_prev, b_prev)
                 fb = np.maximum(np.linalg.norm(e_out, axis=-1), np.linalg.norm(e_in, axis=-1))
             change = cv2.max(cv2.absdiff(cur.image, prev.image), cv2.absdiff(nxt.image, cur.image))
             inside = fi_cur & bi_prev if fi_cur is not None and bi_prev is not None else None
