@@ -32,6 +32,35 @@ def test_multiscale_curve_is_the_mean_of_both_sizes_and_ticks_once_per_frame(cli
     assert all(any(abs(e.frame - t) <= 2 for e in ev.events) for t in truth)
 
 
+def test_the_two_scales_run_at_once_and_a_failure_in_either_stops_both(clip):
+    """The second scale's pass runs in a worker thread beside the first; an error raised in either pass (here by
+    the progress callback, as a Ctrl-C would be) ends both at their next frame and reaches the caller."""
+    import threading
+
+    path, _ = clip
+    both_running = threading.Event()
+
+    def tick(k):
+        if any(t.name.startswith("actiondubber-scale") for t in threading.enumerate()):
+            both_running.set()
+
+    multiscale_curve(path, DetectorParams(multiscale=192), progress=tick)
+    assert both_running.is_set()
+
+    calls = [0]
+
+    def fail_soon(k):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise RuntimeError("stop here")
+
+    n = strength_curve(path, DetectorParams()).info.n_frames
+    with pytest.raises(RuntimeError, match="stop here"):
+        multiscale_curve(path, DetectorParams(multiscale=192), progress=fail_soon)
+    assert calls[0] < n // 2  # both passes stopped early (each ticks half a frame per decoded frame)
+    assert not any(t.name.startswith("actiondubber-scale") for t in threading.enumerate())
+
+
 @pytest.mark.parametrize("bad", [{"multiscale": 8}, {"multiscale": 128}, {"multiscale": 192, "events": "objects"},
                                  {"multiscale": 192, "short_side": None}])
 def test_bad_multiscale_settings_are_refused(bad):

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ import numpy as np
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.detection.strength import CHANNELS, KINDS, frame_channels, frame_strength
 from actiondubber.errors import InputError, ParameterError
-from actiondubber.kinematics.flow import FlowParams
+from actiondubber.kinematics.flow import CPU_BACKENDS, FlowParams
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
 from actiondubber.video import DEFAULT_SHORT_SIDE, MIN_FRAMES, Frame, decoded_info, iter_frames, probe
@@ -470,6 +471,10 @@ def combine_scales(base: StrengthCurve, other: StrengthCurve, base_side: int, ot
     return StrengthCurve(base.info, (0.5 * (b + o)).astype(np.float32), xs, ys, base.analysis_size)
 
 
+class _Stopped(Exception):
+    """Raised inside one scale's pass to end it early, when the other pass failed or was interrupted."""
+
+
 def multiscale_curve(
     video: str | os.PathLike,
     params: DetectorParams,
@@ -480,23 +485,50 @@ def multiscale_curve(
 ) -> StrengthCurve:
     """The strength curve at ``params.short_side`` averaged with the one at ``params.multiscale``.
 
-    Two streaming passes over the video; *progress* gets one tick per frame over both (half a frame per
-    decoded frame), so a bar sized to the frame count ends at 100 %.
+    Two streaming passes over the video. With a CPU flow backend they run at once, the second scale in a
+    worker thread (about a tenth faster on two cores than one after the other: each pass alone leaves part of
+    the cores idle); if either fails or is interrupted (Ctrl-C), the other stops at its next frame. Other
+    backends (RAFT) run them one after the other. *progress* gets one tick per frame over both (half a
+    frame per decoded frame), so a bar sized to the frame count ends at 100 %.
     """
     info = info or probe(video)
-    half = None
-    if progress is not None:
-        count = [0]
+    other_params = dataclasses.replace(params, short_side=params.multiscale, multiscale=0)
+    lock = threading.Lock()
+    count = [0]
+    stop = threading.Event()
 
-        def half(k: int) -> None:
+    def half(k: int) -> None:
+        if stop.is_set():
+            raise _Stopped
+        if progress is None:
+            return
+        with lock:  # both passes tick (from their decode threads); the caller's callback is called by one at a time
             count[0] += k
-            if count[0] >= 2:
-                progress(count[0] // 2)
-                count[0] %= 2
+            ticks, count[0] = divmod(count[0], 2)
+            if ticks:
+                progress(ticks)
 
-    base = strength_curve(video, params, info=info, progress=half, flow_kwargs=flow_kwargs)
-    other = strength_curve(video, dataclasses.replace(params, short_side=params.multiscale, multiscale=0),
-                           info=info, progress=half, flow_kwargs=flow_kwargs)
+    if params.backend not in CPU_BACKENDS:
+        base = strength_curve(video, params, info=info, progress=half, flow_kwargs=flow_kwargs)
+        other = strength_curve(video, other_params, info=info, progress=half, flow_kwargs=flow_kwargs)
+        return combine_scales(base, other, params.short_side, params.multiscale)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-scale") as pool:
+        job = pool.submit(strength_curve, video, other_params, info=info, progress=half, flow_kwargs=flow_kwargs)
+
+        def half_here(k: int) -> None:  # the calling thread's pass also ends when the worker's has failed
+            if job.done() and job.exception() is not None:
+                raise _Stopped
+            half(k)
+
+        try:
+            base = strength_curve(video, params, info=info, progress=half_here, flow_kwargs=flow_kwargs)
+        except _Stopped:
+            job.result()  # raises the worker's error
+            raise
+        except BaseException:
+            stop.set()  # the worker stops at its next frame; the pool waits for it
+            raise
+        other = job.result()
     return combine_scales(base, other, params.short_side, params.multiscale)
 
 
