@@ -266,9 +266,57 @@ class MadMethod(MultiscaleMethod):
         return events_at(curve, keep_apart(cand, gap, strength=x), p)
 
 
+class LowMethod(MultiscaleMethod):
+    """The two-scale curve weighted by where in the picture each frame's strongest change is:
+    ``1 - low * (1 - y / height)``, so a change at the top counts ``1 - low`` and one at the bottom in full
+    (a struck surface is usually below the swing; the top of a backswing, a stick leaving at the top, a
+    hand above are not). ``low`` is in the grid (0 = off)."""
+
+    name = "multiscale-low"
+    pick_grid = {**PICK_GRID, "low": (0.0, 0.25, 0.5, 0.75)}
+    default_overrides = {"low": 0.0}
+
+    def weights(self, curve: StrengthCurve, value: float) -> np.ndarray:
+        y = np.clip(curve.ys / max(1, curve.info.height - 1), 0.0, 1.0)
+        return np.where(np.isfinite(y), 1.0 - value * (1.0 - y), 1.0)
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        pc = dict(pcfg)
+        value = pc.pop("low")
+        p = DetectorParams(**ccfg, **pc)
+        curve = shift_curve(obj, p.frame_offset)
+        if value:
+            w = self.weights(curve, value)
+            curve = replace(curve, scores=(np.nan_to_num(curve.scores) * w).astype(np.float32))
+        return events_from_curve(curve, p)
+
+
+class LowRelativeMethod(LowMethod):
+    """As ``multiscale-low``, with the height measured from the clip's own strong changes: ``y`` is taken
+    relative to the strength-weighted median height of the frames above the curve's 90th percentile
+    (half a picture above it counts ``1 - low``, at or below it in full), so a clip whose actions are all
+    high in the picture is not penalised as a whole."""
+
+    name = "multiscale-lowrel"
+
+    def weights(self, curve: StrengthCurve, value: float) -> np.ndarray:
+        h = max(1, curve.info.height - 1)
+        sc = np.nan_to_num(curve.scores.astype(np.float64))
+        strong = (sc >= np.percentile(sc, 90)) & np.isfinite(curve.ys) & (sc > 0)
+        if not strong.any():
+            return np.ones(sc.size)
+        ys, ws = curve.ys[strong], sc[strong]
+        order = np.argsort(ys)
+        cum = np.cumsum(ws[order])
+        ref = ys[order][np.searchsorted(cum, 0.5 * cum[-1])]
+        above = np.clip((ref - curve.ys) / (0.5 * h), 0.0, 1.0)
+        return np.where(np.isfinite(curve.ys), 1.0 - value * above, 1.0)
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
-           "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod}
+           "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
+           "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
