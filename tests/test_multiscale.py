@@ -8,7 +8,13 @@ from click.testing import CliRunner
 from motionclips import drops
 
 from actiondubber.cli import cli
-from actiondubber.detection.detector import DetectorParams, multiscale_curve, run_detector, strength_curve
+from actiondubber.detection.detector import (
+    DetectorParams,
+    combine_scales,
+    multiscale_curve,
+    run_detector,
+    strength_curve,
+)
 from actiondubber.errors import ParameterError
 
 
@@ -26,6 +32,10 @@ def test_multiscale_curve_is_the_mean_of_both_sizes_and_ticks_once_per_frame(cli
     a = strength_curve(path, DetectorParams(short_side=128))
     b = strength_curve(path, DetectorParams(short_side=192))
     np.testing.assert_allclose(both.scores, 0.5 * (a.scores + b.scores * 128 / 192), rtol=1e-5, atol=1e-6)
+    # one decode for both sizes, the passes at once: exactly the two passes made one after the other
+    apart = combine_scales(a, b, 128, 192)
+    for name in ("scores", "xs", "ys"):
+        np.testing.assert_array_equal(getattr(both, name), getattr(apart, name))
     assert sum(ticks) == a.info.n_frames  # a bar sized to the frame count ends at 100 %
     ev = run_detector(path, p)
     assert ev.params["multiscale"] == 192

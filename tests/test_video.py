@@ -459,3 +459,87 @@ def test_one_frame_rate_fallback_in_the_media_packages():
     for pkg in ("video", "dub", "export", "synth", "audio"):
         for f in (root / pkg).glob("*.py"):
             assert not pattern.search(f.read_text()), f
+
+
+@pytest.mark.parametrize("kind", ["damaged", "rotated_vfr"])
+def test_frame_sets_are_the_frames_of_each_size_from_one_decode(tmp_path, make_video, kind):
+    """iter_frame_sets gives, per picture, exactly what iter_frames gives at each size: same index, time,
+    repeat flag and pixels, also across damaged packets and on rotated variable-frame-rate video."""
+    from actiondubber.video import iter_frame_sets
+
+    if kind == "damaged":
+        p = make_video(tmp_path / "bad.mp4", 90, (320, 240), 30, options={"preset": "veryfast", "keyint": "15"})
+        _overwrite(p, [(pos, size) for _, pos, size in _packets(p)[40:44]])
+    else:
+        p = make_video(tmp_path / "rot.mp4", 40, (320, 240), 30, vfr=True, rotation=90)
+    sides = (96, 160)
+    sets = list(iter_frame_sets(p, short_sides=sides))
+    assert sets and all(len(fs) == 2 for fs in sets)
+    for k, side in enumerate(sides):
+        alone = list(iter_frames(p, short_side=side))
+        assert len(alone) == len(sets) == probe(p).n_frames
+        for a, fs in zip(alone, sets, strict=True):
+            b = fs[k]
+            assert (a.index, a.time, a.repeated) == (b.index, b.time, b.repeated)
+            assert min(b.image.shape) == side and np.array_equal(a.image, b.image)
+    if kind == "damaged":
+        assert any(fs[0].repeated for fs in sets)
+
+
+def test_fan_out_gives_every_branch_every_item_and_stops_cleanly():
+    import threading
+
+    from actiondubber.video.prefetch import BranchClosed, FanOut
+
+    items = [(i, -i) for i in range(100)]
+    out: dict[int, list] = {0: [], 1: []}
+    fan = FanOut(iter(items), 2, depth=4)
+
+    def read(k):
+        out[k] = list(fan.branches[k])
+
+    ts = [threading.Thread(target=read, args=(k,)) for k in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert out == {0: list(range(100)), 1: [-i for i in range(100)]}
+
+    def failing():
+        yield (1, 1)
+        raise ValueError("bad packet")
+
+    fan = FanOut(failing(), 2)
+    errors = []
+
+    def read_err(k):
+        try:
+            list(fan.branches[k])
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    ts = [threading.Thread(target=read_err, args=(k,)) for k in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert errors == ["bad packet", "bad packet"]  # the producer's error reaches both branches
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield (i, i)
+                i += 1
+        finally:
+            closed.set()
+
+    fan = FanOut(endless(), 2, depth=2)
+    a, b = fan.branches
+    assert next(a) == 0
+    fan.cancel()  # e.g. the other consumer failed: the producer stops and closes its source ...
+    assert closed.wait(5)
+    with pytest.raises(BranchClosed):  # ... and a branch no longer waits for items that will not come
+        list(b)

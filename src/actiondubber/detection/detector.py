@@ -34,8 +34,8 @@ from actiondubber.errors import InputError, ParameterError
 from actiondubber.kinematics.flow import CPU_BACKENDS, FlowParams
 from actiondubber.kinematics.inflection import iter_kinematics
 from actiondubber.types import Event, Events, VideoInfo
-from actiondubber.video import DEFAULT_SHORT_SIDE, MIN_FRAMES, Frame, decoded_info, iter_frames, probe
-from actiondubber.video.prefetch import prefetch
+from actiondubber.video import DEFAULT_SHORT_SIDE, MIN_FRAMES, Frame, decoded_info, iter_frame_sets, iter_frames, probe
+from actiondubber.video.prefetch import BranchClosed, FanOut, prefetch
 
 log = logging.getLogger(__name__)
 
@@ -268,10 +268,14 @@ def strength_curve(
     flow_kwargs: dict | None = None,
     map_sink: Callable[[int, np.ndarray], None] | None = None,
     channels: bool = False,
+    frames: Iterable[Frame] | None = None,
 ) -> StrengthCurve:
     """Compute the per-frame strength curve of *video* (streaming, flat memory).
 
     *map_sink* is called with (frame index, blurred strength map) for every measured frame.
+    *frames*: *video*'s frames, already decoded at ``params.short_side`` by the caller (as
+    :func:`~actiondubber.video.iter_frames` gives them), instead of decoding here; :func:`multiscale_curve`
+    decodes once for both sizes this way.
     *channels*: also measure the kinematic channels of :data:`.strength.CHANNELS` per frame (for the
     learned verifier; needs the default ``deceleration`` kind without ``abrupt``, and no *map_sink*).
     """
@@ -291,9 +295,12 @@ def strength_curve(
     times: list[float] = []
     size = None
 
-    def frames():
+    decoded = frames if frames is not None else iter_frames(video, short_side=params.short_side,
+                                                             skip_deblock=params.fast_decode)
+
+    def frames_in():
         nonlocal size
-        for fr in iter_frames(video, short_side=params.short_side, skip_deblock=params.fast_decode):
+        for fr in decoded:
             times.append(fr.time)
             if size is None:
                 size = (fr.image.shape[1], fr.image.shape[0])
@@ -303,7 +310,7 @@ def strength_curve(
 
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
     repeats: dict = {}
-    stream = skip_repeated_frames(frames(), repeats) if params.skip_repeats else frames()
+    stream = skip_repeated_frames(frames_in(), repeats) if params.skip_repeats else frames_in()
     kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd,
                            with_inside=params.edge_gate, bidirectional=params.backward_flow)
     link = params.persistence
@@ -471,10 +478,6 @@ def combine_scales(base: StrengthCurve, other: StrengthCurve, base_side: int, ot
     return StrengthCurve(base.info, (0.5 * (b + o)).astype(np.float32), xs, ys, base.analysis_size)
 
 
-class _Stopped(Exception):
-    """Raised inside one scale's pass to end it early, when the other pass failed or was interrupted."""
-
-
 def multiscale_curve(
     video: str | os.PathLike,
     params: DetectorParams,
@@ -485,21 +488,19 @@ def multiscale_curve(
 ) -> StrengthCurve:
     """The strength curve at ``params.short_side`` averaged with the one at ``params.multiscale``.
 
-    Two streaming passes over the video. With a CPU flow backend they run at once, the second scale in a
-    worker thread (about a tenth faster on two cores than one after the other: each pass alone leaves part of
-    the cores idle); if either fails or is interrupted (Ctrl-C), the other stops at its next frame. Other
-    backends (RAFT) run them one after the other. *progress* gets one tick per frame over both (half a
-    frame per decoded frame), so a bar sized to the frame count ends at 100 %.
+    With a CPU flow backend the two passes run at once from one decode (:func:`~actiondubber.video.
+    iter_frame_sets`, :class:`~actiondubber.video.prefetch.FanOut`), the second scale in a worker thread:
+    on two cores about a tenth faster than one pass after the other, more on large footage where decoding
+    costs more. If either fails or is interrupted (Ctrl-C), the other stops at its next frame. Other backends
+    (RAFT) run the passes one after the other. *progress* gets one tick per frame over both (half a frame
+    per frame of each pass), so a bar sized to the frame count ends at 100 %.
     """
     info = info or probe(video)
     other_params = dataclasses.replace(params, short_side=params.multiscale, multiscale=0)
     lock = threading.Lock()
     count = [0]
-    stop = threading.Event()
 
     def half(k: int) -> None:
-        if stop.is_set():
-            raise _Stopped
         if progress is None:
             return
         with lock:  # both passes tick (from their decode threads); the caller's callback is called by one at a time
@@ -512,21 +513,29 @@ def multiscale_curve(
         base = strength_curve(video, params, info=info, progress=half, flow_kwargs=flow_kwargs)
         other = strength_curve(video, other_params, info=info, progress=half, flow_kwargs=flow_kwargs)
         return combine_scales(base, other, params.short_side, params.multiscale)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-scale") as pool:
-        job = pool.submit(strength_curve, video, other_params, info=info, progress=half, flow_kwargs=flow_kwargs)
+    fan = FanOut(iter_frame_sets(video, short_sides=(params.short_side, params.multiscale),
+                                 skip_deblock=params.fast_decode), 2)
+    mine, theirs = fan.branches
 
-        def half_here(k: int) -> None:  # the calling thread's pass also ends when the worker's has failed
-            if job.done() and job.exception() is not None:
-                raise _Stopped
-            half(k)
-
+    def other_pass() -> StrengthCurve:
         try:
-            base = strength_curve(video, params, info=info, progress=half_here, flow_kwargs=flow_kwargs)
-        except _Stopped:
-            job.result()  # raises the worker's error
+            return strength_curve(video, other_params, info=info, progress=half, flow_kwargs=flow_kwargs,
+                                  frames=theirs)
+        except BaseException:
+            fan.cancel()  # the calling thread's pass stops at its next frame
+            raise
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-scale") as pool:
+        job = pool.submit(other_pass)
+        try:
+            base = strength_curve(video, params, info=info, progress=half, flow_kwargs=flow_kwargs, frames=mine)
+        except BranchClosed:
+            exc = job.exception()  # waits for the worker; its error is the cause
+            if exc is not None and not isinstance(exc, BranchClosed):
+                raise exc from None
             raise
         except BaseException:
-            stop.set()  # the worker stops at its next frame; the pool waits for it
+            fan.cancel()  # the worker's pass stops at its next frame; the pool waits for it
             raise
         other = job.result()
     return combine_scales(base, other, params.short_side, params.multiscale)

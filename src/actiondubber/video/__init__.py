@@ -2,7 +2,8 @@
 
 * :mod:`.demux`: opening a video file and its damage-tolerant packet reader.
 * :mod:`.facts`: :func:`probe`, a file's facts (:class:`~actiondubber.types.VideoInfo`) in one pass.
-* :mod:`.reader`: :func:`iter_frames`, frames one at a time at an analysis size.
+* :mod:`.reader`: :func:`iter_frames`, frames one at a time at an analysis size (:func:`iter_frame_sets`: at
+  several sizes from one decode).
 * :mod:`.writer`: :func:`write_video` (frames, optionally with a soundtrack) and :func:`write_png`.
 * :mod:`.mux`: :func:`mux_video_file` (a file's video stream copied, plus a new soundtrack) and
   :class:`Muxer`, the interleaving, atomic writer both use.
@@ -19,7 +20,7 @@ from actiondubber.video.mux import (
     output_audio_codec,
     output_sample_rate,
 )
-from actiondubber.video.reader import Frame, iter_frames
+from actiondubber.video.reader import Frame, iter_frame_sets, iter_frames
 from actiondubber.video.writer import write_png, write_video
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Soundtrack",
     "analysis_size",
     "decoded_info",
+    "iter_frame_sets",
     "iter_frames",
     "mux_video_file",
     "output_audio_codec",

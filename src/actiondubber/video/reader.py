@@ -16,7 +16,8 @@ from __future__ import annotations
 import heapq
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,8 +41,8 @@ from actiondubber.video.facts import (  # the probe names stay importable from h
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_SHORT_SIDE", "INTERPOLATION", "MIN_FRAMES", "Frame", "analysis_size", "decoded_info", "iter_frames",
-           "probe"]
+__all__ = ["DEFAULT_SHORT_SIDE", "INTERPOLATION", "MIN_FRAMES", "Frame", "analysis_size", "decoded_info",
+           "iter_frame_sets", "iter_frames", "probe"]
 
 #: swscale interpolation for the analysis scaling. AREA averages the source pixels (no aliasing
 #: when shrinking 720p/4K to 128 px) and costs little next to decoding: measured on a real
@@ -109,7 +110,32 @@ def iter_frames(
     CRF 23 H.264 clip, 250-frame GOP: under 0.3 grey levels on average). Frame ``i`` has time
     ``probe(path).timestamps[i]``; damaged data is skipped with a logged warning (see the module docs).
     """
+    sets = iter_frame_sets(path, short_sides=(short_side,), size=size, pix_fmt=pix_fmt, threads=threads,
+                           skip_deblock=skip_deblock)
+    return _only(sets)
+
+
+def _only(sets: Iterator[tuple[Frame, ...]]) -> Iterator[Frame]:
+    with closing(sets):  # closing this generator closes the decoder's (and the file) at once
+        for fs in sets:
+            yield fs[0]
+
+
+def iter_frame_sets(
+    path: str | os.PathLike,
+    *,
+    short_sides: Sequence[int | None],
+    size: tuple[int, int] | None = None,
+    pix_fmt: str = "gray",
+    threads: bool = True,
+    skip_deblock: bool = False,
+) -> Iterator[tuple[Frame, ...]]:
+    """As :func:`iter_frames`, decoding once and scaling each picture to every one of *short_sides*: one
+    :class:`Frame` per size (same index, time and ``repeated``), in that order. For analyses at several
+    sizes, which would otherwise decode the video once per size. *size* (w, h) applies to the first."""
     p = Path(path)
+    if not short_sides:
+        raise ValueError("iter_frame_sets needs at least one short side")
     container, stream = open_video(p)  # bad input fails here, at the call, not at the first next()
     if threads:
         stream.codec_context.thread_type = "AUTO"
@@ -118,10 +144,11 @@ def iter_frames(
         stream.codec_context.thread_count = 1
     if skip_deblock:
         stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
-    return _frames(container, stream, p, size=size, short_side=short_side, pix_fmt=pix_fmt)
+    sizes = [(size if i == 0 else None, side) for i, side in enumerate(short_sides)]
+    return _frames(container, stream, p, sizes=sizes, pix_fmt=pix_fmt)
 
 
-def _frames(container, stream, path: Path, **kw) -> Iterator[Frame]:
+def _frames(container, stream, path: Path, **kw) -> Iterator[tuple[Frame, ...]]:
     try:
         yield from _decode(container, stream, path, **kw)
     finally:
@@ -182,7 +209,7 @@ class _Timeline:
         return [self._pop() for _ in range(len(self.pending))]
 
 
-def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iterator[Frame]:
+def _decode(container, stream, path: Path, *, sizes, pix_fmt) -> Iterator[tuple[Frame, ...]]:
     cc = stream.codec_context
     tb: Fraction = stream.time_base
     step = 1.0 / (frame_rate(stream) or FALLBACK_FPS)
@@ -190,8 +217,8 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
     origin: int | None = None
     index = 0
     last_time = -1.0
-    last_img: np.ndarray | None = None
-    scaler: _Scaler | None = None
+    last_imgs: tuple[np.ndarray, ...] | None = None
+    scalers: list[_Scaler] | None = None
     early: list[int | None] = []  # lost frames before the first decodable picture
     n_bad_packets = n_repeated = 0
 
@@ -209,29 +236,32 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
         nonlocal index, n_repeated
         for key in keys:
             n_repeated += 1
-            if last_img is None:
+            if last_imgs is None:
                 early.append(key)
                 continue
-            yield Frame(index, time_of(key), last_img, repeated=True)
+            t = time_of(key)
+            yield tuple(Frame(index, t, img, repeated=True) for img in last_imgs)
             index += 1
 
     def emit(frames) -> Iterator[Frame]:
-        nonlocal index, scaler, last_img
+        nonlocal index, scalers, last_imgs
         for fr in frames:
             placed = timeline.place(fr.pts)
             if placed is None:
                 continue
             lost, key = placed
             yield from repeats(lost)
-            if scaler is None:
-                scaler = _Scaler(fr, size, short_side, pix_fmt)
-            img = scaler(fr)
+            if scalers is None:
+                scalers = [_Scaler(fr, size, short_side, pix_fmt) for size, short_side in sizes]
+            imgs = tuple(sc(fr) for sc in scalers)
             for k in early:
-                yield Frame(index, time_of(k), img, repeated=True)
+                t = time_of(k)
+                yield tuple(Frame(index, t, img, repeated=True) for img in imgs)
                 index += 1
             early.clear()
-            last_img = img
-            yield Frame(index, time_of(key), img)
+            last_imgs = imgs
+            t = time_of(key)
+            yield tuple(Frame(index, t, img) for img in imgs)
             index += 1
 
     def decode(packet) -> list:
@@ -254,7 +284,7 @@ def _decode(container, stream, path: Path, *, size, short_side, pix_fmt) -> Iter
             timeline.add(key)
         yield from emit(decode(pk))
     yield from repeats(timeline.rest())
-    if scaler is None:
+    if scalers is None:
         raise InputError(f"{path}: no frame of the video stream could be decoded")
     if n_repeated:
         warn_once(
