@@ -65,10 +65,15 @@ def test_the_two_scales_run_at_once_and_a_failure_in_either_stops_both(clip):
             raise RuntimeError("stop here")
 
     n = strength_curve(path, DetectorParams()).info.n_frames
+    before = set(threading.enumerate())
     with pytest.raises(RuntimeError, match="stop here"):
         multiscale_curve(path, DetectorParams(multiscale=192), progress=fail_soon)
     assert calls[0] < n // 2  # both passes stopped early (each ticks half a frame per decoded frame)
     assert not any(t.name.startswith("actiondubber-scale") for t in threading.enumerate())
+    started = [t for t in threading.enumerate() if t not in before]
+    for t in started:  # the one decoder and the passes' prefetchers end too
+        t.join(5)
+    assert not [t.name for t in started if t.is_alive()]
 
 
 @pytest.mark.parametrize("bad", [{"multiscale": 8}, {"multiscale": 128}, {"multiscale": 192, "events": "objects"},
