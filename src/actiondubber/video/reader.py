@@ -26,7 +26,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from actiondubber.errors import InputError
+from actiondubber.errors import InputError, ParameterError
 from actiondubber.fileio import ffmpeg_message
 from actiondubber.types import FALLBACK_FPS
 from actiondubber.video.demux import Packets, frame_rate, open_video, warn_once
@@ -135,7 +135,7 @@ def iter_frame_sets(
     sizes, which would otherwise decode the video once per size. *size* (w, h) applies to the first."""
     p = Path(path)
     if not short_sides:
-        raise ValueError("iter_frame_sets needs at least one short side")
+        raise ParameterError("iter_frame_sets needs at least one short side")
     container, stream = open_video(p)  # bad input fails here, at the call, not at the first next()
     if threads:
         stream.codec_context.thread_type = "AUTO"
@@ -232,7 +232,7 @@ def _decode(container, stream, path: Path, *, sizes, pix_fmt) -> Iterator[tuple[
         last_time = t
         return t
 
-    def repeats(keys) -> Iterator[Frame]:
+    def repeats(keys) -> Iterator[tuple[Frame, ...]]:
         nonlocal index, n_repeated
         for key in keys:
             n_repeated += 1
@@ -243,7 +243,7 @@ def _decode(container, stream, path: Path, *, sizes, pix_fmt) -> Iterator[tuple[
             yield tuple(Frame(index, t, img, repeated=True) for img in last_imgs)
             index += 1
 
-    def emit(frames) -> Iterator[Frame]:
+    def emit(frames) -> Iterator[tuple[Frame, ...]]:
         nonlocal index, scalers, last_imgs
         for fr in frames:
             placed = timeline.place(fr.pts)
