@@ -114,3 +114,20 @@ def test_cli_count_fast_is_the_single_scale_detector():
     n_fast, n_default = (int(res.output.split("\t")[1]) for res in (fast, default))
     assert n_fast == len(detect(clip, multiscale=0, abrupt=0.0, sensitivity=FAST_DETECTOR.sensitivity).events)
     assert n_default == len(detect(clip).events)
+
+
+def test_cli_count_applies_given_options_over_the_default_and_the_presets():
+    """``count -s`` / ``--event-mode`` are applied over the default or a preset as ``detect`` applies them
+    (per-object events switch the default's second scale off)."""
+    from pathlib import Path
+
+    from actiondubber.detection import PRESETS, detect
+
+    clip = Path(__file__).resolve().parents[1] / "examples" / "bouncing_balls.mp4"
+    r = CliRunner()
+    for argv, want in ((["-s", "0.8"], {"sensitivity": 0.8}),
+                       (["--event-mode", "objects"], {"events": "objects"}),
+                       (["--fast", "-s", "0.8"], {**vars(PRESETS["fast"]), "sensitivity": 0.8})):
+        res = r.invoke(cli, ["count", str(clip), *argv])
+        assert res.exit_code == 0, res.output
+        assert int(res.output.split("\t")[1]) == len(detect(clip, **want).events), argv

@@ -56,9 +56,9 @@ def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json
 
         ref = {k: len(v.frames) for k, v in read_labels(labels).videos.items()}
     mode = MODES[1] if reversals else MODES[0]
-    kw = {} if reversals else {"sensitivity": sensitivity, "events": events_mode}
     preset = preset_from_flags(fast, fastest)
-    if preset is not None and not reversals:  # the options given, over the preset (as --fast elsewhere)
+    kw: dict = {}
+    if not reversals:  # the options given, over the preset or the default (as the detector options elsewhere)
         given = {k: v for k, v, name in (("sensitivity", sensitivity, "sensitivity"),
                                          ("events", events_mode, "events_mode"))
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
