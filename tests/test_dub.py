@@ -629,8 +629,8 @@ def test_dub_with_detection_opens_the_video_four_times(clips, tmp_path, monkeypa
     assert res.video_copied and res.original_used
     assert opened.count(src) == 4, opened  # before: 6 (probe, frames, video_timing, audio, mux, first pts)
     opened.clear()
-    dub(src, tmp_path / "d2.mp4", None, params=DubParams(mix="keep"))  # the default detector: two frame passes
-    assert opened.count(src) == 5, opened
+    dub(src, tmp_path / "d2.mp4", None, params=DubParams(mix="keep"))  # the default: two sizes from one decode
+    assert opened.count(src) == 4, opened  # before the one decode: 5
     opened.clear()
     dub(src, tmp_path / "r.mp4", None, params=QUIET, info=probe(src), detector=FAST_DETECTOR)
     assert opened.count(src) == 3, opened  # facts given, no original soundtrack: frames, mux + the probe here
