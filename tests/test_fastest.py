@@ -181,3 +181,27 @@ def test_the_help_texts_flags_rebuild_the_preset(name):
         assert res.exit_code == 0, res.output
         assert got.pop("params") == PRESETS[name]
     assert preset_flags(PRESETS["default"]) == ""
+
+
+def test_cli_preset_by_name_is_the_flag(clip, tmp_path):
+    """``--preset NAME`` (the name the API and the review page use) is the same detector as ``--fast`` /
+    ``--fastest`` / no flag; options given with it still apply; two preset choices at once fail with one line."""
+    path, _ = clip
+    r = CliRunner()
+
+    def params(*extra):
+        out = tmp_path / f"p{len(list(tmp_path.iterdir()))}.json"
+        res = r.invoke(cli, ["detect", str(path), "--json", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        return json.loads(out.read_text())["params"]
+
+    assert params("--preset", "fastest") == params("--fastest")
+    assert params("--preset", "fast", "-s", "0.7") == params("--fast", "-s", "0.7")
+    assert params("--preset", "default") == params()
+    res = r.invoke(cli, ["detect", str(path), "--preset", "fast", "--fastest"])
+    assert res.exit_code != 0 and res.output.strip().count("\n") == 0 and "Traceback" not in res.output
+    res = r.invoke(cli, ["detect", str(path), "--preset", "quickest"])
+    assert res.exit_code != 0 and "quickest" in res.output
+    example = Path(__file__).resolve().parents[1] / "examples" / "bouncing_balls.mp4"
+    a, b = (r.invoke(cli, ["count", str(example), *flag]) for flag in (["--preset", "fastest"], ["--fastest"]))
+    assert a.exit_code == 0 and a.output == b.output

@@ -37,6 +37,8 @@ _D = DEFAULT_DETECTOR
 @click.option("--fastest", "fastest", is_flag=True,
               help=f"Audible mode: the fastest preset (as detect --fastest: {preset_flags(PRESETS['fastest'])}; -s "
                    "still applies).")
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default=None,
+              help="Audible mode: the detector preset by name (default, or the same as --fast / --fastest).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path),
               help="Write the count(s) and the counted frames as JSON.")
 @click.option("--labels", type=click.Path(path_type=Path),
@@ -44,7 +46,7 @@ _D = DEFAULT_DETECTOR
 @click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
 @click.pass_context
 def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json_out, labels, force, fast=False,
-              fastest=False):
+              fastest=False, preset_name=None):
     """Print how many audible actions (or, with --reversals, motion repetitions) each VIDEO holds."""
     if json_out is not None:
         check_output_path(json_out, inputs=list(videos) + ([labels] if labels else []))
@@ -56,7 +58,7 @@ def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json
 
         ref = {k: len(v.frames) for k, v in read_labels(labels).videos.items()}
     mode = MODES[1] if reversals else MODES[0]
-    preset = preset_from_flags(fast, fastest)
+    preset = preset_from_flags(fast, fastest, preset_name)
     kw: dict = {}
     if not reversals:  # the options given, over the preset or the default (as the detector options elsewhere)
         given = {k: v for k, v, name in (("sensitivity", sensitivity, "sensitivity"),

@@ -94,6 +94,9 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
         f = click.option("--fastest", "fastest_detector", is_flag=True,
                          help=f"The fastest preset ({preset_flags(PRESETS['fastest'])}): about 10x real time at "
                               "720p, less accurate; options given with it still apply.")(f)
+        f = click.option("--preset", "preset_detector", type=click.Choice(list(PRESETS)), default=None,
+                         help="The detector preset by name (as actiondubber.detect(preset=...) and the review "
+                              "page): default, or the same as --fast / --fastest.")(f)
     for name in reversed(_FIELDS):
         typ, help_ = DETECTOR_OPTIONS[name]
         default = getattr(defaults, name)
@@ -122,11 +125,13 @@ def preset_flags(preset: DetectorParams, base: DetectorParams = DEFAULT_DETECTOR
     return " ".join(out)
 
 
-def preset_from_flags(fast: bool, fastest: bool) -> DetectorParams | None:
-    """The preset that ``--fast`` / ``--fastest`` chose (None: neither); both at once is a usage error."""
-    if fast and fastest:
-        raise click.UsageError("--fast and --fastest are two presets; give one")
-    return PRESETS["fastest"] if fastest else PRESETS["fast"] if fast else None
+def preset_from_flags(fast: bool, fastest: bool, name: str | None = None) -> DetectorParams | None:
+    """The preset that ``--fast`` / ``--fastest`` / ``--preset NAME`` chose (None: none); two at once is a usage
+    error."""
+    chosen = [n for n, on in (("fast", fast), ("fastest", fastest), (name, name is not None)) if on]
+    if len(chosen) > 1:
+        raise click.UsageError("--fast, --fastest and --preset each choose a preset; give one")
+    return PRESETS[chosen[0]] if chosen else None
 
 
 def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) -> DetectorParams:
@@ -136,7 +141,8 @@ def pop_detector_params(kwargs: dict, defaults: DetectorParams | None = None) ->
     that e.g. ``--event-mode objects`` alone switches the default second scale off.
     """
     values = {name: kwargs.pop(_dest(name)) for name in _FIELDS}
-    preset = preset_from_flags(bool(kwargs.pop("fast_detector", False)), bool(kwargs.pop("fastest_detector", False)))
+    preset = preset_from_flags(bool(kwargs.pop("fast_detector", False)), bool(kwargs.pop("fastest_detector", False)),
+                               kwargs.pop("preset_detector", None))
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return DetectorParams(**values)
@@ -156,4 +162,7 @@ def detector_options_given(ctx: click.Context) -> list[str]:
     if "fastest_detector" in ctx.params and \
             ctx.get_parameter_source("fastest_detector") is ParameterSource.COMMANDLINE:
         given.append("--fastest")
+    if "preset_detector" in ctx.params and \
+            ctx.get_parameter_source("preset_detector") is ParameterSource.COMMANDLINE:
+        given.append("--preset")
     return given
