@@ -313,10 +313,37 @@ class LowRelativeMethod(LowMethod):
         return np.where(np.isfinite(curve.ys), 1.0 - value * above, 1.0)
 
 
+class ScaleWeightMethod(MultiscaleMethod):
+    """Tried and dropped: the two scales' curves weighted ``1 - w`` (128 px) and ``w`` (192 px, rescaled) instead
+    of the mean, ``w`` in each fold's grid (0.5 = the default)."""
+
+    name = "multiscale-weight"
+    cache_name = "msweight-pair"
+    pick_grid = {**PICK_GRID, "w192": (0.3, 0.5, 0.7)}
+    default_overrides = {"w192": 0.5}
+
+    def compute(self, path: Path, ccfg: dict):
+        return self.scales(path, ccfg)
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        pc = dict(pcfg)
+        w = pc.pop("w192")
+        a, b = obj
+        c = combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"])
+        n = min(a.scores.size, b.scores.size)
+        sc = a.scores.astype(np.float64) * 2 * (1 - w)
+        sc[:n] += b.scores[:n].astype(np.float64) * ccfg["short_side"] / ccfg["multiscale"] * 2 * w
+        p = DetectorParams(**ccfg, **pc)
+        return events_from_curve(shift_curve(replace(c, scores=(0.5 * sc).astype(np.float32)), p.frame_offset), p)
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
-           "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod}
+           "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod,
+           "multiscale-weight": ScaleWeightMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
