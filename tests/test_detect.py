@@ -269,6 +269,50 @@ def test_isolated_repeated_frames_are_skipped_and_still_runs_kept():
     assert [f.index for f in skip_repeated_frames(two)] == [0, 1]
 
 
+def test_repeated_end_frames_are_dropped_and_still_ends_kept():
+    from actiondubber.detection.detector import drop_end_repeats
+    from actiondubber.video.reader import Frame
+
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (40, 60), dtype=np.uint8)
+    moving = [np.roll(base, 3 * k, axis=1) for k in range(8)]
+    # frame 0 repeated as frame 1 (leading duplicate), the last picture repeated at the end (trailing)
+    images = [moving[0]] + moving + [moving[-1]]
+    frames = [Frame(i, i / 25, img) for i, img in enumerate(images)]
+    stats: dict = {}
+    kept = [f.index for f in drop_end_repeats(frames, stats)]
+    assert kept == list(range(1, len(images) - 1)) and stats["ends"] == [0, len(images) - 1]
+    # no duplicate: all kept; a scene standing still at its end is not a repeat (nothing moves before it)
+    assert [f.index for f in drop_end_repeats(frames[1:-1])] == list(range(1, len(images) - 1))
+    still = [Frame(i, i / 25, base) for i in range(5)]
+    assert [f.index for f in drop_end_repeats(still)] == list(range(5))
+    # mid-clip repeats are not its business, and three frames are never cut to two
+    mid = [Frame(i, i / 25, im) for i, im in enumerate(moving[:3] + [moving[2]] + moving[3:])]
+    assert len(list(drop_end_repeats(mid))) == len(mid)
+    three = [Frame(i, i / 25, im) for i, im in enumerate([moving[0], moving[1], moving[1]])]
+    assert len(list(drop_end_repeats(three))) == 3
+    # runs of repeats at both ends (a freeze of three frames), with slight coding noise
+    noisy = [np.clip(im.astype(int) + rng.integers(-2, 3, im.shape), 0, 255).astype(np.uint8)
+             for im in [moving[0]] * 3 + moving[1:] + [moving[-1]] * 3]
+    stats = {}
+    kept = [f.index for f in drop_end_repeats([Frame(i, i / 25, im) for i, im in enumerate(noisy)], stats)]
+    assert stats["ends"] == [0, 1, len(noisy) - 3, len(noisy) - 2, len(noisy) - 1]
+    assert kept == list(range(2, len(noisy) - 3))
+
+
+@pytest.mark.skipif(not (REAL / "greatesthits_stick_step_edge.mp4").is_file(), reason="needs ../shared")
+def test_a_duplicated_last_frame_is_not_an_impact():
+    """The step clip ends on a duplicate while the stick moves fast: without the check the detector
+    reports a hit on the second-to-last frame, which the audio key does not have."""
+    clip = REAL / "greatesthits_stick_step_edge.mp4"
+    on = detect(clip, multiscale=0)
+    off = detect(clip, multiscale=0, end_repeats=False)
+    last = on.video.n_frames - 2
+    assert last in off.frames
+    assert last not in on.frames and on.scores[last] == 0
+    assert on.params["end_repeats"] is True
+
+
 def test_cli_skip_repeats_is_recorded(tmp_path):
     clip = render_clip(tmp_path / "c.mp4", scene="bounce", size=(160, 120), seconds=2, seed=4, with_audio=False)
     out = tmp_path / "ev.json"

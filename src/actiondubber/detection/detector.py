@@ -75,6 +75,10 @@ class DetectorParams:
     frame_offset: int = 0
     persistence: bool = True
     skip_repeats: bool = False
+    #: Leave out a first or last frame that repeats its neighbour while the pair next to it moves
+    #: (:func:`drop_end_repeats`): a trimmed or frame-rate-converted clip often ends on a duplicate,
+    #: which reads as everything stopping dead on the second-to-last frame.
+    end_repeats: bool = True
     #: ``"frame"``: one strength curve, at most one event per ``min_gap``; ``"objects"``: events per moving
     #: region (:mod:`.objects`), several may share a frame; ``object_radius`` × short side apart;
     #: ``object_share``: the fraction of the strongest concurrent candidate an object event must reach.
@@ -259,6 +263,75 @@ def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> 
         stats["skipped"] = skipped
 
 
+#: At most this many repeats in a row are left out at either end; a longer still is kept as scene content.
+END_REPEATS_MAX = 8
+
+
+def _diff(a: Frame, b: Frame) -> tuple[float, int]:
+    """Mean and max absolute difference of two frames' pictures."""
+    d = np.abs(b.image.astype(np.int16) - a.image.astype(np.int16))
+    return float(d.mean()), int(d.max())
+
+
+def drop_end_repeats(frames: Iterable[Frame], stats: dict | None = None) -> Iterator[Frame]:
+    """Yield *frames* without the repeats of the first picture before motion starts, or of the last
+    picture after motion ends (each repeat differing from it by at most ``REPEAT_MAX_DIFF`` grey levels
+    and by less than ``REPEAT_RATIO`` of the moving pair's mean difference; up to ``END_REPEATS_MAX``).
+
+    Trimming and frame-rate conversion often leave such duplicates at a clip's ends. Left in, a final
+    duplicate reads as everything stopping dead on the last picture, a strong false event (three of the
+    twelve real dev clips end on one); a first one hides the real motion of the frames after it. Mid-clip
+    repeats are :func:`skip_repeated_frames`'s business. *stats* gets ``{"ends": [frame index, ...]}``.
+    """
+    it = iter(frames)
+    dropped: list[int] = []
+    head: list[Frame] = []
+    changed = False
+    for fr in it:  # the first picture and its repeats, then the first frame that differs
+        head.append(fr)
+        changed = len(head) >= 2 and _diff(head[-2], fr)[1] > REPEAT_MAX_DIFF
+        if changed or len(head) > END_REPEATS_MAX + 1:
+            break
+    if changed and len(head) >= 3:
+        moving = _diff(head[-2], head[-1])[0]
+        if all(_diff(x, y)[0] < REPEAT_RATIO * moving for x, y in zip(head[:-2], head[1:-1], strict=True)):
+            dropped += [f.index for f in head[:-2]]  # keep the last repeat: it is where motion starts
+            head = head[-2:]
+    n_out = 0
+    # The tail: *anchor* is the last picture that moved in; *run* holds its repeats, not yet passed on.
+    anchor: Frame | None = None
+    moving = 0.0
+    run: list[Frame] = []
+
+    def take(fr: Frame) -> Iterator[Frame]:
+        nonlocal anchor, moving, run, n_out
+        if anchor is not None and len(run) < END_REPEATS_MAX:
+            m, mx = _diff(anchor, fr)
+            if mx <= REPEAT_MAX_DIFF and m < REPEAT_RATIO * moving:
+                run.append(fr)
+                return
+        for r in run:  # not at the end after all: repeats inside the clip stay
+            n_out += 1
+            yield r
+        last = run[-1] if run else anchor
+        moving = _diff(last, fr)[0] if last is not None else 0.0
+        run = []
+        anchor = fr
+        n_out += 1
+        yield fr
+
+    for fr in head:
+        yield from take(fr)
+    for fr in it:
+        yield from take(fr)
+    if run and n_out >= MIN_FRAMES:
+        dropped += [f.index for f in run]
+    else:
+        yield from run
+    if stats is not None:
+        stats["ends"] = dropped
+
+
 def strength_curve(
     video: str | os.PathLike,
     params: DetectorParams = DetectorParams(),
@@ -310,7 +383,11 @@ def strength_curve(
 
     blur = max(3, int(round(params.blur * (params.short_side or 128) / 128)) | 1)
     repeats: dict = {}
-    stream = skip_repeated_frames(frames_in(), repeats) if params.skip_repeats else frames_in()
+    stream = frames_in()
+    if params.end_repeats:
+        stream = drop_end_repeats(stream, repeats)
+    if params.skip_repeats:
+        stream = skip_repeated_frames(stream, repeats)
     kins = iter_kinematics(prefetch(stream), backend, compensate_model=params.compensate, backend_bwd=backend_bwd,
                            with_inside=params.edge_gate, bidirectional=params.backward_flow)
     link = params.persistence
@@ -360,6 +437,9 @@ def strength_curve(
             pending.result()
     if cur_kin is not None:
         measure(cur_kin, prev_kin, None)
+    if repeats.get("ends"):
+        log.info("%s: repeated end frame(s) %s left out of the motion analysis", video,
+                 ", ".join(map(str, repeats["ends"])))
     if repeats.get("skipped"):
         log.info("%s: %d repeated frame(s) left out of the motion analysis", video, len(repeats["skipped"]))
         for k in repeats["skipped"]:  # a left-out frame takes the lower neighbour's strength: no new peak
