@@ -313,6 +313,36 @@ def test_a_duplicated_last_frame_is_not_an_impact():
     assert on.params["end_repeats"] is True
 
 
+def test_find_cuts_needs_a_large_jump_against_its_neighbours():
+    from actiondubber.detection.detector import find_cuts
+
+    assert find_cuts([2.0, 3.0, 2.5, 40.0, 2.0, 3.0, 2.0]) == [3]
+    assert find_cuts([15.0, 16.0, 17.0, 30.0, 16.0, 15.0]) == []  # fast motion everywhere: not a cut
+    assert find_cuts([1.0, 1.5, 18.0, 1.0]) == []  # a fast swipe, below the floor
+    assert find_cuts([30.0]) == [0] and find_cuts([]) == []
+
+
+def test_a_shot_cut_is_not_an_impact(tmp_path):
+    """Two synthetic shots spliced: across the cut the flow is meaningless; without the check the
+    detector reports an event on the cut, with it (the default) there is none and the rest stay."""
+    from actiondubber.video.reader import iter_frames
+    from actiondubber.video.writer import write_video
+
+    a = render_clip(tmp_path / "a.mp4", scene="bounce", size=(160, 120), seconds=2, seed=4, with_audio=False)
+    b = render_clip(tmp_path / "b.mp4", scene="walls", size=(160, 120), seconds=2, seed=7, with_audio=False)
+    fa = [f.image for f in iter_frames(a.path, short_side=None, pix_fmt="rgb24")]
+    fb = [f.image for f in iter_frames(b.path, short_side=None, pix_fmt="rgb24")]
+    cut = len(fa) // 2
+    spliced = tmp_path / "spliced.mp4"
+    write_video(spliced, fa[:cut] + fb[cut:], 25, crf=18)
+    off = detect(spliced, cuts=False)
+    on = detect(spliced)
+    assert any(abs(f - cut) <= 1 for f in off.frames)
+    assert not any(abs(f - cut) <= 2 for f in on.frames)
+    assert [f for f in off.frames if abs(f - cut) > 2] == on.frames
+    assert on.params["cuts"] is True and np.all(on.scores[cut - 2 : cut + 2] == 0)
+
+
 def test_cli_skip_repeats_is_recorded(tmp_path):
     clip = render_clip(tmp_path / "c.mp4", scene="bounce", size=(160, 120), seconds=2, seed=4, with_audio=False)
     out = tmp_path / "ev.json"
