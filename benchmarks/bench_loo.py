@@ -384,7 +384,7 @@ def choose(settings, scores, train_cols) -> int:
 #: Flow-side knobs a run may fix (--compensate, --set): the "defaults" row keeps them as fixed.
 FIXED = ("compensate", "flow_preset", "gravity", "change_gate", "persistence", "backend", "kind", "blur",
          "top_fraction", "skip_repeats", "abrupt", "multiscale", "edge_gate", "backward_flow", "fast_decode",
-         "end_repeats", "cuts")
+         "end_repeats", "cuts", "vfr_time")
 
 
 def default_index(settings, overrides: dict | None = None) -> int:

@@ -322,6 +322,38 @@ def test_find_cuts_needs_a_large_jump_against_its_neighbours():
     assert find_cuts([30.0]) == [0] and find_cuts([]) == []
 
 
+def test_find_dim_flags_fades_and_blank_pictures_not_dark_scenes():
+    from actiondubber.detection.detector import find_dim
+
+    fade = [40.0] * 10 + [30.0, 14.0, 3.0, 14.0, 30.0] + [40.0] * 10
+    assert find_dim(fade) == [11, 12, 13]
+    assert find_dim([9.0] * 30) == []  # a dark, low-contrast scene throughout is not a fade
+    assert find_dim([2.0] * 5) == list(range(5))  # blank pictures are
+
+
+def test_a_dip_through_black_is_not_an_impact(tmp_path):
+    """A shot fading to black and the next fading in: the flow shrinks to noise as the contrast goes,
+    which reads as everything stopping; with the check (the default) the dark frames give no event."""
+    from actiondubber.video.reader import iter_frames
+    from actiondubber.video.writer import write_video
+
+    a = render_clip(tmp_path / "a.mp4", scene="bounce", size=(160, 120), seconds=2, seed=4, with_audio=False)
+    b = render_clip(tmp_path / "b.mp4", scene="walls", size=(160, 120), seconds=2, seed=7, with_audio=False)
+    fa = [f.image for f in iter_frames(a.path, short_side=None, pix_fmt="rgb24")]
+    fb = [f.image for f in iter_frames(b.path, short_side=None, pix_fmt="rgb24")]
+    k = len(fa) // 2
+    gains = [1 - (j + 1) / 6 for j in range(5)] + [(j + 1) / 6 for j in range(5)]  # 10 frames, dark middle
+    frames = fa[:k] + [(g * im).astype(np.uint8) for g, im in zip(gains, fa[k : k + 5] + fb[k : k + 5], strict=True)]
+    frames += fb[k + 5 :]
+    spliced = tmp_path / "faded.mp4"
+    write_video(spliced, frames, 25, crf=18)
+    dark = range(k + 2, k + 8)  # the frames below half brightness
+    off = detect(spliced, cuts=False)
+    on = detect(spliced)
+    assert any(f in dark for f in off.frames)
+    assert not any(f in dark for f in on.frames)
+
+
 def test_a_shot_cut_is_not_an_impact(tmp_path):
     """Two synthetic shots spliced: across the cut the flow is meaningless; without the check the
     detector reports an event on the cut, with it (the default) there is none and the rest stay."""

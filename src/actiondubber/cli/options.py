@@ -39,7 +39,10 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
     "frame_offset": (click.IntRange(0, 1), "0: the frame at the change of motion; 1: the frame after it."),
     "persistence": (bool, "Require the loss of speed to persist over neighbouring frame pairs."),
     "skip_repeats": (bool, "Leave isolated repeated frames (frame-rate conversion, pulldown) out of the analysis."),
-    "cuts": (bool, "Find shot cuts and ignore the motion across them (the flow is meaningless there)."),
+    "cuts": (bool, "Find shot cuts and fades through black or white and ignore the motion across them (the flow "
+                   "is meaningless there)."),
+    "vfr_time": (bool, "Under a variable frame rate, measure motion per nominal frame interval (from the "
+                       "container times)."),
     "end_repeats": (bool, "Leave a duplicated first or last frame out of the analysis (trimmed clips often end "
                           "on one, which reads as a sudden stop)."),
     "events": (click.Choice(["frame", "objects"]),

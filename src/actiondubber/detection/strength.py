@@ -90,6 +90,8 @@ def _persist(
         xn = np.clip(np.rint(xx + fx), 0, w - 1).astype(np.intp)
         yn = np.clip(np.rint(yy + fy), 0, h - 1).astype(np.intp)
         vn = nxt.v_plus[yn, xn]
+        if nxt.scale_out != 1.0:
+            vn = vn * nxt.scale_out
         prod *= np.maximum(s - (vn[:, 0] * u_x + vn[:, 1] * u_y), 0.0)
     else:
         prod *= d1
@@ -98,6 +100,8 @@ def _persist(
         xp = np.clip(np.rint(xx + bx), 0, w - 1).astype(np.intp)
         yp = np.clip(np.rint(yy + by), 0, h - 1).astype(np.intp)
         vp = prev.v_minus[yp, xp]
+        if prev.scale_in != 1.0:
+            vp = vp * prev.scale_in
         prod *= np.maximum(-(vp[:, 0] * u_x + vp[:, 1] * u_y) - a, 0.0)
     else:
         prod *= d1
@@ -122,11 +126,18 @@ def _top_mean(m: np.ndarray, frac: float) -> float:
     return float(np.partition(nz, nz.size - k)[nz.size - k :].mean())
 
 
+def _velocities(kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
+    """``(v_in, v_out)`` = (x_i − x_{i−1}, x_{i+1} − x_i), per nominal frame interval (see
+    :attr:`~actiondubber.kinematics.inflection.Kinematics.scale_in`)."""
+    v_in = -kin.v_minus if kin.scale_in == 1.0 else kin.v_minus * -kin.scale_in
+    v_out = kin.v_plus if kin.scale_out == 1.0 else kin.v_plus * kin.scale_out
+    return v_in, v_out
+
+
 def _loss_of_speed(kin: Kinematics, gravity: float, change_gate: float):
     """The one-pair ``deceleration`` map of *kin* with the gravity prior and the brightness gate applied,
     and what the persistence check needs: ``(d, |v_in|, û_x, û_y, v_out·û)``."""
-    v_in = -kin.v_minus  # x_i − x_{i−1}
-    v_out = kin.v_plus  # x_{i+1} − x_i
+    v_in, v_out = _velocities(kin)
     s_in = np.sqrt(v_in[..., 0] ** 2 + v_in[..., 1] ** 2)
     inv = 1.0 / (s_in + 1e-3)
     ux, uy = v_in[..., 0] * inv, v_in[..., 1] * inv
@@ -160,7 +171,7 @@ def strength_map(
     also scales a pixel by ``min(1, |v_in| / |v_prev|) ** abrupt``: a hit arrives at full speed, the
     bottom of a silent swing arrives already slowing down.
     """
-    v_in = -kin.v_minus  # x_i − x_{i−1}
+    v_in = _velocities(kin)[0]  # x_i − x_{i−1}
     if kind == "deceleration":
         d, s_in, ux, uy, out_along = _loss_of_speed(kin, gravity, change_gate)
         if prev is not None or nxt is not None:
@@ -203,8 +214,8 @@ def frame_strength(
         k = max(1, int(mb.size * top_fraction))
         thr = np.partition(mb.ravel(), mb.size - k)[mb.size - k]
         sel = mb >= thr
-        v_in = -kin.v_minus[sel].mean(axis=0)
-        v_out = kin.v_plus[sel].mean(axis=0)
+        v_in = -kin.v_minus[sel].mean(axis=0) * kin.scale_in
+        v_out = kin.v_plus[sel].mean(axis=0) * kin.scale_out
         n = float(np.hypot(*v_in))
         value = max(0.0, n - float(np.dot(v_out, v_in)) / (n + 1e-6))
     else:
@@ -245,8 +256,7 @@ def frame_channels(
     The strength, x and y are exactly :func:`frame_strength`'s, so a curve measured with the channels
     picks the same peaks as one measured without.
     """
-    v_in = -kin.v_minus
-    v_out = kin.v_plus
+    v_in, v_out = _velocities(kin)
     s_out = np.sqrt(v_out[..., 0] ** 2 + v_out[..., 1] ** 2)
     d, s_in, ux, uy, out_along = _loss_of_speed(kin, gravity, change_gate)
     d = d.astype(np.float32, copy=False)

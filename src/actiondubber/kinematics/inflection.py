@@ -65,6 +65,11 @@ class Kinematics:
     fb_error: np.ndarray | None = None
     change: np.ndarray | None = None
     inside: np.ndarray | None = None
+    #: Speed factors of the intervals (i−1, i) and (i, i+1): the nominal frame interval over the actual
+    #: one, so that ``scale_in · v_in`` and ``scale_out · v_out`` are velocities per nominal frame under a
+    #: variable frame rate (1 at a constant rate; set by the detector from the container times).
+    scale_in: float = 1.0
+    scale_out: float = 1.0
 
 
 def lands_inside(flow: np.ndarray) -> np.ndarray:
