@@ -349,8 +349,9 @@ CUT_RATIO = 4.0
 
 
 def _structure_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two pictures after removing each one's mean brightness."""
-    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    """Mean absolute difference of two pictures after removing each one's mean brightness (on every
+    second pixel each way: a quarter of the work, the same figure within a fraction of a grey level)."""
+    a32, b32 = a[::2, ::2].astype(np.float32), b[::2, ::2].astype(np.float32)
     return float(np.abs((b32 - b32.mean()) - (a32 - a32.mean())).mean())
 
 
@@ -486,7 +487,7 @@ def strength_curve(
             if params.cuts:
                 if last is not None:
                     pair_diffs.append(_structure_diff(last, fr.image))
-                contrast.append(float(fr.image.std()))
+                contrast.append(float(fr.image[::2, ::2].std()))
             kept.append(fr.index)
             kept_time[fr.index] = fr.time
             last = fr.image
