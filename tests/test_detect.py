@@ -241,7 +241,7 @@ def test_persistence_rejects_a_one_pair_glitch_but_keeps_a_stop():
 
 
 def test_isolated_repeated_frames_are_skipped_and_still_runs_kept():
-    from actiondubber.detection.detector import skip_repeated_frames
+    from actiondubber.detection.footage import skip_repeated_frames
     from actiondubber.video.reader import Frame
 
     rng = np.random.default_rng(0)
@@ -270,7 +270,7 @@ def test_isolated_repeated_frames_are_skipped_and_still_runs_kept():
 
 
 def test_repeated_end_frames_are_dropped_and_still_ends_kept():
-    from actiondubber.detection.detector import drop_end_repeats
+    from actiondubber.detection.footage import drop_end_repeats
     from actiondubber.video.reader import Frame
 
     rng = np.random.default_rng(1)
@@ -314,7 +314,7 @@ def test_a_duplicated_last_frame_is_not_an_impact():
 
 
 def test_find_cuts_needs_a_large_jump_against_its_neighbours():
-    from actiondubber.detection.detector import find_cuts
+    from actiondubber.detection.footage import find_cuts
 
     assert find_cuts([2.0, 3.0, 2.5, 40.0, 2.0, 3.0, 2.0]) == [3]
     assert find_cuts([15.0, 16.0, 17.0, 30.0, 16.0, 15.0]) == []  # fast motion everywhere: not a cut
@@ -323,7 +323,7 @@ def test_find_cuts_needs_a_large_jump_against_its_neighbours():
 
 
 def test_find_dim_flags_fades_and_blank_pictures_not_dark_scenes():
-    from actiondubber.detection.detector import find_dim
+    from actiondubber.detection.footage import find_dim
 
     fade = [40.0] * 10 + [30.0, 14.0, 3.0, 14.0, 30.0] + [40.0] * 10
     assert find_dim(fade) == [11, 12, 13]
