@@ -28,12 +28,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from actiondubber.detection.footage import (
+    centred_diff,
     drop_end_repeats,
     find_cuts,
     find_dim,
     per_nominal_interval,
+    picture_stats,
     skip_repeated_frames,
-    structure_diff,
 )
 from actiondubber.detection.peaks import pick_peaks, sensitivity_to_delta
 from actiondubber.detection.strength import CHANNELS, KINDS, frame_channels, frame_strength
@@ -308,12 +309,13 @@ def strength_curve(
         last = None
         for fr in frames:
             if params.cuts:
+                centred, c = picture_stats(fr.image)
                 if last is not None:
-                    pair_diffs.append(structure_diff(last, fr.image))
-                contrast.append(float(fr.image[::2, ::2].std()))
+                    pair_diffs.append(centred_diff(last, centred))
+                contrast.append(c)
+                last = centred
             kept.append(fr.index)
             kept_time[fr.index] = fr.time
-            last = fr.image
             yield fr
 
     kins = iter_kinematics(prefetch(watch(stream)), backend, compensate_model=params.compensate,

@@ -14,6 +14,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+import cv2
 import numpy as np
 
 from actiondubber.video import MIN_FRAMES, Frame
@@ -61,8 +62,9 @@ END_REPEATS_MAX = 8
 
 def _diff(a: Frame, b: Frame) -> tuple[float, int]:
     """Mean and max absolute difference of two frames' pictures."""
-    d = np.abs(b.image.astype(np.int16) - a.image.astype(np.int16))
-    return float(d.mean()), int(d.max())
+    d = cv2.absdiff(a.image, b.image)
+    mean = cv2.mean(d)
+    return float(np.mean(mean[: d.shape[2]]) if d.ndim == 3 else mean[0]), int(d.max())
 
 
 def drop_end_repeats(frames: Iterable[Frame], stats: dict | None = None) -> Iterator[Frame]:
@@ -102,11 +104,15 @@ def drop_end_repeats(frames: Iterable[Frame], stats: dict | None = None) -> Iter
             if mx <= REPEAT_MAX_DIFF and m < REPEAT_RATIO * moving:
                 run.append(fr)
                 return
+        else:
+            m = None
         for r in run:  # not at the end after all: repeats inside the clip stay
             n_out += 1
             yield r
-        last = run[-1] if run else anchor
-        moving = _diff(last, fr)[0] if last is not None else 0.0
+        if run:
+            moving = _diff(run[-1], fr)[0]
+        else:
+            moving = m if m is not None else (_diff(anchor, fr)[0] if anchor is not None else 0.0)
         run = []
         anchor = fr
         n_out += 1
@@ -131,11 +137,24 @@ CUT_MIN_DIFF = 22.0
 CUT_RATIO = 4.0
 
 
+def picture_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(centred, contrast)`` of a grey picture, on every second pixel each way (a quarter of the work,
+    the same figures within a fraction of a grey level): the picture minus its mean brightness
+    (float32) and its standard deviation, what :func:`find_cuts` and :func:`find_dim` read."""
+    small = np.ascontiguousarray(image[::2, ::2], dtype=np.float32)
+    mean, std = cv2.meanStdDev(small)
+    small -= float(mean[0, 0])
+    return small, float(std[0, 0])
+
+
 def structure_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two pictures after removing each one's mean brightness (on every
-    second pixel each way: a quarter of the work, the same figure within a fraction of a grey level)."""
-    a32, b32 = a[::2, ::2].astype(np.float32), b[::2, ::2].astype(np.float32)
-    return float(np.abs((b32 - b32.mean()) - (a32 - a32.mean())).mean())
+    """Mean absolute difference of two grey pictures after removing each one's mean brightness."""
+    return centred_diff(picture_stats(a)[0], picture_stats(b)[0])
+
+
+def centred_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`structure_diff` of two pictures already centred by :func:`picture_stats`."""
+    return float(cv2.mean(cv2.absdiff(a, b))[0])
 
 
 #: A picture is *dim* (a fade through black or white, a blank frame) when its grey-level standard
