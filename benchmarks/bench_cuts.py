@@ -18,25 +18,17 @@ detector (two scales) is used unless ``--fast``.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REAL, labelled_videos
+from common import FAST_OVERRIDES, REAL, labelled_set, strict_f1
 
 from actiondubber.detection.detector import detect
-from actiondubber.evaluate.labels import read_labels
-from actiondubber.evaluate.metrics import match_events
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
-
-
-def _f1(true: list[int], pred: list[int], tol: int = 2) -> float:
-    m = len(match_events(true, pred, tol))
-    return 2 * m / (len(true) + len(pred)) if true or pred else 1.0
 
 
 def _splice(a: Path, b: Path, ka: list[int], kb: list[int], rng: np.random.Generator, dst: Path,
@@ -74,13 +66,9 @@ def main() -> int:
     ap.add_argument("--transition", choices=["cut", "black"], default="cut")
     ap.add_argument("--fade", type=int, default=10, help="frames of a dip through black (--transition black)")
     args = ap.parse_args()
-    lf = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
-    clips = sorted(labelled_videos(args.videos, set(lf.videos)).items())
-    if len(clips) < 2:
-        print(f"fewer than two labelled videos in {args.videos}", file=sys.stderr)
-        return 1
+    lf, clips = labelled_set(args.videos, args.labels, minimum=2)
     rng = np.random.default_rng(args.seed)
-    base = {"multiscale": 0, "abrupt": 0.0, "sensitivity": 0.5} if args.fast else {}
+    base = FAST_OVERRIDES if args.fast else {}
     rows = []
     print(f"{'splice':50s} {'off':>6s} {'on':>6s}  events within ±2 of the {args.transition}: off / on / key")
     with tempfile.TemporaryDirectory() as td:
@@ -92,7 +80,7 @@ def main() -> int:
             off = detect(dst, **base, cuts=False).frames
             on = detect(dst, **base, cuts=True).frames
             near = [sum(lo - 2 <= f <= hi + 2 for f in fr) for fr in (off, on, key)]
-            r = (_f1(key, off), _f1(key, on), *near)
+            r = (strict_f1(key, off), strict_f1(key, on), *near)
             rows.append(r)
             print(f"{(va[:24] + ' | ' + vb[:23]):50s} {r[0]:6.3f} {r[1]:6.3f}  {r[2]} / {r[3]} / {r[4]}", flush=True)
     m = np.array([r[:2] for r in rows]).mean(axis=0)

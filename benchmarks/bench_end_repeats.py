@@ -15,17 +15,14 @@ detector (two scales) is used unless ``--fast``.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from common import REAL, labelled_videos
+from common import FAST_OVERRIDES, REAL, labelled_set, strict_f1
 
 from actiondubber.detection.detector import detect
-from actiondubber.evaluate.labels import read_labels
-from actiondubber.evaluate.metrics import match_events
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
 
@@ -41,10 +38,6 @@ def _copies(src: Path, tmp: Path) -> tuple[Path, Path]:
     return a, b
 
 
-def _f1(true: list[int], pred: list[int], tol: int = 2) -> float:
-    m = len(match_events(true, pred, tol))
-    return 2 * m / (len(true) + len(pred)) if true or pred else 1.0
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,12 +45,8 @@ def main() -> int:
     ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
     ap.add_argument("--fast", action="store_true", help="the single-scale detector (about three times faster)")
     args = ap.parse_args()
-    lf = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
-    clips = labelled_videos(args.videos, set(lf.videos)).items()
-    if not clips:
-        print(f"no labelled videos in {args.videos}", file=sys.stderr)
-        return 1
-    base = {"multiscale": 0, "abrupt": 0.0, "sensitivity": 0.5} if args.fast else {}
+    lf, clips = labelled_set(args.videos, args.labels)
+    base = FAST_OVERRIDES if args.fast else {}
     rows = []
     print(f"{'clip':34s} {'A on':>6s} {'B off':>6s} {'B on':>6s}  B off: event on frame n-2")
     with tempfile.TemporaryDirectory() as td:
@@ -69,7 +58,7 @@ def main() -> int:
             eb_on = detect(b, **base, end_repeats=True)
             n = ea.video.n_frames  # B has n + 1 frames; its repeat's false stop is on frame n - 1
             fake = (n - 1) in eb_off.frames and (n - 1) not in eb_on.frames
-            r = (_f1(true, ea.frames), _f1(true, eb_off.frames), _f1(true, eb_on.frames), fake)
+            r = (strict_f1(true, ea.frames), strict_f1(true, eb_off.frames), strict_f1(true, eb_on.frames), fake)
             rows.append(r)
             print(f"{vid:34s} {r[0]:6.3f} {r[1]:6.3f} {r[2]:6.3f}  {'yes' if fake else ''}", flush=True)
     m = np.array([r[:3] for r in rows]).mean(axis=0)

@@ -19,11 +19,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from common import REAL, labelled_videos
+from common import REAL, labelled_videos, strict_f1
 
 from actiondubber.detection.detector import detect
 from actiondubber.evaluate.labels import read_labels
-from actiondubber.evaluate.metrics import match_events
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
 
@@ -43,10 +42,6 @@ def _with_repeats(src: Path, every: int, dst: Path) -> list[int]:
     write_video(dst, out, fps, crf=18)
     return mapping
 
-
-def _f1(true: list[int], pred: list[int], tol: int = 2) -> float:
-    m = len(match_events(true, pred, tol))
-    return 2 * m / (len(true) + len(pred)) if true or pred else 1.0
 
 
 def main() -> int:
@@ -70,7 +65,7 @@ def main() -> int:
                 row = [f"  {clip.name[:32]:32s} repeat every {every}: source {len(ref):3d} events"]
                 for name, p in (("off", off), ("skip_repeats", on)):
                     got = sorted({mapping[f] for f in detect(dst, **p).frames})
-                    row.append(f"{name} {len(got):3d} events (F1 vs source {_f1(ref, got):.3f})")
+                    row.append(f"{name} {len(got):3d} events (F1 vs source {strict_f1(ref, got):.3f})")
                 print("; ".join(row))
     labels = REAL / "labels_audio_onsets.csv"
     if not labels.is_file():
@@ -81,8 +76,8 @@ def main() -> int:
     files = labelled_videos(REAL, set(lf.videos))
     res = {"off": [], "on": []}
     for vid, vl in sorted(lf.videos.items()):
-        a = _f1(list(vl.frames), list(detect(files[vid], **off).frames))
-        b = _f1(list(vl.frames), list(detect(files[vid], **on).frames))
+        a = strict_f1(list(vl.frames), list(detect(files[vid], **off).frames))
+        b = strict_f1(list(vl.frames), list(detect(files[vid], **on).frames))
         res["off"].append(a)
         res["on"].append(b)
         print(f"  {vid[:34]:34s} {a:.3f} / {b:.3f}")

@@ -15,24 +15,16 @@ the clip re-encoded whole (the check is then a no-op). The default detector unle
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from common import REAL, labelled_videos
+from common import FAST_OVERRIDES, REAL, labelled_set, strict_f1
 
 from actiondubber.detection.detector import detect
-from actiondubber.evaluate.labels import read_labels
-from actiondubber.evaluate.metrics import match_events
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
-
-
-def _f1(true: list[int], pred: list[int], tol: int = 2) -> float:
-    m = len(match_events(true, pred, tol))
-    return 2 * m / (len(true) + len(pred)) if true or pred else 1.0
 
 
 def _dropped(src: Path, key: list[int], share: float, rng: np.random.Generator, tmp: Path):
@@ -65,21 +57,17 @@ def main() -> int:
     ap.add_argument("--fast", action="store_true", help="the single-scale detector (about three times faster)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    lf = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
-    clips = sorted(labelled_videos(args.videos, set(lf.videos)).items())
-    if not clips:
-        print(f"no labelled videos in {args.videos}", file=sys.stderr)
-        return 1
+    lf, clips = labelled_set(args.videos, args.labels)
     rng = np.random.default_rng(args.seed)
-    base = {"multiscale": 0, "abrupt": 0.0, "sensitivity": 0.5} if args.fast else {}
+    base = FAST_OVERRIDES if args.fast else {}
     rows = []
     print(f"{'clip':34s} {'whole':>6s} {'off':>6s} {'on':>6s}   ({args.drop:.0%} of the frames left out, times kept)")
     with tempfile.TemporaryDirectory() as td:
         for vid, path in clips:
             key = list(lf.videos[vid].frames)
             a, b, kb = _dropped(path, key, args.drop, rng, Path(td))
-            r = (_f1(key, detect(a, **base).frames), _f1(kb, detect(b, **base, vfr_time=False).frames),
-                 _f1(kb, detect(b, **base, vfr_time=True).frames))
+            r = (strict_f1(key, detect(a, **base).frames), strict_f1(kb, detect(b, **base, vfr_time=False).frames),
+                 strict_f1(kb, detect(b, **base, vfr_time=True).frames))
             rows.append(r)
             print(f"{vid:34s} {r[0]:6.3f} {r[1]:6.3f} {r[2]:6.3f}", flush=True)
     m = np.array(rows).mean(axis=0)

@@ -27,6 +27,29 @@ def labelled_videos(folder: Path, ids: set[str]) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_EXT and p.stem in ids}
 
 
+#: ``--fast`` in the scripts that offer it: the single-scale detector over the default (as the CLI's ``--fast``).
+FAST_OVERRIDES = {"multiscale": 0, "abrupt": 0.0, "sensitivity": 0.5}
+
+
+def strict_f1(true: list[int], pred: list[int], tol: int = 2) -> float:
+    """Strict F1@±*tol* of one clip: one-to-one matches within *tol* frames (1.0 when both are empty)."""
+    m = len(match_events(true, pred, tol))
+    return 2 * m / (len(true) + len(pred)) if true or pred else 1.0
+
+
+def labelled_set(videos: Path, labels: Path | None, minimum: int = 1):
+    """``(label file, [(video id, path), ...] sorted)`` of the labelled videos in *videos* (*labels*
+    default ``VIDEOS/labels_audio_onsets.csv``), or exit with one line when fewer than *minimum*."""
+    from actiondubber.evaluate.labels import read_labels
+
+    lf = read_labels(labels or videos / "labels_audio_onsets.csv")
+    clips = sorted(labelled_videos(videos, set(lf.videos)).items())
+    if len(clips) < minimum:
+        print(f"fewer than {minimum} labelled video(s) in {videos}", file=sys.stderr)
+        raise SystemExit(1)
+    return lf, clips
+
+
 def require(path: Path, what: str) -> Path:
     """*path*, or exit with one line when it is missing (e.g. ``../shared`` is not beside the checkout)."""
     if not path.exists():

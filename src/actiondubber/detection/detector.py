@@ -299,11 +299,10 @@ def strength_curve(
         stream = drop_end_repeats(stream, repeats)
     if params.skip_repeats:
         stream = skip_repeated_frames(stream, repeats)
-    kept: list[int] = []  # the frames the motion analysis sees, in order, and their pairs' differences
-    pair_diffs: list[float] = []
-    contrast: list[float] = []
-
+    kept: list[int] = []  # the frames the motion analysis sees, in order, with their times ...
     kept_time: dict[int, float] = {}
+    pair_diffs: list[float] = []  # ... and, for the cut checks, their pairs' differences and contrast
+    contrast: list[float] = []
 
     def watch(frames: Iterable[Frame]) -> Iterator[Frame]:
         last = None

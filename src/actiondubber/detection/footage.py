@@ -26,6 +26,13 @@ REPEAT_RATIO = 0.2
 REPEAT_MAX_DIFF = 12
 
 
+def _diff(a: Frame, b: Frame) -> tuple[float, int]:
+    """Mean and max absolute difference of two frames' pictures."""
+    d = cv2.absdiff(a.image, b.image)
+    mean = cv2.mean(d)
+    return float(np.mean(mean[: d.shape[2]]) if d.ndim == 3 else mean[0]), int(d.max())
+
+
 def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> Iterator[Frame]:
     """Yield *frames* without isolated repeats: a frame (almost) equal to the previous one between two
     frames that do differ (a duplicate inserted by pulldown or frame-rate conversion, a dropped frame
@@ -38,8 +45,7 @@ def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> 
     for fr in frames:
         window.append(fr)
         if len(window) >= 2:
-            d = np.abs(window[-2].image.astype(np.int16) - fr.image.astype(np.int16))
-            diffs.append((float(d.mean()), int(d.max())))
+            diffs.append(_diff(window[-2], fr))
         if len(window) <= 2:  # frames 0 and 1 have no motion before them to compare with: kept
             yield fr
         elif len(window) == 4:
@@ -60,13 +66,6 @@ def skip_repeated_frames(frames: Iterable[Frame], stats: dict | None = None) -> 
 END_REPEATS_MAX = 8
 
 
-def _diff(a: Frame, b: Frame) -> tuple[float, int]:
-    """Mean and max absolute difference of two frames' pictures."""
-    d = cv2.absdiff(a.image, b.image)
-    mean = cv2.mean(d)
-    return float(np.mean(mean[: d.shape[2]]) if d.ndim == 3 else mean[0]), int(d.max())
-
-
 def drop_end_repeats(frames: Iterable[Frame], stats: dict | None = None) -> Iterator[Frame]:
     """Yield *frames* without the repeats of the first picture before motion starts, or of the last
     picture after motion ends (each repeat differing from it by at most ``REPEAT_MAX_DIFF`` grey levels
@@ -80,15 +79,17 @@ def drop_end_repeats(frames: Iterable[Frame], stats: dict | None = None) -> Iter
     it = iter(frames)
     dropped: list[int] = []
     head: list[Frame] = []
-    changed = False
+    head_diffs: list[tuple[float, int]] = []  # (mean, max) of each consecutive pair in *head*
     for fr in it:  # the first picture and its repeats, then the first frame that differs
+        if head:
+            head_diffs.append(_diff(head[-1], fr))
         head.append(fr)
-        changed = len(head) >= 2 and _diff(head[-2], fr)[1] > REPEAT_MAX_DIFF
-        if changed or len(head) > END_REPEATS_MAX + 1:
+        if (head_diffs and head_diffs[-1][1] > REPEAT_MAX_DIFF) or len(head) > END_REPEATS_MAX + 1:
             break
+    changed = bool(head_diffs) and head_diffs[-1][1] > REPEAT_MAX_DIFF
     if changed and len(head) >= 3:
-        moving = _diff(head[-2], head[-1])[0]
-        if all(_diff(x, y)[0] < REPEAT_RATIO * moving for x, y in zip(head[:-2], head[1:-1], strict=True)):
+        moving = head_diffs[-1][0]
+        if all(m < REPEAT_RATIO * moving for m, _ in head_diffs[:-1]):
             dropped += [f.index for f in head[:-2]]  # keep the last repeat: it is where motion starts
             head = head[-2:]
     n_out = 0
@@ -147,13 +148,9 @@ def picture_stats(image: np.ndarray) -> tuple[np.ndarray, float]:
     return small, float(std[0, 0])
 
 
-def structure_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of two grey pictures after removing each one's mean brightness."""
-    return centred_diff(picture_stats(a)[0], picture_stats(b)[0])
-
-
 def centred_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`structure_diff` of two pictures already centred by :func:`picture_stats`."""
+    """Mean absolute difference of two pictures centred by :func:`picture_stats` (each one's mean
+    brightness removed), what :func:`find_cuts` reads."""
     return float(cv2.mean(cv2.absdiff(a, b))[0])
 
 
