@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import ROOT, run_logged
+from common import ROOT, run_logged, run_main
 
 from actiondubber.fileio import write_text_atomic
 from actiondubber.model.config import ABLATIONS
@@ -106,4 +106,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
-from common import REAL, RESULTS, labelled_videos, require
+from common import REAL, RESULTS, labelled_videos, require, run_main
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, frame_curve
 from actiondubber.evaluate import read_labels, score
@@ -103,4 +102,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, scores
+from common import RESULTS, run_main, scores
 
 from actiondubber.evaluate.labels import read_labels, write_labels
 from actiondubber.model.config import TA2NetConfig
@@ -84,4 +84,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -34,12 +34,11 @@ from __future__ import annotations
 import argparse
 import logging
 import pickle
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, scores
+from common import REAL, RESULTS, run_main, scores
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
 from actiondubber.detection.verifier import Verifier, fit, verify
@@ -265,4 +264,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 
 from actiondubber.batch import TaskOptions, run_batch
 from actiondubber.batch.tasks import current_rss_mb
@@ -201,4 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import FAST_OVERRIDES, REAL, labelled_set, strict_f1
+from common import FAST_OVERRIDES, REAL, labelled_set, run_main, strict_f1
 
 from actiondubber.detection.detector import detect
 from actiondubber.video.reader import iter_frames, probe
@@ -91,4 +91,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, ROOT  # noqa: F401
+from common import REAL, ROOT, run_main  # noqa: F401
 
 from actiondubber.audio.onsets import impact_onsets
 from actiondubber.audio.reader import read_audio_clip
@@ -126,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

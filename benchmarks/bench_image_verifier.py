@@ -24,13 +24,12 @@ import hashlib
 import json
 import math
 import pickle
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REAL, RESULTS, labelled_videos, require
+from common import REAL, RESULTS, labelled_videos, require, run_main
 
 from actiondubber.detection.detector import DEFAULT_DETECTOR, events_from_curve, frame_curve
 from actiondubber.detection.verifier import fit
@@ -191,4 +190,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -31,7 +31,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 from heldout import (
     CURVE_GRID,
     PICK_GRID,
@@ -463,6 +463,19 @@ def main() -> int:
     result: dict = {"method": args.method, "videos": str(args.videos), "labels": str(labels),
                     "n_settings": len(settings), "folds": []}
     held: list = []
+
+    def plot(j: int, bi: int, row) -> None:
+        """The clip's curve with the events of setting *bi* against its key (OUT/plots/NAME/VIDEO.png)."""
+        from actiondubber.exporters.plot import plot_curve
+
+        vid = clips[j][0]
+        c, p = settings[bi]
+        ev = method.events(cached(method, clips[j][1], c, cache), c, p)
+        pdir = args.out / "plots" / name
+        pdir.mkdir(parents=True, exist_ok=True)
+        plot_curve(ev, pdir / f"{vid}.png", truth=clips[j][2],
+                   title=f"{vid}: held-out F1@±2 {f1_of(row):.2f} ({args.method})")
+
     if args.tune_videos:
         tl = args.tune_labels or args.tune_videos / "labels.csv"
         tclips = load_set(args.tune_videos, tl)
@@ -476,6 +489,8 @@ def main() -> int:
         for j, (vid, *_r) in enumerate(clips):
             say(f"  {vid:40s} F1@±1/2/3 {f1_of(held[j], 1):.3f} {f1_of(held[j], 2):.3f} {f1_of(held[j], 3):.3f}"
                 f"  (defaults {f1_of(scores[di, j], 2):.3f})")
+            if args.plots:
+                plot(j, bi, held[j])
     else:
         say("\nleave-one-clip-out folds: held-out clip, knobs chosen on the others, held-out strict F1@±1/2/3")
         for j, (vid, *_r) in enumerate(clips):
@@ -488,14 +503,7 @@ def main() -> int:
             result["folds"].append({"clip": vid, "chosen": {**settings[bi][0], **settings[bi][1]},
                                     "f1": [f1_of(held[-1], k) for k in TOL], "train_f1_2": tr})
             if args.plots:
-                from actiondubber.exporters.plot import plot_curve
-
-                c, p = settings[bi]
-                ev = method.events(cached(method, clips[j][1], c, cache), c, p)
-                pdir = args.out / "plots" / name
-                pdir.mkdir(parents=True, exist_ok=True)
-                plot_curve(ev, pdir / f"{vid}.png", truth=clips[j][2],
-                           title=f"{vid}: held-out F1@±2 {f1_of(held[-1]):.2f} ({args.method})")
+                plot(j, bi, held[-1])
     say()
     tag = "transfer" if args.tune_videos else "leave-one-clip-out"
     line, result["heldout"] = summary(held, f"{args.method}, {tag}")
@@ -548,4 +556,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import mc3_sets
 import numpy as np
+from common import run_main
 from mc3_sets import detector_clips, filter_prf, train
 
 
@@ -319,4 +320,4 @@ def listening_proxy(real, loco_models, lib_dir: Path, seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import mc3_sets
 import numpy as np
+from common import run_main
 from mc3_sets import detector_clips, filter_prf, train
 
 
@@ -84,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

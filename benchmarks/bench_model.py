@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from common import REAL, ROOT  # noqa: F401
+from common import REAL, ROOT, run_main  # noqa: F401
 
 OUT = ROOT / "benchmarks" / "results" / "model"
 
@@ -205,4 +205,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from common import REAL, labelled_videos, strict_f1
+from common import REAL, labelled_videos, run_main, strict_f1
 
 from actiondubber.detection.detector import detect
 from actiondubber.evaluate.labels import read_labels
@@ -86,4 +85,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

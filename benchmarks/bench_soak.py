@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS
+from common import RESULTS, run_main
 
 import actiondubber
 from actiondubber.synth import render_clip
@@ -64,4 +64,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 
 from actiondubber.detection.detector import FASTEST_DETECTOR, DetectorParams, run_detector
 from actiondubber.detection.strength import frame_strength
@@ -177,4 +177,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 
 from actiondubber.audio import AudioClip, read_audio_clip
 from actiondubber.detection import detect
@@ -281,4 +281,4 @@ def speed(tmp: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

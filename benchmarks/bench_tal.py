@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import run_main
 
 from actiondubber.audio.labels import times_to_frames
 from actiondubber.audio.onsets import impact_onsets
@@ -334,4 +335,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import torch
-from common import REAL, ROOT, fmt, make_synth_set, run_methods
+from common import REAL, ROOT, fmt, make_synth_set, run_main, run_methods
 
 from actiondubber.fileio import write_text_atomic
 from actiondubber.model.config import ABLATIONS, TA2NetConfig
@@ -125,4 +124,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from common import REAL, ROOT, fmt, make_synth_set, run_logged, run_methods
+from common import REAL, ROOT, fmt, make_synth_set, run_logged, run_main, run_methods
 
 from actiondubber.evaluate.labels import read_labels, write_labels
 from actiondubber.evaluate.report import evaluate_predictions
@@ -204,4 +204,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS
+from common import REAL, RESULTS, run_main
 
 from actiondubber.detection.detector import DEFAULT_DETECTOR, combine_scales, multiscale_curve, strength_curve
 
@@ -69,4 +69,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

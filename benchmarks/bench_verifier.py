@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 from heldout import TOL, CurveMethod, cached, f1_of, load_set, summary
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
@@ -120,4 +119,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

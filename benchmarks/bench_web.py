@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REAL, RESULTS, ROOT  # noqa: F401
+from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 
 from actiondubber.synth import render_clip
 
@@ -143,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

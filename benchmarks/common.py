@@ -50,6 +50,23 @@ def labelled_set(videos: Path, labels: Path | None, minimum: int = 1):
     return lf, clips
 
 
+def run_main(main) -> None:
+    """Run a benchmark's *main* and exit with its status. The library's errors on bad input (a missing
+    labels file, a video that cannot be read, a bad option) give one line on stderr and exit 2, as the
+    ``actiondubber`` CLI does, not a traceback."""
+    from actiondubber.errors import ActionDubberError
+
+    try:
+        code = main()
+    except ActionDubberError as exc:
+        print(f"{Path(sys.argv[0]).name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(f"{Path(sys.argv[0]).name}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise SystemExit(code or 0)
+
+
 def require(path: Path, what: str) -> Path:
     """*path*, or exit with one line when it is missing (e.g. ``../shared`` is not beside the checkout)."""
     if not path.exists():

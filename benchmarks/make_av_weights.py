@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import run_main
 
 from actiondubber.tal.audible import (
     DEFAULT_WEIGHTS,
@@ -71,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import run_main
+
 from actiondubber.errors import ActionDubberError
 from actiondubber.synth import BACKGROUNDS, SCENES, render_clip, write_labels_csv
 
@@ -71,4 +73,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import mc3_sets
+from common import run_main
 
 
 def main() -> None:
@@ -55,4 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

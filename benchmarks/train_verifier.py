@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import REAL, ROOT
+from common import REAL, ROOT, run_main
 
 from actiondubber.detection.verifier import DEFAULT_WEIGHTS
 from actiondubber.fileio import write_text_atomic
@@ -43,4 +43,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)
