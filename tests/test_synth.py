@@ -317,3 +317,26 @@ def test_clip_params_and_keywords_render_the_same_clip(tmp_path):
     assert a.collisions == b.collisions and a.times == b.times
     with pytest.raises(TypeError):
         render_clip(tmp_path / "c.mp4", ClipParams(), seed=3)
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_progress_ends_when_the_file_is_written(tmp_path, monkeypatch, ahead):
+    """The progress count reaches the frame count only once the clip is encoded: a clip rendered whole
+    first counts half of it by the time the encoder starts; a streamed one counts as it goes."""
+    import actiondubber.synth.clip as clip_mod
+
+    if not ahead:
+        monkeypatch.setattr(clip_mod, "RENDER_AHEAD_BYTES", 0)
+    ticks: list[int] = []
+    at_encoder_start: list[int] = []
+    real_write = clip_mod.write_video
+
+    def write_video(out, pictures, *a, **kw):
+        at_encoder_start.append(sum(ticks))
+        return real_write(out, pictures, *a, **kw)
+
+    monkeypatch.setattr(clip_mod, "write_video", write_video)
+    clip = render_clip(tmp_path / "p.mp4", scene="bounce", seconds=1, size=TINY, seed=2, with_audio=False,
+                       progress=ticks.append)
+    assert sum(ticks) == clip.n_frames == probe(clip.path).n_frames
+    assert at_encoder_start == [clip.n_frames // 2 if ahead else 0]

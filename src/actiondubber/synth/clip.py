@@ -271,7 +271,9 @@ def render_clip(
         side is odd (4:2:0 needs even sizes; 4:4:4 H.264 keeps the exact size); *motion_blur*
         >= 2 averages that many renders over *shutter* of the frame interval.
     progress
-        Called with 1 after each frame.
+        Called with a count of frames as the work goes on, *n_frames* in all. A clip rendered whole
+        before it is encoded (see :data:`RENDER_AHEAD_BYTES`) counts each frame half when rendered
+        and half when encoded, so a bar sized to the frame count reaches 100 % when the file is done.
 
     Returns
     -------
@@ -285,8 +287,9 @@ def render_clip(
     ParameterError
         A bad parameter.
 
-    Frames are rendered and encoded one at a time, with the soundtrack streamed beside them
-    (memory stays flat for any length).
+    Short clips are rendered whole, then encoded (their bytes do not depend on the machine's load);
+    longer ones are rendered and encoded one frame at a time, with the soundtrack streamed beside
+    them, so memory stays bounded for any length.
     """
     if params is None:
         unknown = set(kwargs) - set(ClipParams.__dataclass_fields__)
@@ -324,6 +327,20 @@ def render_clip(
     blur_n = int(p.motion_blur) if p.motion_blur and p.motion_blur >= 2 else 1
     offsets = [0.0] if blur_n == 1 else [p.shutter / p.fps * (k / (blur_n - 1) - 0.5) for k in range(blur_n)]
 
+    ahead = len(times) * W * H * (1.5 if pix_fmt == "yuv420p" else 3) <= RENDER_AHEAD_BYTES
+    halves = [0]
+
+    def tick() -> None:
+        if progress is None:
+            return
+        if not ahead:
+            progress(1)
+            return
+        halves[0] += 1
+        if halves[0] == 2:
+            halves[0] = 0
+            progress(1)
+
     def frames() -> Iterator[av.VideoFrame | np.ndarray]:
         for t in times:
             if blur_n == 1:
@@ -338,13 +355,18 @@ def render_clip(
                 yield _yuv420p_frame(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), W, H)
             else:
                 yield img
-            if progress is not None:
-                progress(1)
+            tick()
+
+    def encoded(rendered: list) -> Iterator[av.VideoFrame | np.ndarray]:
+        for k in range(len(rendered)):
+            yield rendered[k]
+            rendered[k] = None  # the encoder has it: free the picture
+            tick()
 
     x264 = p.codec.startswith("libx264")
     pictures: Iterable = frames()
-    if len(times) * W * H * (1.5 if pix_fmt == "yuv420p" else 3) <= RENDER_AHEAD_BYTES:
-        pictures = list(pictures)  # see RENDER_AHEAD_BYTES: same seed, same bytes
+    if ahead:
+        pictures = encoded(list(pictures))  # see RENDER_AHEAD_BYTES: same seed, same bytes
     # one encoder thread: frame-threaded x264 output was seen to vary between runs under load
     write_video(out, pictures, rate, codec=p.codec, crf=int(p.crf) if x264 else None, pix_fmt=pix_fmt,
                 preset=p.preset if x264 else None, times=times if p.vfr else None,
