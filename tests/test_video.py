@@ -543,3 +543,30 @@ def test_fan_out_gives_every_branch_every_item_and_stops_cleanly():
     assert closed.wait(5)
     with pytest.raises(BranchClosed):  # ... and a branch no longer waits for items that will not come
         list(b)
+
+
+@pytest.mark.parametrize("size", [(400, 300), (333, 250)])
+def test_writer_zeroes_row_padding_and_repeats_bytes(tmp_path, size):
+    """Pictures converted for the encoder carry no uninitialised bytes (a 200-px chroma row sits in a
+    208-byte line; x264 reads those bytes), and the same pictures give the same file."""
+    from actiondubber.video.writer import _encoder_frame
+
+    w, h = size
+    rng = np.random.default_rng(3)
+    pics = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(6)]
+    frame = _encoder_frame(pics[0], "bgr24", "yuv420p")
+    padded = [p for p in frame.planes if p.line_size > p.width]
+    assert padded, "this size should need row padding"
+    for p in padded:
+        rows = np.frombuffer(p, np.uint8)[: p.line_size * p.height].reshape(p.height, p.line_size)
+        assert not rows[:, p.width:].any()
+    # the same conversion the encoder would have made
+    ref = av.VideoFrame.from_ndarray(pics[0], format="bgr24").reformat(format="yuv420p")
+    for a, b in zip(frame.planes, ref.planes, strict=True):
+        ra = np.frombuffer(a, np.uint8)[: a.line_size * a.height].reshape(a.height, a.line_size)[:, : a.width]
+        rb = np.frombuffer(b, np.uint8)[: b.line_size * b.height].reshape(b.height, b.line_size)[:, : b.width]
+        assert np.array_equal(ra, rb)
+    outs = [write_video(tmp_path / f"{k}.mp4", iter(pics), 25, input_format="bgr24", pix_fmt="yuv420p") for k in (0, 1)]
+    if w % 2:  # odd sizes are padded to even by the writer first
+        assert probe(outs[0]).width == w + 1
+    assert outs[0].read_bytes() == outs[1].read_bytes()

@@ -139,7 +139,7 @@ def write_video(
                     if pad_w or pad_h:
                         pad = ((0, pad_h), (0, pad_w)) + (((0, 0),) if img.ndim == 3 else ())
                         img = np.pad(img, pad, mode="edge")
-                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=input_format)
+                    frame = _encoder_frame(np.ascontiguousarray(img), input_format, pix_fmt)
                 if times is not None:
                     if i >= len(times):
                         raise ParameterError(f"more frames than times ({len(times)})")
@@ -157,6 +157,30 @@ def write_video(
     except av.FFmpegError as exc:
         raise OutputError(f"{out_p}: cannot encode video with {codec} ({exc})") from None
     return out_p
+
+
+#: Pixel formats whose planes hold one byte per sample, so a row's used bytes are the plane's width.
+_BYTE_PLANAR = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray", "nv12"})
+
+
+def _encoder_frame(img: np.ndarray, input_format: str, pix_fmt: str) -> av.VideoFrame:
+    """*img* as a frame already in the encoder's *pix_fmt*, with the rows' alignment padding zeroed.
+
+    Converted inside the encoder, the frame's padding bytes (a chroma row of a 400-px picture is 200
+    bytes in a 208-byte line) are left uninitialised, and x264 reads them: the same pictures could then
+    give different bytes from run to run. Converting here with the same scaler (``reformat`` with its
+    defaults, as the encoder does) gives the same pictures, and zeroing the padding gives the same file
+    for the same pictures."""
+    frame = av.VideoFrame.from_ndarray(img, format=input_format)
+    if input_format != pix_fmt:
+        frame = frame.reformat(format=pix_fmt)
+    if pix_fmt in _BYTE_PLANAR:
+        for plane in frame.planes:
+            used = plane.width * (2 if pix_fmt == "nv12" and plane is not frame.planes[0] else 1)
+            if plane.line_size > used:
+                rows = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height]
+                rows.reshape(plane.height, plane.line_size)[:, used:] = 0
+    return frame
 
 
 def _check_frame(img: np.ndarray, input_format: str, shape: tuple[int, int] | None) -> tuple[int, int]:
