@@ -382,3 +382,26 @@ def test_cli_skip_repeats_is_recorded(tmp_path):
     assert r.exit_code == 0, r.output
     ev = load_events(out)
     assert ev.params["skip_repeats"] is True and len(ev.scores) == clip.n_frames
+
+
+def test_detect_says_why_when_nothing_moves_enough(tmp_path):
+    """No event because nothing passed the floor: one line on stderr says so (exit 0, outputs written);
+    a clip with events gets no such line."""
+    from actiondubber.video.writer import write_video
+
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "still.mp4", (still for _ in range(30)), 25, crf=18)
+    j = tmp_path / "still.json"
+    res = CliRunner().invoke(cli, ["detect", str(video), "--json", str(j)])
+    assert res.exit_code == 0, res.output
+    assert "no audible action found" in res.stderr and "under --floor 0.6" in res.stderr
+    assert j.exists()
+    low = CliRunner().invoke(cli, ["detect", str(video), "--floor", "0"])
+    assert "no audible action found" not in low.stderr
+
+
+def test_detect_no_hint_when_events_found(bounce_clip):
+    res = CliRunner().invoke(cli, ["detect", bounce_clip.path])
+    assert res.exit_code == 0
+    assert "no audible action found" not in res.stderr

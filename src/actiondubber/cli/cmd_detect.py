@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
@@ -104,6 +105,23 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
         json_out = None  # written with the sounding probabilities
     _write_outputs(ev, json_out, csv_out, plot_out, truth)
     click.echo(events_table(ev), nl=False)
+    hint = _why_no_events(ev, params)
+    if hint:
+        click.echo(hint, err=True)
+
+
+def _why_no_events(ev, params) -> str:
+    """One line for stderr when no event was found because nothing moved enough to pass the floor:
+    small or distant movers (a ball in a wide shot) are under a pixel at the analysis size."""
+    if ev.events or params.events != "frame" or params.verifier:
+        return ""
+    scores = np.nan_to_num(np.asarray(ev.scores, np.float64))
+    peak = (float(scores.max()) if scores.size else 0.0) * 128.0 / params.short_side  # in --floor's units
+    if peak >= params.floor:
+        return ""
+    return (f"no audible action found: the strongest change of motion is {peak:.2f} px/frame (at a 128-px "
+            f"short side), under --floor {params.floor:g}; nothing moves enough to see, or the movers are too "
+            "small or far to be resolved (a ball in a wide shot is)")
 
 
 def _sounding_filter(video, ev, threshold, weights, json_out):
