@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -107,12 +108,12 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
     click.echo(events_table(ev), nl=False)
     hint = _why_no_events(ev, params)
     if hint:
-        click.echo(hint, err=True)
+        logging.getLogger(__name__).warning(hint)
 
 
 def _why_no_events(ev, params) -> str:
-    """One line for stderr when no event was found because nothing moved enough to pass the floor:
-    small or distant movers (a ball in a wide shot) are under a pixel at the analysis size."""
+    """One warning line (stderr; ``-q`` hides it) when no event was found because nothing moved enough to
+    pass the floor: small or distant movers (a ball in a wide shot) are under a pixel at the analysis size."""
     if ev.events or params.events != "frame" or params.verifier:
         return ""
     scores = np.nan_to_num(np.asarray(ev.scores, np.float64))
