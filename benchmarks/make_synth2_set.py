@@ -430,7 +430,7 @@ class Clip:
     fps: float
     n_frames: int
     frames: list[int]
-    size: tuple[int, int] = (0, 0)
+    size: tuple[int, int]  # (width, height): the far scene renders larger than asked
 
 
 def _strike_times(rng, seconds, period, start) -> list[float]:

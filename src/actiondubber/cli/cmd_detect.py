@@ -117,7 +117,8 @@ def _why_no_events(ev, params) -> str:
     if ev.events or params.events != "frame" or params.verifier:
         return ""
     scores = np.nan_to_num(np.asarray(ev.scores, np.float64))
-    peak = (float(scores.max()) if scores.size else 0.0) * 128.0 / params.short_side  # in --floor's units
+    side = min(ev.params["analysis_size"])  # the short side the curve was measured at (also with short_side None)
+    peak = (float(scores.max()) if scores.size else 0.0) * 128.0 / side  # in --floor's units
     if peak >= params.floor:
         return ""
     return (f"no audible action found: the strongest change of motion is {peak:.2f} px/frame (at a 128-px "

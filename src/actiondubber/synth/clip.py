@@ -328,17 +328,18 @@ def render_clip(
     offsets = [0.0] if blur_n == 1 else [p.shutter / p.fps * (k / (blur_n - 1) - 0.5) for k in range(blur_n)]
 
     ahead = len(times) * W * H * (1.5 if pix_fmt == "yuv420p" else 3) <= RENDER_AHEAD_BYTES
-    halves = [0]
+    halves = 0  # rendered ahead: a frame counts once rendered and once encoded
 
     def tick() -> None:
+        nonlocal halves
         if progress is None:
             return
         if not ahead:
             progress(1)
             return
-        halves[0] += 1
-        if halves[0] == 2:
-            halves[0] = 0
+        halves += 1
+        if halves == 2:
+            halves = 0
             progress(1)
 
     def frames() -> Iterator[av.VideoFrame | np.ndarray]:

@@ -175,8 +175,8 @@ def _encoder_frame(img: np.ndarray, input_format: str, pix_fmt: str) -> av.Video
     if input_format != pix_fmt:
         frame = frame.reformat(format=pix_fmt)
     if pix_fmt in _BYTE_PLANAR:
-        for plane in frame.planes:
-            used = plane.width * (2 if pix_fmt == "nv12" and plane is not frame.planes[0] else 1)
+        for k, plane in enumerate(frame.planes):
+            used = plane.width * (2 if pix_fmt == "nv12" and k else 1)  # nv12's chroma plane interleaves U, V
             if plane.line_size > used:
                 rows = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height]
                 rows.reshape(plane.height, plane.line_size)[:, used:] = 0
