@@ -570,3 +570,27 @@ def test_writer_zeroes_row_padding_and_repeats_bytes(tmp_path, size):
     if w % 2:  # odd sizes are padded to even by the writer first
         assert probe(outs[0]).width == w + 1
     assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["yuv420p", "nv12", "gray"])
+def test_zero_row_padding_keeps_the_picture(fmt):
+    """Only the bytes past each row's end are zeroed (nv12's chroma row is two bytes per sample), in place."""
+    from actiondubber.video.writer import zero_row_padding
+
+    rng = np.random.default_rng(5)
+    frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (60, 100, 3), dtype=np.uint8), format="rgb24")
+    frame = frame.reformat(format=fmt)
+    before, padded = [], 0
+    for k, p in enumerate(frame.planes):
+        used = p.width * (2 if fmt == "nv12" and k else 1)
+        rows = np.frombuffer(p, np.uint8)[: p.line_size * p.height].reshape(p.height, p.line_size)
+        rows[:, used:] = 0xFF  # what uninitialised memory may hold
+        padded += p.line_size > used
+        before.append(rows[:, :used].copy())
+    assert padded, "a 100-px picture should need row padding"
+    assert zero_row_padding(frame) is frame
+    for k, p in enumerate(frame.planes):
+        used = p.width * (2 if fmt == "nv12" and k else 1)
+        rows = np.frombuffer(p, np.uint8)[: p.line_size * p.height].reshape(p.height, p.line_size)
+        assert not rows[:, used:].any()
+        assert np.array_equal(rows[:, :used], before[k])

@@ -39,7 +39,7 @@ from actiondubber.synth.audio import Knock, KnockMixer
 from actiondubber.synth.physics import G_PER_HEIGHT, Impact
 from actiondubber.synth.scenes import BACKGROUNDS, OBJECT_KINDS, SCENES, SceneModel, build_scene
 from actiondubber.types import VideoInfo
-from actiondubber.video.writer import write_video
+from actiondubber.video.writer import write_video, zero_row_padding
 
 #: Time base of variable-frame-rate clips.
 VFR_TIME_BASE = Fraction(1, 90000)
@@ -217,20 +217,18 @@ def _knocks(model: SceneModel, impacts: Sequence[Impact], sr: int, seed: int) ->
 
 
 def _yuv420p_frame(i420: np.ndarray, w: int, h: int) -> av.VideoFrame:
-    """A yuv420p frame from OpenCV's I420 layout with the rows' alignment padding zeroed.
-
-    ``VideoFrame.from_ndarray`` leaves that padding uninitialised, and x264 was seen to read it: the
-    same pictures then gave different bytes from run to run at widths that are not a multiple of the
-    row alignment (160x120: 8 of 15 pairs of renders), while zeroed padding gave identical bytes (0 of 52)."""
+    """A yuv420p frame from OpenCV's I420 layout with the rows' alignment padding zeroed
+    (:func:`~actiondubber.video.writer.zero_row_padding`): left uninitialised, x264 was seen to read it,
+    and the same pictures then gave different bytes from run to run at widths that are not a multiple of
+    the row alignment (160x120: 8 of 15 pairs of renders; zeroed: 0 of 52)."""
     frame = av.VideoFrame(w, h, "yuv420p")
     flat = i420.reshape(-1)
     planes = (flat[: w * h].reshape(h, w), flat[w * h : w * h + (w // 2) * (h // 2)].reshape(h // 2, w // 2),
               flat[w * h + (w // 2) * (h // 2) :].reshape(h // 2, w // 2))
     for plane, data in zip(frame.planes, planes, strict=True):
-        buf = np.zeros((data.shape[0], plane.line_size), np.uint8)
-        buf[:, : data.shape[1]] = data
-        plane.update(buf)
-    return frame
+        rows = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height].reshape(plane.height, plane.line_size)
+        rows[:, : data.shape[1]] = data
+    return zero_row_padding(frame)
 
 
 def _one_opencv_thread(fn):

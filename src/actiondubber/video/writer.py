@@ -163,24 +163,31 @@ def write_video(
 _BYTE_PLANAR = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuv444p", "gray", "nv12"})
 
 
-def _encoder_frame(img: np.ndarray, input_format: str, pix_fmt: str) -> av.VideoFrame:
-    """*img* as a frame already in the encoder's *pix_fmt*, with the rows' alignment padding zeroed.
+def zero_row_padding(frame: av.VideoFrame) -> av.VideoFrame:
+    """Zero the alignment padding at the end of each row of *frame*'s planes (8-bit planar formats and
+    nv12; others are returned as they are), in place, and return *frame*.
 
-    Converted inside the encoder, the frame's padding bytes (a chroma row of a 400-px picture is 200
-    bytes in a 208-byte line) are left uninitialised, and x264 reads them: the same pictures could then
-    give different bytes from run to run. Converting here with the same scaler (``reformat`` with its
-    defaults, as the encoder does) gives the same pictures, and zeroing the padding gives the same file
-    for the same pictures."""
-    frame = av.VideoFrame.from_ndarray(img, format=input_format)
-    if input_format != pix_fmt:
-        frame = frame.reformat(format=pix_fmt)
-    if pix_fmt in _BYTE_PLANAR:
+    PyAV leaves those bytes uninitialised (a chroma row of a 400-px picture is 200 bytes in a 208-byte
+    line) and x264 reads them: the same pictures could then give different bytes from run to run."""
+    fmt = frame.format.name
+    if fmt in _BYTE_PLANAR:
         for k, plane in enumerate(frame.planes):
-            used = plane.width * (2 if pix_fmt == "nv12" and k else 1)  # nv12's chroma plane interleaves U, V
+            used = plane.width * (2 if fmt == "nv12" and k else 1)  # nv12's chroma plane interleaves U, V
             if plane.line_size > used:
                 rows = np.frombuffer(plane, np.uint8)[: plane.line_size * plane.height]
                 rows.reshape(plane.height, plane.line_size)[:, used:] = 0
     return frame
+
+
+def _encoder_frame(img: np.ndarray, input_format: str, pix_fmt: str) -> av.VideoFrame:
+    """*img* as a frame already in the encoder's *pix_fmt*, with the rows' alignment padding zeroed
+    (:func:`zero_row_padding`). Converted inside the encoder, the padding would be left uninitialised;
+    converting here with the same scaler (``reformat`` with its defaults, as the encoder does) gives the
+    same pictures, and zeroing the padding gives the same file for the same pictures."""
+    frame = av.VideoFrame.from_ndarray(img, format=input_format)
+    if input_format != pix_fmt:
+        frame = frame.reformat(format=pix_fmt)
+    return zero_row_padding(frame)
 
 
 def _check_frame(img: np.ndarray, input_format: str, shape: tuple[int, int] | None) -> tuple[int, int]:
