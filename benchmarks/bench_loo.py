@@ -339,11 +339,90 @@ class ScaleWeightMethod(MultiscaleMethod):
         return events_from_curve(shift_curve(replace(c, scores=(0.5 * sc).astype(np.float32)), p.frame_offset), p)
 
 
+class HybridMethod(MultiscaleMethod):
+    """The two-scale detector's events plus per-object events (:mod:`actiondubber.detection.objects`, at the
+    128-px size, neighbourhood ``far`` × the short side) that lie at least ``far`` × the short side from
+    every frame-level event within the minimum gap: a second mover far away (another ball, the other
+    drummer's hand) adds its events, while the stick, the hand holding it and its shadow, close to the
+    frame-level event, do not. ``far`` is in the grid (0 = off)."""
+
+    name = "multiscale-hybrid"
+    cache_name = "hybrid-1"
+    pick_grid = {**PICK_GRID, "far": (0.0, 0.35, 0.5)}
+    default_overrides = {"far": 0.0}
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
+        cand = cached(CurveMethod(), path, rest, self.cache_dir)
+        a, b = self.scales(path, ccfg)
+        return combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"]), cand
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from actiondubber.detection.objects import object_events
+        from actiondubber.types import Events
+
+        curve, cand = obj
+        pc = dict(pcfg)
+        far = pc.pop("far")
+        p = DetectorParams(**ccfg, **pc)
+        ev = events_from_curve(shift_curve(curve, p.frame_offset), p)
+        if not far:
+            return ev
+        info = curve.info
+        side = float(min(info.width, info.height))
+        gap = max(3, math.ceil(p.min_gap * (info.fps if info.fps > 0 else 25.0) - 1e-9))
+        extra = []
+        for o in object_events(cand, p, radius=far).events:
+            if o.x is None or o.y is None:
+                continue
+            near = [e for e in ev.events if abs(e.frame - o.frame) <= gap]
+            if all(e.x is not None and math.hypot(e.x - o.x, e.y - o.y) >= far * side for e in near):
+                extra.append(o)
+        both = tuple(sorted(ev.events + tuple(extra), key=lambda e: e.frame))
+        return Events(info, both, ev.scores, ev.params)
+
+
+class EnsembleMethod(MultiscaleMethod):
+    """Tried: the two-scale curve averaged with a differently made one, the frame-level ``impact``
+    baseline at 128 px (the drop of the moving region's mean speed along its mean direction), rescaled
+    to the same 99th percentile: ``(c + w · impact') / (1 + w)``, ``w`` in the grid (0 = off)."""
+
+    name = "multiscale-ens"
+    cache_name = "ens-impact-1"
+    pick_grid = {**PICK_GRID, "w_impact": (0.0, 0.5, 1.0)}
+    default_overrides = {"w_impact": 0.0}
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
+        imp = cached(CurveMethod(), path, {**rest, "kind": "impact"}, self.cache_dir).curve
+        a, b = self.scales(path, ccfg)
+        return combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"]), imp
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        curve, imp = obj
+        pc = dict(pcfg)
+        w = pc.pop("w_impact")
+        p = DetectorParams(**ccfg, **pc)
+        if w:
+            c = np.nan_to_num(curve.scores.astype(np.float64))
+            o = np.zeros_like(c)
+            m = min(c.size, imp.scores.size)
+            o[:m] = np.nan_to_num(imp.scores[:m].astype(np.float64))
+            o *= np.percentile(c, 99) / max(np.percentile(o, 99), 1e-9)
+            curve = replace(curve, scores=((c + w * o) / (1 + w)).astype(np.float32))
+        return events_from_curve(shift_curve(curve, p.frame_offset), p)
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
            "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod,
-           "multiscale-weight": ScaleWeightMethod}
+           "multiscale-weight": ScaleWeightMethod, "multiscale-hybrid": HybridMethod,
+           "multiscale-ens": EnsembleMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
