@@ -20,7 +20,7 @@ from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import evaluate
 
 #: Bump when the cached objects' meaning changes.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 TOL = (1, 2, 3)
 
 #: The grid over the peak picker's knobs (re-picked from cached curves: cheap).

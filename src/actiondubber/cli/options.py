@@ -60,6 +60,8 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
                                              "(0 = off: one analysis size, about three times faster)."),
     "edge_gate": (bool, "Ignore pixels whose motion enters or leaves the picture (shake, pans, objects "
                         "crossing the edge)."),
+    "camera_margin": (click.FloatRange(0, None), "Ignore a border band this many times as wide as the camera's "
+                                                 "largest per-frame motion (0 = off; a still camera keeps all)."),
     "backward_flow": (bool, "Compute a backward flow per frame pair; --no-backward-flow negates the previous "
                             "pair's forward flow instead (half the flow work, less accurate)."),
     "fast_decode": (bool, "Decode without the codec's deblocking filter (about a quarter less decode work; "

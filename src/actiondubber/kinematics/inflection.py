@@ -65,6 +65,9 @@ class Kinematics:
     fb_error: np.ndarray | None = None
     change: np.ndarray | None = None
     inside: np.ndarray | None = None
+    #: The largest per-frame displacement (analysis px, the larger of |dx| and |dy|) that the camera model
+    #: gives anywhere in the picture, over frame i's two flows; 0 unless measured (``camera_margin``).
+    camera_shift: float = 0.0
     #: Speed factors of the intervals (i−1, i) and (i, i+1): the nominal frame interval over the actual
     #: one, so that ``scale_in · v_in`` and ``scale_out · v_out`` are velocities per nominal frame under a
     #: variable frame rate (1 at a constant rate; set by the detector from the container times).
@@ -120,6 +123,7 @@ def iter_kinematics(
     with_fb_error: bool = False,
     backend_bwd: FlowBackend | None = None,
     with_inside: bool = False,
+    camera_margin: float = 0.0,
 ) -> Iterator[Kinematics]:
     """Stream :class:`Kinematics` for frames 1 .. n−2 of *frames* (gray uint8 images).
 
@@ -131,43 +135,70 @@ def iter_kinematics(
     instance ``backend_bwd``, forward and backward flows run in two threads
     at once (OpenCV releases the GIL): about 1.6x faster on two cores. ``with_inside`` fills
     ``inside`` (see :class:`Kinematics`; needs ``bidirectional``: the negated forward flow does not say
-    what entered the picture).
+    what entered the picture). ``camera_margin`` > 0 measures :attr:`Kinematics.camera_shift` and leaves
+    a border band ``camera_margin × camera_shift`` pixels wide out of ``inside`` (see :func:`border_band`).
     """
     # The second thread only ever computes backward flows: none without them.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="actiondubber-flow") if backend_bwd and bidirectional \
         else None
 
-    def flow(be: FlowBackend, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def flow(be: FlowBackend, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
         raw = be.calc(a, b)
-        return compensate(raw, compensate_model), (lands_inside(raw) if with_inside else None)
+        comp = compensate(raw, compensate_model)
+        shift = float(cv2.norm(raw, comp, cv2.NORM_INF)) if camera_margin > 0 and comp is not raw else 0.0
+        return comp, (lands_inside(raw) if with_inside else None), shift
 
     try:
         yield from _iter_kinematics(
-            frames, backend, backend_bwd, pool, flow, bidirectional, with_eq3, align, with_fb_error
+            frames, backend, backend_bwd, pool, flow, bidirectional, with_eq3, align, with_fb_error, camera_margin
         )
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
 
 
-def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, with_eq3, align, with_fb_error):
+_band_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def border_band(h: int, w: int, width: int) -> np.ndarray:
+    """Boolean map of an h x w picture, False within *width* pixels of its edge (cached).
+
+    Under a moving camera the content of that band may have entered or left the picture within a frame
+    or two, and the camera model is least sure there (rotation, a rolling shutter and the parallax of a
+    near floor all grow towards the edges): on both generations of synthetic family 2 its stops were most
+    of the shake scenes' false events. A static camera gives a band of width 0, so nothing changes."""
+    key = (h, w, width)
+    m = _band_cache.get(key)
+    if m is None:
+        if len(_band_cache) > 64:
+            _band_cache.clear()
+        m = np.zeros((h, w), bool)
+        if 2 * width < min(h, w):
+            m[width : h - width, width : w - width] = True
+        _band_cache[key] = m
+    return m
+
+
+def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, with_eq3, align, with_fb_error,
+                     camera_margin=0.0):
     prev: Frame | None = None
     cur: Frame | None = None
     f_prev = b_prev = bi_prev = None
+    sb_prev = 0.0
     for nxt in frames:
         if cur is None:
             cur = nxt
             continue
         if bidirectional and pool is not None:
             job = pool.submit(flow, backend_bwd, nxt.image, cur.image)
-            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
-            b_cur, bi_cur = job.result()
+            f_cur, fi_cur, sf_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur, sb_cur = job.result()
         elif bidirectional:
-            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
-            b_cur, bi_cur = flow(backend, nxt.image, cur.image)
+            f_cur, fi_cur, sf_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur, sb_cur = flow(backend, nxt.image, cur.image)
         else:
-            f_cur, fi_cur = flow(backend, cur.image, nxt.image)
-            b_cur, bi_cur = -f_cur, None  # grid mismatch accepted in the fast mode; no backward landing map
+            f_cur, fi_cur, sf_cur = flow(backend, cur.image, nxt.image)
+            b_cur, bi_cur, sb_cur = -f_cur, None, sf_cur  # grid mismatch accepted in the fast mode; no landing map
         if f_prev is not None and prev is not None:
             a_plus = a_minus = fb = None
             if with_eq3:
@@ -178,8 +209,14 @@ def _iter_kinematics(frames, backend, backend_bwd, pool, flow, bidirectional, wi
                 fb = np.maximum(np.linalg.norm(e_out, axis=-1), np.linalg.norm(e_in, axis=-1))
             change = cv2.max(cv2.absdiff(cur.image, prev.image), cv2.absdiff(nxt.image, cur.image))
             inside = fi_cur & bi_prev if fi_cur is not None and bi_prev is not None else None
+            shift = max(sf_cur, sb_prev)
+            band = int(camera_margin * shift)
+            if band > 0:
+                keep = border_band(*f_cur.shape[:2], band)
+                inside = keep if inside is None else inside & keep
             yield Kinematics(
-                cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb, change, inside
+                cur.index, cur.time, cur.image, f_cur, b_prev, f_cur + b_prev, a_plus, a_minus, fb, change, inside,
+                camera_shift=shift,
             )
         prev, cur = cur, nxt
-        f_prev, b_prev, bi_prev = f_cur, b_cur, bi_cur
+        f_prev, b_prev, bi_prev, sb_prev = f_cur, b_cur, bi_cur, sb_cur
