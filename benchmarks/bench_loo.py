@@ -352,12 +352,8 @@ class HybridMethod(MultiscaleMethod):
     default_overrides = {"far": 0.0}
 
     def compute(self, path: Path, ccfg: dict):
-        from actiondubber.detection.detector import combine_scales
-
         rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
-        cand = cached(CurveMethod(), path, rest, self.cache_dir)
-        a, b = self.scales(path, ccfg)
-        return combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"]), cand
+        return super().compute(path, ccfg), cached(CurveMethod(), path, rest, self.cache_dir)
 
     def events(self, obj, ccfg: dict, pcfg: dict):
         from actiondubber.detection.objects import object_events
@@ -395,12 +391,9 @@ class EnsembleMethod(MultiscaleMethod):
     default_overrides = {"w_impact": 0.0}
 
     def compute(self, path: Path, ccfg: dict):
-        from actiondubber.detection.detector import combine_scales
-
         rest = {k: v for k, v in ccfg.items() if k != "multiscale"}
-        imp = cached(CurveMethod(), path, {**rest, "kind": "impact"}, self.cache_dir).curve
-        a, b = self.scales(path, ccfg)
-        return combine_scales(a, b, ccfg["short_side"], ccfg["multiscale"]), imp
+        return super().compute(path, ccfg), cached(CurveMethod(), path, {**rest, "kind": "impact"},
+                                                   self.cache_dir).curve
 
     def events(self, obj, ccfg: dict, pcfg: dict):
         curve, imp = obj
