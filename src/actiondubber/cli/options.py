@@ -66,6 +66,9 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
                             "pair's forward flow instead (half the flow work, less accurate)."),
     "fast_decode": (bool, "Decode without the codec's deblocking filter (about a quarter less decode work; "
                           "block edges stay in the analysed frames)."),
+    "small_objects": (click.IntRange(0, 4096), "Also track small compact movers (a ball in a wide shot) at this "
+                                               "short side and add their bounces (0 = off; 540 suits a wide shot; "
+                                               "decodes the video a second time)."),
 }
 _FIELDS = [f.name for f in dataclasses.fields(DetectorParams)]
 if set(_FIELDS) != set(DETECTOR_OPTIONS):  # pragma: no cover - caught by the test suite at import

@@ -137,6 +137,12 @@ class DetectorParams:
     #: 0.663 on the 12 real clips, 0.651 -> 0.648 on the human key, 0.777 -> 0.767 on synthetic
     #: family 1 and 0.566 -> 0.575 on family 2.
     fast_decode: bool = False
+    #: Also track small compact movers (a ball in a wide shot) at this short side (px; 0 = off) and add
+    #: their bounces to the events (:mod:`.tracks`): dense flow at the analysis size does not see a ball a
+    #: few pixels across. Off by default: on scenes of large movers (drumming arms, a walker) it adds
+    #: false events, and it decodes the video a second time at the larger size
+    #: (``benchmarks/bench_small_objects.py``).
+    small_objects: int = 0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -150,6 +156,8 @@ class DetectorParams:
             bad(f"gravity prior must be between 0 and 1, got {self.gravity}")
         if self.short_side is not None and not 16 <= self.short_side <= 4096:
             bad(f"analysis short side must be between 16 and 4096 px, got {self.short_side}")
+        if self.small_objects and not 32 <= self.small_objects <= 4096:
+            bad(f"small-object tracking short side must be 0 (off) or between 32 and 4096 px, got {self.small_objects}")
         if self.frame_offset not in (0, 1):
             bad(f"frame offset must be 0 or 1, got {self.frame_offset}")
         for name in ("change_gate", "min_gap", "floor"):
@@ -467,7 +475,25 @@ def run_detector(
     progress: Callable[[int], None] | None = None,
     flow_kwargs: dict | None = None,
 ) -> Events:
-    """The training-free detector with *params*: per-frame peaks, or per-object events (``events="objects"``)."""
+    """The training-free detector with *params*: per-frame peaks, or per-object events (``events="objects"``);
+    with ``small_objects``, the small movers' bounces added (:func:`.tracks.with_small_movers`)."""
+    events = _run_flow_detector(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
+    if params.small_objects:
+        from actiondubber.detection.tracks import TrackParams, with_small_movers
+
+        log.info("%s: tracking small movers at a %d-px short side", video, params.small_objects)
+        events = with_small_movers(events, video, TrackParams(short_side=params.small_objects))
+    return events
+
+
+def _run_flow_detector(
+    video: str | os.PathLike,
+    params: DetectorParams,
+    *,
+    info: VideoInfo | None = None,
+    progress: Callable[[int], None] | None = None,
+    flow_kwargs: dict | None = None,
+) -> Events:
     if params.events == "objects":
         from actiondubber.detection.objects import object_candidates, object_events  # objects builds on this module
 
