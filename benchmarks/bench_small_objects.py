@@ -1,4 +1,4 @@
-"""Small movers (``detect --small-objects``): the tracker's bounces alone and added to the default.
+r"""Small movers (``detect --small-objects``): the tracker's bounces alone and added to the default.
 
     python benchmarks/bench_small_objects.py --videos benchmarks/results/synth2x \
         --labels benchmarks/results/synth2x/labels.csv
