@@ -410,12 +410,35 @@ class EnsembleMethod(MultiscaleMethod):
         return events_from_curve(shift_curve(curve, p.frame_offset), p)
 
 
+class SmoothMethod(LowMethod):
+    """The two-scale curve smoothed over time before the peaks are picked: ``[s/2, 1 - s, s/2]`` around each
+    frame, ``s`` in the grid (0 = off): a one-frame spike of flow noise counts less than a change that the
+    frames either side share."""
+
+    name = "multiscale-smooth"
+    pick_grid = {**PICK_GRID, "low": (0.0, 0.3, 0.5)}
+    default_overrides = {"low": 0.0}
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        pc = dict(pcfg)
+        value = pc.pop("low")
+        p = DetectorParams(**ccfg, **pc)
+        curve = shift_curve(obj, p.frame_offset)
+        if value:
+            x = np.nan_to_num(curve.scores).astype(np.float64)
+            y = (1.0 - value) * x
+            y[1:] += 0.5 * value * x[:-1]
+            y[:-1] += 0.5 * value * x[1:]
+            curve = replace(curve, scores=y.astype(np.float32))
+        return events_from_curve(curve, p)
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
            "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod,
            "multiscale-weight": ScaleWeightMethod, "multiscale-hybrid": HybridMethod,
-           "multiscale-ens": EnsembleMethod}
+           "multiscale-ens": EnsembleMethod, "multiscale-smooth": SmoothMethod}
 
 
 # --------------------------------------------------------------------------- data and cache

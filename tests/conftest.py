@@ -13,6 +13,7 @@ scaling (:func:`decode_frame_index`).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -214,3 +215,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging():
+    """The CLI reconfigures the package logger (its own handler, no propagation) when a test runs it in this
+    process; give every test a propagating one, so ``caplog`` sees the package's records whatever ran before."""
+    lg = logging.getLogger("actiondubber")
+    saved = (lg.handlers[:], lg.level, lg.propagate)
+    lg.handlers[:] = []
+    lg.propagate = True
+    lg.setLevel(logging.NOTSET)
+    yield
+    lg.handlers[:], lg.level, lg.propagate = saved

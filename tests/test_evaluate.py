@@ -41,18 +41,6 @@ from actiondubber.types import Event, Events, VideoInfo
 AUDIBLE623 = Path(__file__).resolve().parents[2] / "shared" / "data" / "audible623"
 
 
-@pytest.fixture(autouse=True)
-def _plain_logging():
-    """The CLI reconfigures the package logger; give each test a propagating one (for caplog)."""
-    lg = logging.getLogger("actiondubber")
-    saved = (lg.handlers[:], lg.level, lg.propagate)
-    lg.handlers[:] = []
-    lg.propagate = True
-    lg.setLevel(logging.NOTSET)
-    yield
-    lg.handlers[:], lg.level, lg.propagate = saved[0], saved[1], saved[2]
-
-
 def _events(frames, *, name="clip.mp4", n=120, fps=25.0, timestamps=None) -> Events:
     ts = tuple(timestamps) if timestamps is not None else tuple(i / fps for i in range(n))
     info = VideoInfo(name, 64, 48, fps, n, max(n / fps, ts[-1] + 1 / fps if ts else 0.0), False, ts)

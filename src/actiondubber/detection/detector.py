@@ -477,36 +477,26 @@ def run_detector(
 ) -> Events:
     """The training-free detector with *params*: per-frame peaks, or per-object events (``events="objects"``);
     with ``small_objects``, the small movers' bounces added (:func:`.tracks.with_small_movers`)."""
-    events = _run_flow_detector(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs)
+    if params.events == "objects":
+        from actiondubber.detection.objects import object_candidates, object_events  # objects builds on this module
+
+        events = object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
+    elif params.verifier:
+        from actiondubber.detection.verifier import load_verifier, verified_events  # verifier builds on this module
+
+        model = load_verifier(params.verifier)
+        curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs,
+                               channels=model.needs_channels)
+        events = verified_events(curve, model, params)
+    else:
+        events = events_from_curve(frame_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs),
+                                   params)
     if params.small_objects:
         from actiondubber.detection.tracks import TrackParams, with_small_movers
 
         log.info("%s: tracking small movers at a %d-px short side", video, params.small_objects)
         events = with_small_movers(events, video, TrackParams(short_side=params.small_objects))
     return events
-
-
-def _run_flow_detector(
-    video: str | os.PathLike,
-    params: DetectorParams,
-    *,
-    info: VideoInfo | None = None,
-    progress: Callable[[int], None] | None = None,
-    flow_kwargs: dict | None = None,
-) -> Events:
-    if params.events == "objects":
-        from actiondubber.detection.objects import object_candidates, object_events  # objects builds on this module
-
-        return object_events(object_candidates(video, params, progress=progress, flow_kwargs=flow_kwargs), params)
-    if params.verifier:
-        from actiondubber.detection.verifier import load_verifier, verified_events  # verifier builds on this module
-
-        model = load_verifier(params.verifier)
-        curve = strength_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs,
-                               channels=model.needs_channels)
-        return verified_events(curve, model, params)
-    return events_from_curve(frame_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs),
-                             params)
 
 
 def frame_curve(

@@ -316,11 +316,25 @@ def small_mover_events(
     frames: Iterable | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[tuple[int, float, float, float]], tuple[int, int]]:
-    """The bounces of small movers in *video*: ``([(frame, x, y, score), ...], (width, height))``.
+    """The bounces of small movers in *video* (see the module docs).
 
-    x, y are in the tracker's analysis pixels (of the returned size); the score is the loss of speed
-    in pixels per frame at a 128-px short side, the flow detector's unit. *frames*: the video's
-    grey frames at ``params.short_side`` if the caller has decoded them already.
+    Parameters
+    ----------
+    video
+        Path of the video.
+    params
+        The tracker's settings.
+    frames
+        The video's grey frames at ``params.short_side``, if the caller has decoded them already.
+    progress
+        Called with 1 for every frame read.
+
+    Returns
+    -------
+    events, size
+        ``[(frame, x, y, score), ...]`` sorted by frame, and the analysis size ``(width, height)``. x, y
+        are in analysis pixels; the score is the loss of speed in pixels per frame at a 128-px short
+        side, the flow detector's unit. A video smaller than ``params.short_side`` is read as it is.
     """
     stream = iter(frames if frames is not None else prefetch(iter_frames(video, short_side=params.short_side)))
     first = next(stream, None)
@@ -370,9 +384,26 @@ def with_small_movers(
 ) -> Events:
     """*events* (the flow detector's) with the small movers' bounces added (:func:`small_mover_events`).
 
-    A bounce is added unless one of *events* lies within two frames of it and within *radius* × the
-    short side in the picture (there the flow detector has seen it already). The added events carry
-    the tracker's score (the same unit) and place, in original-video pixels.
+    Parameters
+    ----------
+    events
+        The flow detector's events of *video*.
+    video
+        Path of the same video.
+    params
+        The tracker's settings.
+    radius
+        A bounce is added unless one of *events* lies within two frames of it and within ``radius`` ×
+        the short side in the picture (there the flow detector has seen it already).
+    progress
+        Called with 1 for every frame the tracker reads.
+
+    Returns
+    -------
+    Events
+        The same video, scores and settings (``params["small_objects"]`` records the tracker's size and
+        how many events it added); the added events carry the tracker's score and place, in
+        original-video pixels.
     """
     info = events.video
     found, (aw, ah) = small_mover_events(video, params, progress=progress)
