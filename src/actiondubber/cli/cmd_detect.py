@@ -121,9 +121,10 @@ def _why_no_events(ev, params) -> str:
     peak = (float(scores.max()) if scores.size else 0.0) * 128.0 / side  # in --floor's units
     if peak >= params.floor:
         return ""
+    tip = "" if params.small_objects else "; --small-objects 540 tracks a ball a few pixels across"
     return (f"no audible action found: the strongest change of motion is {peak:.2f} px/frame (at a 128-px "
             f"short side), under --floor {params.floor:g}; nothing moves enough to see, or the movers are too "
-            "small or far to be resolved (a ball in a wide shot is)")
+            f"small or far to be resolved (a ball in a wide shot is){tip}")
 
 
 def _sounding_filter(video, ev, threshold, weights, json_out):

@@ -40,7 +40,7 @@ __all__ = ["TrackParams", "Track", "blob_detections", "link_tracks", "track_boun
 #: changed area: a small mover is alone, the pieces of a large one are not.
 ISOLATION = 2.0
 #: A detection continues a track only if its strength is at least this share of the track's recent median.
-STRENGTH_KEPT = 0.35
+STRENGTH_KEPT = 0.25
 
 
 @dataclass(frozen=True)
