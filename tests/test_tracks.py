@@ -100,6 +100,9 @@ def test_small_objects_option_adds_the_bounces_to_the_events(far_ball, tmp_path)
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
     assert len(data["events"]) == len(both.events)
+    r = CliRunner().invoke(cli, ["-q", "count", str(path), "--small-objects", "360"])  # counting sees them too
+    assert r.exit_code == 0, r.output
+    assert r.output.split("\t")[1] == str(len(both.events))
 
 
 def test_a_large_mover_gives_no_small_mover_events(tmp_path):

@@ -31,6 +31,9 @@ _D = DEFAULT_DETECTOR
               help="Audible mode: higher finds more (and weaker) events.")
 @click.option("--event-mode", "events_mode", type=click.Choice(["frame", "objects"]), default=_D.events,
               show_default=True, help="Audible mode: one event per frame peak, or per moving object.")
+@click.option("--small-objects", "small_objects", type=click.IntRange(0, 4096), default=_D.small_objects,
+              show_default=True, help="Audible mode: also track small compact movers (a ball in a wide shot) at this "
+                                      "short side and count their bounces (as detect --small-objects; 0 = off).")
 @click.option("--fast", "fast", is_flag=True,
               help=f"Audible mode: the single-scale detector, about three times faster (as detect --fast: "
                    f"{preset_flags(PRESETS['fast'])}; -s still applies).")
@@ -46,7 +49,7 @@ _D = DEFAULT_DETECTOR
 @click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
 @click.pass_context
 def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json_out, labels, force, fast=False,
-              fastest=False, preset_name=None):
+              fastest=False, preset_name=None, small_objects=0):
     """Print how many audible actions (or, with --reversals, motion repetitions) each VIDEO holds."""
     if json_out is not None:
         check_output_path(json_out, inputs=list(videos) + ([labels] if labels else []))
@@ -62,7 +65,8 @@ def count_cmd(ctx, videos, start, end, reversals, sensitivity, events_mode, json
     kw: dict = {}
     if not reversals:  # the options given, over the preset or the default (as the detector options elsewhere)
         given = {k: v for k, v, name in (("sensitivity", sensitivity, "sensitivity"),
-                                         ("events", events_mode, "events_mode"))
+                                         ("events", events_mode, "events_mode"),
+                                         ("small_objects", small_objects, "small_objects"))
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
         kw = dataclasses.asdict(detector_params(preset, **given))
     results = []
