@@ -280,14 +280,18 @@ class LowMethod(MultiscaleMethod):
         y = np.clip(curve.ys / max(1, curve.info.height - 1), 0.0, 1.0)
         return np.where(np.isfinite(y), 1.0 - value * (1.0 - y), 1.0)
 
+    def reweight(self, curve: StrengthCurve, value: float) -> StrengthCurve:
+        """*curve* with the method's change applied at strength *value* (> 0)."""
+        w = self.weights(curve, value)
+        return replace(curve, scores=(np.nan_to_num(curve.scores) * w).astype(np.float32))
+
     def events(self, obj, ccfg: dict, pcfg: dict):
         pc = dict(pcfg)
         value = pc.pop("low")
         p = DetectorParams(**ccfg, **pc)
         curve = shift_curve(obj, p.frame_offset)
         if value:
-            w = self.weights(curve, value)
-            curve = replace(curve, scores=(np.nan_to_num(curve.scores) * w).astype(np.float32))
+            curve = self.reweight(curve, value)
         return events_from_curve(curve, p)
 
 
@@ -419,18 +423,12 @@ class SmoothMethod(LowMethod):
     pick_grid = {**PICK_GRID, "low": (0.0, 0.3, 0.5)}
     default_overrides = {"low": 0.0}
 
-    def events(self, obj, ccfg: dict, pcfg: dict):
-        pc = dict(pcfg)
-        value = pc.pop("low")
-        p = DetectorParams(**ccfg, **pc)
-        curve = shift_curve(obj, p.frame_offset)
-        if value:
-            x = np.nan_to_num(curve.scores).astype(np.float64)
-            y = (1.0 - value) * x
-            y[1:] += 0.5 * value * x[:-1]
-            y[:-1] += 0.5 * value * x[1:]
-            curve = replace(curve, scores=y.astype(np.float32))
-        return events_from_curve(curve, p)
+    def reweight(self, curve: StrengthCurve, value: float) -> StrengthCurve:
+        x = np.nan_to_num(curve.scores).astype(np.float64)
+        y = (1.0 - value) * x
+        y[1:] += 0.5 * value * x[:-1]
+        y[:-1] += 0.5 * value * x[1:]
+        return replace(curve, scores=y.astype(np.float32))
 
 
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
