@@ -8,8 +8,8 @@ camera), the *three-frame difference* ``min(|I_t − I_{t−1}'|, |I_t − I_{t+
 new place in frame t only, its small compact connected components are detections
 (:func:`blob_detections`), detections are linked into tracks by nearest neighbour with a
 constant-velocity prediction (:func:`link_tracks`), and a track's bounce — a loss of speed along
-its travel, read over two frames either side, with the same gravity prior as the flow detector — is
-an event (:func:`track_bounces`).
+its travel, read over two frames either side, that sends the blob back, with smooth flight before and
+after it and the same gravity prior as the flow detector — is an event (:func:`track_bounces`).
 
 Large movers (an arm, a stick, a person) are left to the flow detector: their difference regions are
 larger than ``max_size`` and are not detections. Streaming: three frames and the open tracks are
@@ -48,7 +48,8 @@ class TrackParams:
     """Knobs of the small-mover tracker; pixel sizes are fractions of ``short_side`` so they scale.
 
     The values were set from the geometry of the problem (a ball a few pixels across, moving up to a
-    few per cent of the picture per frame), not searched on a scored set.
+    few per cent of the picture per frame) and adjusted on tuning-only generations of far-ball,
+    drumming and walking scenes (``benchmarks/make_synth2_set.py ... --seed 5``), never on a scored set.
     """
 
     #: Analysis short side (px) of the tracker.
