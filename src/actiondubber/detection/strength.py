@@ -134,6 +134,12 @@ def _velocities(kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
     return v_in, v_out
 
 
+def gravity_weight(uy: np.ndarray, gravity: float) -> np.ndarray:
+    """The gravity prior's weight of an arrival whose unit direction has image-y component *uy* (+1 =
+    arriving straight down, image y grows down): 1 for straight down, ``1 − gravity`` for straight up."""
+    return 1.0 - gravity * 0.5 * (1.0 - np.clip(uy, -1.0, 1.0))
+
+
 def _loss_of_speed(kin: Kinematics, gravity: float, change_gate: float):
     """The one-pair ``deceleration`` map of *kin* with the gravity prior and the brightness gate applied,
     and what the persistence check needs: ``(d, |v_in|, û_x, û_y, v_out·û)``."""
@@ -144,8 +150,7 @@ def _loss_of_speed(kin: Kinematics, gravity: float, change_gate: float):
     out_along = v_out[..., 0] * ux + v_out[..., 1] * uy
     d = np.maximum(s_in - out_along, 0.0)
     if gravity > 0:
-        down = np.clip(uy, -1.0, 1.0)  # +1 = arriving straight down (image y grows down)
-        d *= 1.0 - gravity * 0.5 * (1.0 - down)
+        d *= gravity_weight(uy, gravity)
     if change_gate > 0 and kin.change is not None:
         ch = cv2.blur(kin.change.astype(np.float32), (5, 5))
         d *= np.clip((ch - change_gate) / change_gate, 0.0, 1.0)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from actiondubber.detection.strength import gravity_weight
 from actiondubber.errors import ParameterError
 from actiondubber.types import Event, Events
 from actiondubber.video import iter_frames
@@ -106,21 +107,21 @@ class Track:
     strengths: list[float] = field(default_factory=list)
     missed: int = 0
 
+    def velocity(self) -> tuple[float, float]:
+        """The last step's displacement per frame (0 for a track of one point)."""
+        if len(self.frames) < 2:
+            return 0.0, 0.0
+        dt = max(1, self.frames[-1] - self.frames[-2])
+        return (self.xs[-1] - self.xs[-2]) / dt, (self.ys[-1] - self.ys[-2]) / dt
+
     def predict(self, frame: int) -> tuple[float, float]:
         """Where the blob should be at *frame* at constant velocity."""
-        if len(self.frames) < 2:
-            return self.xs[-1], self.ys[-1]
-        dt = max(1, self.frames[-1] - self.frames[-2])
-        vx = (self.xs[-1] - self.xs[-2]) / dt
-        vy = (self.ys[-1] - self.ys[-2]) / dt
+        vx, vy = self.velocity()
         k = frame - self.frames[-1]
         return self.xs[-1] + k * vx, self.ys[-1] + k * vy
 
     def speed(self) -> float:
-        if len(self.frames) < 2:
-            return 0.0
-        dt = max(1, self.frames[-1] - self.frames[-2])
-        return math.hypot(self.xs[-1] - self.xs[-2], self.ys[-1] - self.ys[-2]) / dt
+        return math.hypot(*self.velocity())
 
 
 def _features(img: np.ndarray) -> np.ndarray | None:
@@ -148,7 +149,7 @@ def _camera(src: np.ndarray, dst: np.ndarray, pts: np.ndarray | None) -> np.ndar
     return m
 
 
-def _aligned_diff(cur: np.ndarray, other: np.ndarray, m: np.ndarray | None, slack: float = 1.0) -> np.ndarray:
+def _aligned_diff(cur: np.ndarray, other: np.ndarray, m: np.ndarray | None, slack: float) -> np.ndarray:
     """``|cur − other|`` with *other* warped onto *cur* by *m* and the global brightness change removed,
     less ``slack`` × the warped frame's local gradient; a border band as wide as the warp's largest shift
     gets 0 (content from outside the picture)."""
@@ -174,19 +175,16 @@ def _aligned_diff(cur: np.ndarray, other: np.ndarray, m: np.ndarray | None, slac
 
 
 def blob_detections(
-    prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, params: TrackParams = TrackParams(), *,
-    maps: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+    prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray, params: TrackParams = TrackParams()
 ) -> list[tuple[float, float, float]]:
     """``(x, y, strength)`` of the small compact things at a new place in grey frame *cur*.
 
     *prev* and *nxt* are the neighbouring frames (same size). Strength is the peak three-frame
-    difference (grey levels). *maps* (the camera maps from *cur* to *prev* and to *nxt*) are fitted here
-    unless the caller has them.
+    difference (grey levels).
     """
-    if maps is None:
-        pts = _features(cur)
-        maps = (_camera(prev, cur, pts), _camera(nxt, cur, pts))
-    d = np.minimum(_aligned_diff(cur, prev, maps[0], params.slack), _aligned_diff(cur, nxt, maps[1], params.slack))
+    pts = _features(cur)
+    d = np.minimum(_aligned_diff(cur, prev, _camera(prev, cur, pts), params.slack),
+                   _aligned_diff(cur, nxt, _camera(nxt, cur, pts), params.slack))
     noise = float(np.median(d[::4, ::4]))
     thr = max(params.diff_threshold, params.noise_factor * noise)
     mask = (d > thr).astype(np.uint8)
@@ -254,9 +252,9 @@ def link_tracks(
                     yield t
                     continue
             keep.append(t)
-        for di, (x, y, _s) in enumerate(dets):
+        for di, (x, y, st) in enumerate(dets):
             if di not in used_d and len(keep) < params.max_tracks:
-                keep.append(Track([frame], [x], [y], [_s]))
+                keep.append(Track([frame], [x], [y], [st]))
         open_ = keep
     yield from open_
 
@@ -292,10 +290,10 @@ def track_bounces(track: Track, params: TrackParams = TrackParams(), *, side: in
     vout = np.stack([x[4:] - x[2:-2], y[4:] - y[2:-2]], 1) / 2.0
     s = np.hypot(vin[:, 0], vin[:, 1])
     u = vin / (s[:, None] + 1e-6)
-    d = np.maximum(s - (vout * u).sum(1), 0.0)
-    if params.gravity > 0:
-        d *= 1.0 - params.gravity * 0.5 * (1.0 - np.clip(u[:, 1], -1.0, 1.0))
     along = (vout * u).sum(1)
+    d = np.maximum(s - along, 0.0)
+    if params.gravity > 0:
+        d *= gravity_weight(u[:, 1], params.gravity)
     ok = (d >= params.min_change * side) & (d >= params.rel_change * s) & (along <= -params.rebound * s)
     q = np.where(ok, d, 0.0)
     out = []
@@ -382,6 +380,7 @@ def with_small_movers(
     *,
     radius: float = 0.1,
     progress: Callable[[int], None] | None = None,
+    found: tuple[list[tuple[int, float, float, float]], tuple[int, int]] | None = None,
 ) -> Events:
     """*events* (the flow detector's) with the small movers' bounces added (:func:`small_mover_events`).
 
@@ -398,6 +397,9 @@ def with_small_movers(
         the short side in the picture (there the flow detector has seen it already).
     progress
         Called with 1 for every frame the tracker reads.
+    found
+        :func:`small_mover_events`' result for *video* with *params*, if the caller has it already (then
+        the video is not read again).
 
     Returns
     -------
@@ -407,14 +409,14 @@ def with_small_movers(
         original-video pixels.
     """
     info = events.video
-    found, (aw, ah) = small_mover_events(video, params, progress=progress)
-    if not found or not aw:
+    bounces, (aw, ah) = found if found is not None else small_mover_events(video, params, progress=progress)
+    if not bounces or not aw:
         return events
     sx, sy = info.width / aw, info.height / ah
     near = radius * min(info.width, info.height)
     have = list(events.events)
     added = []
-    for f, x, y, s in found:
+    for f, x, y, s in bounces:
         if not 0 <= f < max(info.n_frames, 1):
             continue
         x0, y0 = (x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5
