@@ -431,12 +431,39 @@ class SmoothMethod(LowMethod):
         return replace(curve, scores=y.astype(np.float32))
 
 
+class SharpMethod(LowMethod):
+    """The two-scale curve sharpened over time before the peaks are picked: ``x_i − s · (x_{i−k} + x_{i+k}) / 2``
+    (clipped at 0), ``s`` in the grid (0 = off), ``k`` = :attr:`lag` frames: a hit's change of speed is over in a
+    frame, a muscle-driven reversal (the top or bottom of a silent swing, a wave) spreads over several."""
+
+    name = "multiscale-sharp"
+    lag = 1
+    pick_grid = {**PICK_GRID, "low": (0.0, 0.3, 0.6)}
+    default_overrides = {"low": 0.0}
+
+    def reweight(self, curve: StrengthCurve, value: float) -> StrengthCurve:
+        x = np.nan_to_num(curve.scores).astype(np.float64)
+        k = self.lag
+        nb = np.zeros_like(x)
+        nb[k:] += 0.5 * x[:-k]
+        nb[:-k] += 0.5 * x[k:]
+        return replace(curve, scores=np.maximum(x - value * nb, 0.0).astype(np.float32))
+
+
+class Sharp2Method(SharpMethod):
+    """As ``multiscale-sharp`` with the neighbours two frames away."""
+
+    name = "multiscale-sharp2"
+    lag = 2
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
            "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod,
            "multiscale-weight": ScaleWeightMethod, "multiscale-hybrid": HybridMethod,
-           "multiscale-ens": EnsembleMethod, "multiscale-smooth": SmoothMethod}
+           "multiscale-ens": EnsembleMethod, "multiscale-smooth": SmoothMethod,
+           "multiscale-sharp": SharpMethod, "multiscale-sharp2": Sharp2Method}
 
 
 # --------------------------------------------------------------------------- data and cache

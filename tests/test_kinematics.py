@@ -135,7 +135,7 @@ def test_camera_pan_is_compensated():
     assert comp_a < 0.3 * raw_a
 
 
-@pytest.mark.parametrize("model", ["median", "affine", "homography"])
+@pytest.mark.parametrize("model", ["median", "affine", "homography", "quadratic"])
 def test_global_flow_models_recover_translation(model):
     flow = np.zeros((60, 80, 2), np.float32)
     flow[..., 0] = 3.0
@@ -147,6 +147,24 @@ def test_global_flow_models_recover_translation(model):
     assert global_flow(flow, "none") is None
     with pytest.raises(ValueError):
         global_flow(flow, "warp-drive")
+
+
+def test_quadratic_model_takes_a_rolling_shutter_wobble_the_affine_fit_leaves():
+    # a camera turning during the readout: each row moves sideways by an amount that grows with the
+    # row's readout time, squared (x shift 0.5 + 2 (y/h)^2); a compact mover is an outlier to both fits
+    h, w = 96, 128
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = 0.5 + 2.0 * (ys / h) ** 2
+    flow[..., 1] = 0.3 - 0.004 * xs
+    flow[40:52, 60:72] += [4.0, 3.0]
+    res_q = compensate(flow, "quadratic")
+    res_a = compensate(flow, "affine")
+    bg = np.ones((h, w), bool)
+    bg[38:54, 58:74] = False
+    assert np.abs(res_q[bg]).max() < 0.05
+    assert np.abs(res_a[bg]).max() > 0.3  # the affine fit leaves the curvature at the top and bottom
+    np.testing.assert_allclose(res_q[44:48, 64:68].mean(axis=(0, 1)), [4.0, 3.0], atol=0.1)
 
 
 def test_farneback_backend_runs():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MODELS = ("none", "median", "affine", "homography", "local")
+MODELS = ("none", "median", "affine", "homography", "quadratic", "local")
 
 _grid_cache: dict[tuple[int, int, int], np.ndarray] = {}
 _xy_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -39,7 +39,11 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
 
     ``median``: one translation (the median flow). ``affine``: a 6-parameter
     affine map fitted with RANSAC (handles pan, zoom, roll). ``homography``:
-    an 8-parameter projective map (RANSAC), for rotating cameras over far scenes.
+    an 8-parameter projective map (RANSAC), for rotating cameras over far scenes. ``quadratic``: each
+    flow component a second-degree polynomial of (x, y) (12 parameters), fitted by least squares on
+    the affine fit's inliers and refitted once on its own: a camera rotating during a rolling-shutter
+    readout moves each row by a different affine map, which a global affine fit leaves at the corners;
+    a smooth global surface still cannot take in a compact mover's motion (unlike ``local``).
     Falls back to the median when the robust fit fails.
     """
     if model == "none":
@@ -62,6 +66,8 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
         out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
         out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
         return out
+    if model == "quadratic":
+        return _quadratic(flow, pts, sampled)
     if model == "homography":
         hm, _ = cv2.findHomography(pts, dst, cv2.RANSAC, 0.5)
         if hm is None:
@@ -72,6 +78,37 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
         gy = (hm[1, 0] * xs + hm[1, 1] * ys + hm[1, 2]) / den - ys
         return np.stack([gx, gy], axis=-1).astype(np.float32)
     raise ValueError(f"unknown global-motion model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def _design(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> list[np.ndarray]:
+    """The six monomials of a quadratic in coordinates normalised to [-1, 1] (well conditioned)."""
+    u = (xs - 0.5 * w) / (0.5 * w)
+    v = (ys - 0.5 * h) / (0.5 * h)
+    return [np.ones_like(u), u, v, u * u, u * v, v * v]
+
+
+def _quadratic(flow: np.ndarray, pts: np.ndarray, sampled: np.ndarray) -> np.ndarray:
+    h, w = flow.shape[:2]
+    m, inl = cv2.estimateAffine2D(pts, pts + sampled, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
+    if m is None:
+        return global_flow(flow, "median")
+    keep = inl.ravel().astype(bool)
+    a = np.stack(_design(pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64), w, h), axis=1)
+    coef = None
+    for _ in range(2):
+        if keep.sum() < 12:
+            break
+        coef, *_ = np.linalg.lstsq(a[keep], sampled[keep].astype(np.float64), rcond=None)
+        res = np.hypot(*(a @ coef - sampled).T)
+        keep = res < 0.5
+    if coef is None:
+        return global_flow(flow, "affine")
+    xs, ys = pixel_grid(h, w)
+    basis = _design(xs, ys, w, h)
+    out = np.empty_like(flow)
+    for c in range(2):
+        out[..., c] = sum(float(coef[k, c]) * basis[k] for k in range(6))
+    return out
 
 
 def compensate(flow: np.ndarray, model: str = "affine") -> np.ndarray:
