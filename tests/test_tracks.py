@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from actiondubber.detection import detect
+from actiondubber.detection.detector import DetectorParams, nothing_resolved
 from actiondubber.detection.tracks import (
     Track,
     TrackParams,
@@ -85,7 +86,7 @@ def test_tracker_finds_the_bounces_of_a_small_ball_under_shake(far_ball):
 def test_small_objects_option_adds_the_bounces_to_the_events(far_ball, tmp_path):
     path, bounces = far_ball
     bounces = [b for b in bounces if b <= N - 6]
-    plain = detect(path)
+    plain = detect(path, small_objects_fallback=0)
     both = detect(path, small_objects=360)
     assert set(plain.frames) <= set(both.frames)
     assert prf_frames(bounces, both.frames, k=2).recall >= prf_frames(bounces, plain.frames, k=2).recall
@@ -103,6 +104,29 @@ def test_small_objects_option_adds_the_bounces_to_the_events(far_ball, tmp_path)
     r = CliRunner().invoke(cli, ["-q", "count", str(path), "--small-objects", "360"])  # counting sees them too
     assert r.exit_code == 0, r.output
     assert r.output.split("\t")[1] == str(len(both.events))
+
+
+def test_fallback_tracks_when_the_flow_sees_nothing(far_ball):
+    """The flow detector finds no event on the far ball (no change passes the floor), so by default the
+    tracker runs instead; with the fallback off the events stay empty."""
+    path, bounces = far_ball
+    bounces = [b for b in bounces if b <= N - 6]
+    off = detect(path, small_objects_fallback=0)
+    assert off.frames == [] and nothing_resolved(off, DetectorParams())
+    on = detect(path, small_objects_fallback=360)
+    assert prf_frames(bounces, on.frames, k=2).f1 >= 0.8, (bounces, on.frames)
+    assert on.params["small_objects"]["short_side"] == 360
+
+
+def test_fallback_leaves_a_clip_with_events_alone(tmp_path):
+    from actiondubber.synth import render_clip
+
+    clip = render_clip(tmp_path / "juggle.mp4", scene="juggle", seconds=2.0, fps=30, size=(240, 180), seed=3)
+    plain = detect(clip.path, small_objects_fallback=0)
+    assert plain.frames  # the flow detector sees this ball
+    assert not nothing_resolved(plain, DetectorParams())
+    fb = detect(clip.path)
+    assert fb.frames == plain.frames and fb.params["small_objects"] == 0
 
 
 def test_a_large_mover_gives_no_small_mover_events(tmp_path):

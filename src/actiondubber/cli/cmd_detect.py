@@ -6,11 +6,10 @@ import logging
 from pathlib import Path
 
 import click
-import numpy as np
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
-from actiondubber.detection.detector import FAST_DETECTOR, run_detector
+from actiondubber.detection.detector import FAST_DETECTOR, nothing_resolved, run_detector, strongest_change
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
@@ -114,14 +113,12 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
 def _why_no_events(ev, params) -> str:
     """One warning line (stderr; ``-q`` hides it) when no event was found because nothing moved enough to
     pass the floor: small or distant movers (a ball in a wide shot) are under a pixel at the analysis size."""
-    if ev.events or params.events != "frame" or params.verifier:
+    if not nothing_resolved(ev, params):
         return ""
-    scores = np.nan_to_num(np.asarray(ev.scores, np.float64))
-    side = min(ev.params["analysis_size"])  # the short side the curve was measured at (also with short_side None)
-    peak = (float(scores.max()) if scores.size else 0.0) * 128.0 / side  # in --floor's units
-    if peak >= params.floor:
-        return ""
-    tip = "" if params.small_objects else "; --small-objects 540 tracks a ball a few pixels across"
+    peak = strongest_change(ev)
+    tracked = params.small_objects or params.small_objects_fallback
+    tip = ("; the small-mover tracker found no bounce either" if tracked
+           else "; --small-objects 540 tracks a ball a few pixels across")
     return (f"no audible action found: the strongest change of motion is {peak:.2f} px/frame (at a 128-px "
             f"short side), under --floor {params.floor:g}; nothing moves enough to see, or the movers are too "
             f"small or far to be resolved (a ball in a wide shot is){tip}")

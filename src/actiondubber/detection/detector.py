@@ -143,6 +143,12 @@ class DetectorParams:
     #: false events, and it decodes the video a second time at the larger size
     #: (``benchmarks/bench_small_objects.py``).
     small_objects: int = 0
+    #: When the flow detector finds nothing because nothing it sees moves enough to pass ``floor``, track
+    #: small movers at this short side instead (px; 0 = off). A clip where the flow sees no change at all is
+    #: scored 0 whatever the tracker adds, so this can only turn "no events" into events there: a ball a few
+    #: pixels across in a wide shot is the usual reason (:func:`strongest_change`). Clips with any event
+    #: are left exactly as they were.
+    small_objects_fallback: int = 540
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -158,6 +164,9 @@ class DetectorParams:
             bad(f"analysis short side must be between 16 and 4096 px, got {self.short_side}")
         if self.small_objects and not 32 <= self.small_objects <= 4096:
             bad(f"small-object tracking short side must be 0 (off) or between 32 and 4096 px, got {self.small_objects}")
+        if self.small_objects_fallback and not 32 <= self.small_objects_fallback <= 4096:
+            bad("small-object fallback short side must be 0 (off) or between 32 and 4096 px, got "
+                f"{self.small_objects_fallback}")
         if self.frame_offset not in (0, 1):
             bad(f"frame offset must be 0 or 1, got {self.frame_offset}")
         for name in ("change_gate", "min_gap", "floor"):
@@ -491,12 +500,36 @@ def run_detector(
     else:
         events = events_from_curve(frame_curve(video, params, info=info, progress=progress, flow_kwargs=flow_kwargs),
                                    params)
-    if params.small_objects:
+    side = params.small_objects
+    if not side and params.small_objects_fallback and nothing_resolved(events, params):
+        side = params.small_objects_fallback
+        log.info("%s: no change of motion passes the floor (strongest %.2f px/frame at a 128-px short side); "
+                 "tracking small movers at a %d-px short side (--small-objects-fallback 0 turns this off)",
+                 video, strongest_change(events), side)
+    elif side:
+        log.info("%s: tracking small movers at a %d-px short side", video, side)
+    if side:
         from actiondubber.detection.tracks import TrackParams, with_small_movers
 
-        log.info("%s: tracking small movers at a %d-px short side", video, params.small_objects)
-        events = with_small_movers(events, video, TrackParams(short_side=params.small_objects))
+        events = with_small_movers(events, video, TrackParams(short_side=side))
     return events
+
+
+def strongest_change(events: Events) -> float:
+    """The largest value of *events*' frame strength curve, in ``floor``'s units (px/frame at a 128-px
+    short side), whatever analysis size the curve was measured at."""
+    scores = np.nan_to_num(np.asarray(events.scores, np.float64))
+    size = events.params.get("analysis_size") if events.params else None
+    side = min(size) if size else 128
+    return (float(scores.max()) if scores.size else 0.0) * 128.0 / side
+
+
+def nothing_resolved(events: Events, params: DetectorParams) -> bool:
+    """True when the frame-level detector found no event because no change of motion reached ``floor``
+    (not merely because none stood out): the movers, if any, are too small or far for the analysis size."""
+    if events.events or params.events != "frame" or params.verifier:
+        return False
+    return strongest_change(events) < params.floor
 
 
 def frame_curve(
