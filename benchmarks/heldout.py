@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +85,10 @@ def load_set(videos: Path, labels: Path) -> list[tuple[str, Path, tuple[int, ...
 
 def cached(method, path: Path, ccfg: dict, cache: Path):
     st = path.stat()
-    key = json.dumps([CACHE_VERSION, method.cache_name, str(path.resolve()), st.st_size, int(st.st_mtime), ccfg],
-                     sort_keys=True)
+    # The detector's defaults are part of the key: a knob left at its default is not in *ccfg*, and a
+    # changed default must not reuse curves measured under the old one.
+    key = json.dumps([CACHE_VERSION, method.cache_name, str(path.resolve()), st.st_size, int(st.st_mtime), ccfg,
+                      asdict(DetectorParams())], sort_keys=True, default=str)
     f = cache / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".pkl")
     if f.is_file():
         with f.open("rb") as fh:

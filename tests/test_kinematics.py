@@ -211,3 +211,35 @@ def test_inside_map_needs_backward_flow():
     frames = _scene([(50 - s, 30) for s in [0, 4, 8, 12]], bg_shift=[0, 4, 8, 12])
     kins = list(iter_kinematics(frames, DISFlow(), bidirectional=False, with_inside=True))
     assert kins and all(k.inside is None for k in kins)
+
+
+def _kin(index, v_plus, v_minus):
+    from actiondubber.kinematics.inflection import Kinematics
+
+    h, w = v_plus.shape[:2]
+    return Kinematics(index, index / 25.0, np.zeros((h, w), np.uint8), v_plus, v_minus, v_plus + v_minus)
+
+
+def _const(h, w, vx, vy=0.0):
+    f = np.zeros((h, w, 2), np.float32)
+    f[..., 0], f[..., 1] = vx, vy
+    return f
+
+
+def test_inside_window_drops_stops_of_points_that_just_came_in_or_are_leaving():
+    from actiondubber.detection.strength import strength_map
+
+    h, w = 8, 40
+    # everything arrived moving 3 px/frame to the right and stops dead: a point at x < 6 was outside
+    # the picture two frames before (x - 3 - 3 < 0), so it has just come in
+    stop = [_kin(i, _const(h, w, 0.0), _const(h, w, -3.0)) for i in range(3)]
+    plain = strength_map(stop[1], gravity=0.0, change_gate=0.0, prev=stop[0], nxt=stop[2])
+    gated = strength_map(stop[1], gravity=0.0, change_gate=0.0, prev=stop[0], nxt=stop[2], inside_window=True)
+    assert (plain[:, 1:] > 2.5).all()
+    assert (gated[:, :5] == 0).all() and np.allclose(gated[:, 7:], plain[:, 7:])
+    # arriving at 3 px/frame to the right and going on at 1: a point at x > 37 is outside two frames on
+    slow = [_kin(i, _const(h, w, 1.0), _const(h, w, -3.0)) for i in range(3)]
+    plain = strength_map(slow[1], gravity=0.0, change_gate=0.0, prev=slow[0], nxt=slow[2])
+    gated = strength_map(slow[1], gravity=0.0, change_gate=0.0, prev=slow[0], nxt=slow[2], inside_window=True)
+    assert (plain[:, 6:] > 1.5).all()
+    assert (gated[:, 38:] == 0).all() and np.allclose(gated[:, 7:37], plain[:, 7:37])

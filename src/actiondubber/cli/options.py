@@ -69,6 +69,8 @@ DETECTOR_OPTIONS: dict[str, tuple[object, str]] = {
     "small_objects": (click.IntRange(0, 4096), "Also track small compact movers (a ball in a wide shot) at this "
                                                "short side and add their bounces (0 = off; 540 suits a wide shot; "
                                                "decodes the video a second time)."),
+    "inside_window": (bool, "Count a stop only where the point stays in the picture over the five frames the "
+                            "persistence check reads (not just come in, not on its way out)."),
     "small_objects_fallback": (click.IntRange(0, 4096), "When no change of motion passes the floor, track small "
                                                         "movers at this short side instead (0 = off)."),
 }

@@ -30,7 +30,10 @@ Kinds
     With the detector's floor raised from 0.3 to 0.6 at the same time, strict
     F1@±2 (mean over clips / pooled) went from 0.74/0.76 to 0.79/0.77 on the
     synthetic tuning set, 0.70/0.78 to 0.76/0.82 on a held-out synthetic set
-    and 0.68/0.65 to 0.69/0.71 on the real clips.
+    and 0.68/0.65 to 0.69/0.71 on the real clips. With ``inside_window`` a pixel whose point is outside
+    the picture two frames before or after (it has just come in, or is on its way out: a stick leaving
+    at the top, a hammer swinging into view) gets no strength, since those estimates would be read at
+    the clamped border.
 ``inflection``
     ``|a|``, the magnitude of the central inflectional flow (Eq. 3).
 ``flow``
@@ -67,6 +70,7 @@ def _persist(
     prev: Kinematics | None,
     nxt: Kinematics | None,
     abrupt: float = 0.0,
+    inside_window: bool = False,
 ) -> None:
     """Replace the loss of speed *d* (weighted, in place) by the geometric mean of three estimates.
 
@@ -74,6 +78,9 @@ def _persist(
     d₃ from v_prev (pair i−2 → i−1) in place of v_in; the neighbours' flows are read at the
     point reached along the motion (nearest pixel). Only pixels with d > 0 are touched (the rest
     stay 0), which keeps this cheap: typically a few per cent of the frame moves.
+    *inside_window*: a pixel whose point lies outside the picture two frames before (it has just come
+    in) or two frames after (it is on its way out) gets no strength: the estimates of the frames where
+    it is not seen would be read at the clamped border, not at the point.
     """
     h, w = d.shape
     idx = np.flatnonzero(d)
@@ -93,6 +100,9 @@ def _persist(
         if nxt.scale_out != 1.0:
             vn = vn * nxt.scale_out
         prod *= np.maximum(s - (vn[:, 0] * u_x + vn[:, 1] * u_y), 0.0)
+        if inside_window:  # where the point is two frames on: outside the picture = it leaves
+            x2, y2 = xx + fx + vn[:, 0], yy + fy + vn[:, 1]
+            prod *= (x2 >= 0) & (x2 <= w - 1) & (y2 >= 0) & (y2 <= h - 1)
     else:
         prod *= d1
     if prev is not None:  # x_{i−1} − x_{i−2} = −B_{i−2}, read where x_{i−1} is (x + B_{i−1})
@@ -103,6 +113,9 @@ def _persist(
         if prev.scale_in != 1.0:
             vp = vp * prev.scale_in
         prod *= np.maximum(-(vp[:, 0] * u_x + vp[:, 1] * u_y) - a, 0.0)
+        if inside_window:  # where the point was two frames before: outside the picture = it came in
+            x2, y2 = xx + bx + vp[:, 0], yy + by + vp[:, 1]
+            prod *= (x2 >= 0) & (x2 <= w - 1) & (y2 >= 0) & (y2 <= h - 1)
     else:
         prod *= d1
     flat = d.reshape(-1)
@@ -168,19 +181,21 @@ def strength_map(
     prev: Kinematics | None = None,
     nxt: Kinematics | None = None,
     abrupt: float = 0.0,
+    inside_window: bool = False,
 ) -> np.ndarray:
     """Per-pixel strength map (float32, frame i's grid) of *kind* (see module docs).
 
     *prev* / *nxt* are the items of frames i−1 / i+1; given, the ``deceleration``
     kind checks that the change of velocity persists (see module docs). *abrupt* > 0 (with *prev*)
     also scales a pixel by ``min(1, |v_in| / |v_prev|) ** abrupt``: a hit arrives at full speed, the
-    bottom of a silent swing arrives already slowing down.
+    bottom of a silent swing arrives already slowing down. *inside_window* (with *prev* and *nxt*)
+    zeroes the pixels whose point is outside the picture two frames before or after.
     """
     v_in = _velocities(kin)[0]  # x_i − x_{i−1}
     if kind == "deceleration":
         d, s_in, ux, uy, out_along = _loss_of_speed(kin, gravity, change_gate)
         if prev is not None or nxt is not None:
-            _persist(d, s_in, ux, uy, out_along, kin, prev, nxt, abrupt)
+            _persist(d, s_in, ux, uy, out_along, kin, prev, nxt, abrupt, inside_window)
         return d.astype(np.float32, copy=False)
     if kind == "inflection":
         return np.sqrt(kin.central[..., 0] ** 2 + kin.central[..., 1] ** 2).astype(np.float32, copy=False)
@@ -201,6 +216,7 @@ def frame_strength(
     nxt: Kinematics | None = None,
     map_sink: Callable[[int, np.ndarray], None] | None = None,
     abrupt: float = 0.0,
+    inside_window: bool = False,
 ) -> tuple[float, float, float]:
     """(strength, x, y) of frame ``kin.index``; x, y in analysis-size pixels.
 
@@ -210,7 +226,8 @@ def frame_strength(
     :func:`strength_map`. *map_sink*, when given, is called with ``(kin.index, blurred map)`` (the
     per-object detector, :mod:`.objects`, reads regions from it).
     """
-    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt, abrupt=abrupt)
+    m = strength_map(kin, kind, gravity=gravity, change_gate=change_gate, prev=prev, nxt=nxt, abrupt=abrupt,
+                     inside_window=inside_window)
     mb = cv2.blur(m, (blur, blur)) if blur > 1 else m
     if map_sink is not None:
         map_sink(kin.index, mb)
