@@ -229,9 +229,10 @@ FAST_DETECTOR = DetectorParams()
 #: later (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward
 #: flow), decoding without the deblocking filter (``fast_decode``). Figures: ``benchmarks/bench_speed.py``
 #: and ``benchmarks/bench_loo.py --short-sides 96 --set flow_preset=ultrafast --set backward_flow=false
-#: --set fast_decode=true`` (README, issue 11 section).
+#: --set fast_decode=true`` (README, issue 11 section). It never runs the small-mover fallback
+#: (``small_objects_fallback=0``): the preset is for speed, and the tracker would read the video again.
 FASTEST_DETECTOR = DetectorParams(short_side=96, flow_preset="ultrafast", backward_flow=False, frame_offset=1,
-                                  fast_decode=True)
+                                  fast_decode=True, small_objects_fallback=0)
 #: The presets by name (``actiondubber.detect(preset=...)``; the CLI's ``--fast`` / ``--fastest``).
 PRESETS = {"default": DEFAULT_DETECTOR, "fast": FAST_DETECTOR, "fastest": FASTEST_DETECTOR}
 
