@@ -21,14 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, run_main  # noqa: F401
+from common import REAL, RESULTS, labelled_videos, run_main  # noqa: F401
 
 from actiondubber.detection.detector import DEFAULT_DETECTOR, nothing_resolved, run_detector
 from actiondubber.detection.tracks import TrackParams, with_small_movers
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
-
-VIDEO_EXT = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,14 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     without = replace(DEFAULT_DETECTOR, small_objects_fallback=0)
     tp = TrackParams(short_side=DEFAULT_DETECTOR.small_objects_fallback)
     rows = []
+    videos = labelled_videos(args.videos, set(labels.videos))
     for vid, lab in sorted(labels.videos.items()):
-        paths = [p for p in args.videos.glob(vid + ".*") if p.suffix.lower() in VIDEO_EXT]
-        if not paths:
+        if vid not in videos:
             continue
+        path = videos[vid]
         t0 = time.perf_counter()
-        base = run_detector(paths[0], without)
+        base = run_detector(path, without)
         ran = nothing_resolved(base, without)
-        both = with_small_movers(base, paths[0], tp) if ran else base
+        both = with_small_movers(base, path, tp) if ran else base
         dt = time.perf_counter() - t0
         truth = list(lab.frames)
         f0, f1 = (prf_frames(truth, ev.frames, k=2).f1 for ev in (base, both))

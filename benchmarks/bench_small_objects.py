@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, run_main  # noqa: F401
+from common import REAL, RESULTS, labelled_videos, run_main  # noqa: F401
 
 from actiondubber.detection.detector import detect
 from actiondubber.detection.tracks import TrackParams, small_mover_events, with_small_movers
@@ -36,17 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     labels = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
     tp = TrackParams(short_side=args.short_side)
     rows = []
+    videos = labelled_videos(args.videos, set(labels.videos))
     for vid, lab in sorted(labels.videos.items()):
-        paths = [p for p in args.videos.glob(vid + ".*") if p.suffix in (".mp4", ".avi", ".mov", ".mkv", ".webm")]
-        if not paths:
+        if vid not in videos:
             continue
+        path = videos[vid]
         t0 = time.perf_counter()
-        base = detect(paths[0])
+        base = detect(path)
         t1 = time.perf_counter()
-        found = small_mover_events(paths[0], tp)
+        found = small_mover_events(path, tp)
         alone = sorted({f for f, *_ in found[0]})
         t2 = time.perf_counter()
-        both = with_small_movers(base, paths[0], tp, found=found)  # the tracker's run above, not a second one
+        both = with_small_movers(base, path, tp, found=found)  # the tracker's run above, not a second one
         truth = list(lab.frames)
         f = {name: [prf_frames(truth, pred, k=k).f1 for k in (1, 2, 3)]
              for name, pred in (("default", base.frames), ("tracker", alone), ("both", both.frames))}

@@ -60,6 +60,11 @@ TOP_FRACTION = 0.01
 CHANGE_GATE = 6.0
 
 
+def _in_picture(x: np.ndarray, y: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Boolean per point: (x, y) lies inside a w x h picture (pixel centres 0 .. w−1, 0 .. h−1)."""
+    return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+
+
 def _persist(
     d: np.ndarray,
     s_in: np.ndarray,
@@ -101,8 +106,7 @@ def _persist(
             vn = vn * nxt.scale_out
         prod *= np.maximum(s - (vn[:, 0] * u_x + vn[:, 1] * u_y), 0.0)
         if inside_window:  # where the point is two frames on: outside the picture = it leaves
-            x2, y2 = xx + fx + vn[:, 0], yy + fy + vn[:, 1]
-            prod *= (x2 >= 0) & (x2 <= w - 1) & (y2 >= 0) & (y2 <= h - 1)
+            prod *= _in_picture(xx + fx + vn[:, 0], yy + fy + vn[:, 1], w, h)
     else:
         prod *= d1
     if prev is not None:  # x_{i−1} − x_{i−2} = −B_{i−2}, read where x_{i−1} is (x + B_{i−1})
@@ -114,8 +118,7 @@ def _persist(
             vp = vp * prev.scale_in
         prod *= np.maximum(-(vp[:, 0] * u_x + vp[:, 1] * u_y) - a, 0.0)
         if inside_window:  # where the point was two frames before: outside the picture = it came in
-            x2, y2 = xx + bx + vp[:, 0], yy + by + vp[:, 1]
-            prod *= (x2 >= 0) & (x2 <= w - 1) & (y2 >= 0) & (y2 <= h - 1)
+            prod *= _in_picture(xx + bx + vp[:, 0], yy + by + vp[:, 1], w, h)
     else:
         prod *= d1
     flat = d.reshape(-1)

@@ -57,17 +57,19 @@ def global_flow(flow: np.ndarray, model: str = "affine", *, step: int = 8) -> np
         med = np.median(sampled, axis=0)  # on the sparse grid: same answer, 36x less work
         return np.broadcast_to(med.astype(np.float32), flow.shape)
     dst = pts + sampled
-    if model == "affine":
-        m, _ = cv2.estimateAffine2D(pts, dst, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
+    if model in ("affine", "quadratic"):
+        m, inl = cv2.estimateAffine2D(pts, dst, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
         if m is None:
             return global_flow(flow, "median")
+        if model == "quadratic":
+            q = _quadratic(h, w, pts, sampled, inl.ravel().astype(bool))
+            if q is not None:
+                return q.astype(flow.dtype, copy=False)
         xs, ys = pixel_grid(h, w)
         out = np.empty_like(flow)
         out[..., 0] = (m[0, 0] - 1.0) * xs + m[0, 1] * ys + m[0, 2]
         out[..., 1] = m[1, 0] * xs + (m[1, 1] - 1.0) * ys + m[1, 2]
         return out
-    if model == "quadratic":
-        return _quadratic(flow, pts, sampled)
     if model == "homography":
         hm, _ = cv2.findHomography(pts, dst, cv2.RANSAC, 0.5)
         if hm is None:
@@ -87,28 +89,21 @@ def _design(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> list[np.ndarray]:
     return [np.ones_like(u), u, v, u * u, u * v, v * v]
 
 
-def _quadratic(flow: np.ndarray, pts: np.ndarray, sampled: np.ndarray) -> np.ndarray:
-    h, w = flow.shape[:2]
-    m, inl = cv2.estimateAffine2D(pts, pts + sampled, method=cv2.RANSAC, ransacReprojThreshold=0.5, maxIters=200)
-    if m is None:
-        return global_flow(flow, "median")
-    keep = inl.ravel().astype(bool)
+def _quadratic(h: int, w: int, pts: np.ndarray, sampled: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+    """The quadratic camera flow (HxWx2) fitted on the affine fit's inliers *keep* and refitted once on its
+    own inliers, or None when too few points are left (the caller keeps the affine fit)."""
     a = np.stack(_design(pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64), w, h), axis=1)
     coef = None
     for _ in range(2):
         if keep.sum() < 12:
             break
         coef, *_ = np.linalg.lstsq(a[keep], sampled[keep].astype(np.float64), rcond=None)
-        res = np.hypot(*(a @ coef - sampled).T)
-        keep = res < 0.5
+        keep = np.hypot(*(a @ coef - sampled).T) < 0.5
     if coef is None:
-        return global_flow(flow, "affine")
+        return None
     xs, ys = pixel_grid(h, w)
     basis = _design(xs, ys, w, h)
-    out = np.empty_like(flow)
-    for c in range(2):
-        out[..., c] = sum(float(coef[k, c]) * basis[k] for k in range(6))
-    return out
+    return np.stack([sum(float(coef[k, c]) * basis[k] for k in range(6)) for c in range(2)], axis=-1)
 
 
 def compensate(flow: np.ndarray, model: str = "affine") -> np.ndarray:
