@@ -14,18 +14,16 @@ fallback ran, strict F1@±2 without and with it, and the means over clips (all a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, labelled_videos, run_main  # noqa: F401
+from common import REAL, RESULTS, labelled_set, run_main  # noqa: F401
 
 from actiondubber.detection.detector import DEFAULT_DETECTOR, nothing_resolved, run_detector
 from actiondubber.detection.tracks import TrackParams, with_small_movers
-from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
 
 
@@ -34,15 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--videos", type=Path, default=REAL)
     ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
     args = ap.parse_args(argv)
-    labels = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
+    labels, clips = labelled_set(args.videos, args.labels)
     without = replace(DEFAULT_DETECTOR, small_objects_fallback=0)
     tp = TrackParams(short_side=DEFAULT_DETECTOR.small_objects_fallback)
     rows = []
-    videos = labelled_videos(args.videos, set(labels.videos))
-    for vid, lab in sorted(labels.videos.items()):
-        if vid not in videos:
-            continue
-        path = videos[vid]
+    for vid, path in clips:
+        lab = labels.videos[vid]
         t0 = time.perf_counter()
         base = run_detector(path, without)
         ran = nothing_resolved(base, without)
@@ -54,9 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {vid:36s} {lab.class_key:10s} {'fallback ran' if ran else '            '}  without {f0:.3f}  "
               f"default {f1:.3f}  ({len(truth)} true; {len(base.frames)} -> {len(both.frames)} events; {dt:.1f} s)",
               flush=True)
-    if not rows:
-        print("no labelled videos found", file=sys.stderr)
-        return 1
     groups = defaultdict(list)
     for r in rows:
         groups["all"].append(r)

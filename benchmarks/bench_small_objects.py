@@ -13,17 +13,15 @@ strict F1@±1/±2/±3 (one-to-one matching) of the default, of the tracker alone
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, labelled_videos, run_main  # noqa: F401
+from common import REAL, RESULTS, labelled_set, run_main  # noqa: F401
 
 from actiondubber.detection.detector import detect
 from actiondubber.detection.tracks import TrackParams, small_mover_events, with_small_movers
-from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import prf_frames
 
 
@@ -33,14 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
     ap.add_argument("--short-side", type=int, default=TrackParams().short_side)
     args = ap.parse_args(argv)
-    labels = read_labels(args.labels or args.videos / "labels_audio_onsets.csv")
+    labels, clips = labelled_set(args.videos, args.labels)
     tp = TrackParams(short_side=args.short_side)
     rows = []
-    videos = labelled_videos(args.videos, set(labels.videos))
-    for vid, lab in sorted(labels.videos.items()):
-        if vid not in videos:
-            continue
-        path = videos[vid]
+    for vid, path in clips:
+        lab = labels.videos[vid]
         t0 = time.perf_counter()
         base = detect(path)
         t1 = time.perf_counter()
@@ -55,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {vid:36s} {lab.class_key:10s} default {f['default'][1]:.3f}  tracker {f['tracker'][1]:.3f}  "
               f"both {f['both'][1]:.3f}  ({len(truth)} true; {len(base.frames)} / {len(alone)} / "
               f"{len(both.frames)} events; {t1 - t0:.1f} s + {t2 - t1:.1f} s)", flush=True)
-    if not rows:
-        print("no labelled videos found", file=sys.stderr)
-        return 1
     groups = defaultdict(list)
     for _vid, cls, f in rows:
         groups["all"].append(f)
