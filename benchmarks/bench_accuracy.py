@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import REAL, RESULTS, labelled_videos, require, run_main
 
-from actiondubber.detection.detector import DetectorParams, events_from_curve, frame_curve
+from actiondubber.detection.detector import PRESETS, DetectorParams, events_from_curve, frame_curve
 from actiondubber.evaluate import read_labels, score
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
@@ -35,6 +35,16 @@ METHODS: dict[str, dict] = {
     "baseline: flow magnitude peaks": {"kind": "flow"},
     "baseline: impact envelope (visbeat-like)": {"kind": "impact"},
 }
+
+
+def _over_base(preset: DetectorParams) -> dict:
+    """The fields in which *preset* differs from the single-scale base ``DetectorParams()``."""
+    base = DetectorParams()
+    return {k: v for k, v in vars(preset).items() if v != getattr(base, k)}
+
+
+METHODS["ours, --fast preset (128 px, ultrafast, one flow per pair)"] = _over_base(PRESETS["fast"])
+METHODS["ours, --fastest preset (96 px, ultrafast, one flow per pair)"] = _over_base(PRESETS["fastest"])
 
 
 def _f(x) -> str:

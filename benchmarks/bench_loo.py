@@ -457,13 +457,99 @@ class Sharp2Method(SharpMethod):
     lag = 2
 
 
+class ProminenceMethod(MultiscaleMethod):
+    """Peaks must stand out by their topographic prominence (``scipy.signal.find_peaks``: the rise above
+    the higher of the two lowest points between the peak and any higher one) by ``delta`` × the clip's 99th
+    percentile, instead of rising above a running median: a shoulder on a stronger peak's slope (a knife
+    that meets the food, then the board) has little prominence, an isolated hit in a dense run has a lot."""
+
+    name = "multiscale-prom"
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from scipy.signal import find_peaks
+
+        from actiondubber.detection.peaks import sensitivity_to_delta
+        from actiondubber.peaks import keep_apart, local_maxima
+
+        p = DetectorParams(**ccfg, **pcfg)
+        curve = shift_curve(obj, p.frame_offset)
+        x = np.nan_to_num(curve.scores.astype(np.float64))
+        scale = float(np.percentile(x, 99)) if x.size else 0.0
+        if scale <= 0:
+            return events_at(curve, [], p)
+        xn = x / scale
+        gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
+        floor = p.floor * p.short_side / 128.0
+        delta = sensitivity_to_delta(p.sensitivity) * self.factor
+        pk, props = find_peaks(np.concatenate(([0.0], xn, [0.0])), prominence=delta)
+        pk = pk - 1
+        ok = np.zeros(x.size, bool)
+        ok[pk] = True
+        cand = np.flatnonzero(ok & local_maxima(xn, gap - 1, gap - 1) & (x >= floor) & (x > 0))
+        return events_at(curve, keep_apart(cand, gap, strength=xn), p)
+
+    factor = 1.0
+
+
+class Prominence2Method(ProminenceMethod):
+    """As ``multiscale-prom`` with twice the prominence asked for at each sensitivity."""
+
+    name = "multiscale-prom2"
+    factor = 2.0
+
+
+class CleanFloorMethod(MultiscaleMethod):
+    """Peaks under the absolute ``floor`` kept when they are clean: at least half the floor and at least
+    ``clean`` × the running median around them (``clean`` in the grid, 0 = off). A far foot's heel strike is
+    small in pixels per frame but stands well clear of a quiet curve; a clip's flow noise does not."""
+
+    name = "multiscale-clean"
+    pick_grid = {**PICK_GRID, "clean": (0.0, 3.0, 4.0, 6.0)}
+    default_overrides = {"clean": 0.0}
+
+    def events(self, obj, ccfg: dict, pcfg: dict):
+        from scipy.ndimage import median_filter
+
+        from actiondubber.detection.peaks import sensitivity_to_delta
+        from actiondubber.peaks import keep_apart, local_maxima
+
+        pc = dict(pcfg)
+        clean = pc.pop("clean")
+        p = DetectorParams(**ccfg, **pc)
+        curve = shift_curve(obj, p.frame_offset)
+        if not clean:
+            return events_from_curve(curve, p)
+        x = np.nan_to_num(curve.scores.astype(np.float64))
+        scale = float(np.percentile(x, 99)) if x.size else 0.0
+        if scale <= 0:
+            return events_at(curve, [], p)
+        xn = x / scale
+        gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
+        floor = p.floor * p.short_side / 128.0
+        base = median_filter(xn, size=2 * p.window + 1, mode="nearest")
+        ok_floor = (x >= floor) | ((x >= 0.5 * floor) & (xn >= clean * base))
+        cand = np.flatnonzero(local_maxima(xn, gap - 1, gap - 1) & (xn >= base + sensitivity_to_delta(p.sensitivity))
+                              & ok_floor & (x > 0))
+        return events_at(curve, keep_apart(cand, gap, strength=xn), p)
+
+
+class SmallPairMethod(MultiscaleMethod):
+    """The two-scale detector at 96 and 128 px instead of 128 and 192 (for presets that must stay fast)."""
+
+    name = "multiscale-small"
+    curve_grid = {"short_side": (96,), "multiscale": (128,)}
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
            "multiscale-low": LowMethod, "multiscale-lowrel": LowRelativeMethod,
            "multiscale-weight": ScaleWeightMethod, "multiscale-hybrid": HybridMethod,
            "multiscale-ens": EnsembleMethod, "multiscale-smooth": SmoothMethod,
-           "multiscale-sharp": SharpMethod, "multiscale-sharp2": Sharp2Method}
+           "multiscale-sharp": SharpMethod, "multiscale-sharp2": Sharp2Method,
+           "multiscale-prom": ProminenceMethod, "multiscale-prom2": Prominence2Method,
+           "multiscale-clean": CleanFloorMethod,
+           "multiscale-small": SmallPairMethod}
 
 
 # --------------------------------------------------------------------------- data and cache

@@ -1,7 +1,7 @@
 """Speed and memory of the training-free detector, stage by stage, at 360p and 720p.
 
     python benchmarks/bench_speed.py            # 20 s clips at 640x360 and 1280x720 (H.264, 30 fps)
-    python benchmarks/bench_speed.py --long     # also peak RSS of `detect` (and --fastest) on 10 min of 720p
+    python benchmarks/bench_speed.py --long     # also peak RSS of `detect` (and --fast, --fastest) on 10 min of 720p
 
 Stages (frames/s, each measured alone on this machine): decode (PyAV, no
 scaling), decode + resize to the analysis size, flow forward + backward (DIS),
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
 
-from actiondubber.detection.detector import FASTEST_DETECTOR, DetectorParams, run_detector
+from actiondubber.detection.detector import FAST_DETECTOR, FASTEST_DETECTOR, DetectorParams, run_detector
 from actiondubber.detection.strength import frame_strength
 from actiondubber.kinematics import iter_kinematics, make_flow_backend
 from actiondubber.video import iter_frames
@@ -139,7 +139,8 @@ def main() -> int:
     print(f"cores: {cv2.getNumberOfCPUs()}")
     hdr = f"{'clip':>10} {'decode':>8} {'dec+resize':>10} {'flow f+b':>9} {'score':>8} {'end-to-end':>10} " \
           f"{'e2e/decode':>10} {'x realtime':>10} {'e2e ultrafast':>13} {'e2e objects':>11} {'e2e default':>12} " \
-          f"{'x realtime':>10} {'e2e fastest':>11} {'÷ decode':>8} {'x realtime':>10}"
+          f"{'x realtime':>10} {'e2e fastest':>11} {'÷ decode':>8} {'x realtime':>10} {'e2e --fast':>10} " \
+          f"{'÷ decode':>8} {'x realtime':>10}"
     rows = []
     for w, h in ((640, 360), (1280, 720)):
         clip = make_clip(OUT / f"bench_{h}p_{int(args.seconds)}s.mp4", w, h, args.seconds)
@@ -153,17 +154,20 @@ def main() -> int:
         _, dt_obj = stage_end_to_end(clip, events="objects")
         _, dt_ms = stage_end_to_end(clip, multiscale=192, abrupt=2.0)  # DEFAULT_DETECTOR
         _, dt_fst = stage_end_to_end(clip, params=FASTEST_DETECTOR)  # --fastest
+        _, dt_fp = stage_end_to_end(clip, params=FAST_DETECTOR)  # --fast
         rows.append(f"{h:>9}p {fps_of(n, dt_dec):8.0f} {fps_of(n, dt_res):10.0f} {fps_of(nk, dt_flow):9.0f} "
                     f"{fps_of(nk, dt_score):8.0f} {fps_of(n, dt_e2e):10.0f} {dt_e2e / dt_dec:10.2f} "
                     f"{args.seconds / dt_e2e:10.1f} {fps_of(n, dt_uf):13.0f} {fps_of(n, dt_obj):11.0f} "
                     f"{fps_of(n, dt_ms):12.0f} {args.seconds / dt_ms:10.1f} {fps_of(n, dt_fst):11.0f} "
-                    f"{dt_fst / dt_dec:8.2f} {args.seconds / dt_fst:10.1f}")
+                    f"{dt_fst / dt_dec:8.2f} {args.seconds / dt_fst:10.1f} {fps_of(n, dt_fp):10.0f} "
+                    f"{dt_fp / dt_dec:8.2f} {args.seconds / dt_fp:10.1f}")
     print("frames per second by stage (30 fps H.264 input, analysis short side 128, DIS 'fast' preset, finest "
           "scale 1; the stage and end-to-end columns are the single-scale detector (--multiscale 0 --abrupt 0); "
           "last columns: end-to-end with --flow-preset ultrafast, with --event-mode objects, and the default "
           "two-scale detector (--multiscale 192 --abrupt 2), then the fastest preset (--fastest: short side 96, "
           "no deblocking, ultrafast, one flow per pair), its time over the decode-only time and its speed over "
-          "real time)")
+          "real time, and the same three for the fast preset (--fast: short side 128, no deblocking, ultrafast, "
+          "one flow per pair))")
     print(hdr)
     print("\n".join(rows))
     clip720 = OUT / f"bench_720p_{int(args.seconds)}s.mp4"
@@ -171,7 +175,7 @@ def main() -> int:
     print(f"\nCLI `actiondubber detect` on {args.seconds:.0f} s 720p: {wall:.1f} s wall, peak RSS {rss:.0f} MB")
     if args.long:
         long_clip = make_clip(OUT / "bench_720p_600s.mp4", 1280, 720, 600.0)
-        for extra in ([], ["--fastest"]):
+        for extra in ([], ["--fast"], ["--fastest"]):
             wall, rss = peak_rss_cli(long_clip, extra)
             print(f"CLI `actiondubber detect {' '.join(extra)}` on 10 min 720p (18000 frames): {wall:.1f} s wall "
                   f"({18000 / wall:.0f} frames/s), peak RSS {rss:.0f} MB")

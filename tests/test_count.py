@@ -100,7 +100,8 @@ def test_cli_count_json_labels_and_force(drop_clip, tmp_path):
     assert r.exit_code != 0 and r.output.count("\n") == 1
 
 
-def test_cli_count_fast_is_the_single_scale_detector():
+def test_cli_count_fast_is_the_fast_preset():
+    import dataclasses
     from pathlib import Path
 
     from actiondubber.detection import detect
@@ -112,7 +113,7 @@ def test_cli_count_fast_is_the_single_scale_detector():
     default = r.invoke(cli, ["count", str(clip)])
     assert fast.exit_code == 0 and default.exit_code == 0, (fast.output, default.output)
     n_fast, n_default = (int(res.output.split("\t")[1]) for res in (fast, default))
-    assert n_fast == len(detect(clip, multiscale=0, abrupt=0.0, sensitivity=FAST_DETECTOR.sensitivity).events)
+    assert n_fast == len(detect(clip, **dataclasses.asdict(FAST_DETECTOR)).events)
     assert n_default == len(detect(clip).events)
 
 

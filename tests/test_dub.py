@@ -622,17 +622,17 @@ def test_dub_with_detection_opens_the_video_four_times(clips, tmp_path, monkeypa
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
-    from actiondubber.detection.detector import FAST_DETECTOR
+    from actiondubber.detection.detector import SINGLE_SCALE_DETECTOR
 
     monkeypatch.setattr(av, "open", counting_open)
-    res = dub(src, tmp_path / "d.mp4", None, params=DubParams(mix="keep"), detector=FAST_DETECTOR)
+    res = dub(src, tmp_path / "d.mp4", None, params=DubParams(mix="keep"), detector=SINGLE_SCALE_DETECTOR)
     assert res.video_copied and res.original_used
     assert opened.count(src) == 4, opened  # before: 6 (probe, frames, video_timing, audio, mux, first pts)
     opened.clear()
     dub(src, tmp_path / "d2.mp4", None, params=DubParams(mix="keep"))  # the default: two sizes from one decode
     assert opened.count(src) == 4, opened  # before the one decode: 5
     opened.clear()
-    dub(src, tmp_path / "r.mp4", None, params=QUIET, info=probe(src), detector=FAST_DETECTOR)
+    dub(src, tmp_path / "r.mp4", None, params=QUIET, info=probe(src), detector=SINGLE_SCALE_DETECTOR)
     assert opened.count(src) == 3, opened  # facts given, no original soundtrack: frames, mux + the probe here
 
 

@@ -130,7 +130,8 @@ def test_api_presets(clip):
     path, _ = clip
     ev = actiondubber.detect(path, preset="fastest", sensitivity=0.7)
     assert ev.params["short_side"] == 96 and ev.params["fast_decode"] is True and ev.params["sensitivity"] == 0.7
-    assert actiondubber.detect(path, preset="fast").params["multiscale"] == FAST_DETECTOR.multiscale == 0
+    fast = actiondubber.detect(path, preset="fast").params
+    assert fast["multiscale"] == FAST_DETECTOR.multiscale == 0 and fast["flow_preset"] == "ultrafast"
     with pytest.raises(ParameterError, match="preset"):
         actiondubber.detect(path, preset="quickest")
 

@@ -92,10 +92,18 @@ def test_cli_multiscale(clip, tmp_path):
 
 
 def test_the_default_detector_and_its_fitting_to_other_options():
-    from actiondubber.detection.detector import DEFAULT_DETECTOR, FAST_DETECTOR, detector_params
+    from actiondubber.detection.detector import (
+        DEFAULT_DETECTOR,
+        FAST_DETECTOR,
+        SINGLE_SCALE_DETECTOR,
+        detector_params,
+    )
 
     assert (DEFAULT_DETECTOR.multiscale, DEFAULT_DETECTOR.abrupt, DEFAULT_DETECTOR.sensitivity) == (192, 2.0, 0.6)
-    assert FAST_DETECTOR == DetectorParams() and FAST_DETECTOR.multiscale == 0
+    assert SINGLE_SCALE_DETECTOR == DetectorParams() and FAST_DETECTOR.multiscale == 0
+    # the fast preset: one 128-px size, DIS ultrafast, one flow per pair, no deblocking, the event a frame on
+    assert FAST_DETECTOR == DetectorParams(flow_preset="ultrafast", backward_flow=False, fast_decode=True,
+                                           frame_offset=1)
     assert detector_params() == DEFAULT_DETECTOR and detector_params(sensitivity=0.3).multiscale == 192
     # options the second scale cannot go with switch it off, unless it was asked for
     assert detector_params(events="objects").multiscale == 0
@@ -106,7 +114,8 @@ def test_the_default_detector_and_its_fitting_to_other_options():
         detector_params(events="objects", multiscale=192)
     with pytest.raises(ParameterError):
         detector_params(colour="blue")
-    assert detector_params(FAST_DETECTOR, sensitivity=0.7) == DetectorParams(sensitivity=0.7)
+    assert detector_params(SINGLE_SCALE_DETECTOR, sensitivity=0.7) == DetectorParams(sensitivity=0.7)
+    assert detector_params(FAST_DETECTOR, sensitivity=0.7).flow_preset == "ultrafast"
 
 
 def test_cli_default_fast_and_options_over_them(clip, tmp_path):
@@ -121,6 +130,6 @@ def test_cli_default_fast_and_options_over_them(clip, tmp_path):
         res = r.invoke(cli, ["detect", str(path), "--json", str(out), *extra])
         assert res.exit_code == 0, res.output
         p = json.loads(out.read_text())["params"]
-        seen[name] = (p["multiscale"], p["abrupt"], p["sensitivity"], p["events"])
-    assert seen == {"default": (192, 2.0, 0.6, "frame"), "fast": (0, 0.0, 0.5, "frame"),
-                    "fast_s": (0, 0.0, 0.7, "frame"), "objects": (0, 2.0, 0.6, "objects")}
+        seen[name] = (p["multiscale"], p["abrupt"], p["sensitivity"], p["events"], p["flow_preset"])
+    assert seen == {"default": (192, 2.0, 0.6, "frame", "fast"), "fast": (0, 0.0, 0.5, "frame", "ultrafast"),
+                    "fast_s": (0, 0.0, 0.7, "frame", "ultrafast"), "objects": (0, 2.0, 0.6, "objects", "fast")}

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from actiondubber.audio import AudioClip, impact_onsets, onset_strength, read_audio_clip
 from actiondubber.cli import cli
 from actiondubber.detection import detect
-from actiondubber.detection.detector import FAST_DETECTOR
+from actiondubber.detection.detector import SINGLE_SCALE_DETECTOR
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.sync import (
     OnsetEnvelope,
@@ -46,7 +46,7 @@ def bounce(tmp_path_factory):
     d = tmp_path_factory.mktemp("sync")
     clip = render_clip(d / "bounce.mp4", scene="bounce", seconds=6.0, fps=FPS, seed=3, n_objects=3)
     assert len(clip.collision_times) >= 10
-    return clip, detect(clip.path, **dataclasses.asdict(FAST_DETECTOR))  # sync's own (single-scale) detector
+    return clip, detect(clip.path, **dataclasses.asdict(SINGLE_SCALE_DETECTOR))  # sync's own (single-scale) detector
 
 
 @pytest.fixture(scope="module")

@@ -338,9 +338,9 @@ def test_mute_file_falls_back_to_the_training_free_detector_or_the_model_picture
     # the residual model with the sound shut out returns exactly its candidates: the single-scale detector's events
     import dataclasses
 
-    from actiondubber.detection.detector import FAST_DETECTOR
+    from actiondubber.detection.detector import SINGLE_SCALE_DETECTOR
 
-    single = detect(mute.path, **dataclasses.asdict(FAST_DETECTOR))
+    single = detect(mute.path, **dataclasses.asdict(SINGLE_SCALE_DETECTOR))
     assert a.frames == b.frames == single.frames and b.params["audio_changes"]["identical_to_picture_only"]
 
 

@@ -35,7 +35,7 @@ _D = DEFAULT_DETECTOR
               show_default=True, help="Audible mode: also track small compact movers (a ball in a wide shot) at this "
                                       "short side and count their bounces (as detect --small-objects; 0 = off).")
 @click.option("--fast", "fast", is_flag=True,
-              help=f"Audible mode: the single-scale detector, about three times faster (as detect --fast: "
+              help=f"Audible mode: the fast preset, over 300 frames/s at 720p (as detect --fast: "
                    f"{preset_flags(PRESETS['fast'])}; -s still applies).")
 @click.option("--fastest", "fastest", is_flag=True,
               help=f"Audible mode: the fastest preset (as detect --fastest: {preset_flags(PRESETS['fastest'])}; -s "

@@ -9,7 +9,12 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, detector_options_given, pop_detector_params
-from actiondubber.detection.detector import FAST_DETECTOR, nothing_resolved, run_detector, strongest_change
+from actiondubber.detection.detector import (
+    SINGLE_SCALE_DETECTOR,
+    nothing_resolved,
+    run_detector,
+    strongest_change,
+)
 from actiondubber.errors import InputError, OutputError
 from actiondubber.events import save_events
 from actiondubber.exporters.plot import plot_curve
@@ -68,7 +73,7 @@ def detect_cmd(ctx, video: Path, json_out, csv_out, plot_out, labels, raft_weigh
         # the audio-visual model was trained on the single-scale detector's candidates at its sensitivity
         given = ctx.get_parameter_source("sensitivity") == click.core.ParameterSource.COMMANDLINE
         _detect_with_audio(ctx, video, model, json_out, csv_out, plot_out, labels,
-                           detector["sensitivity"] if given else FAST_DETECTOR.sensitivity, bad=bad,
+                           detector["sensitivity"] if given else SINGLE_SCALE_DETECTOR.sensitivity, bad=bad,
                            sound_check=sound_check, fallback=pop_detector_params(detector))
         return
     if ctx.get_parameter_source("sound_check") == click.core.ParameterSource.COMMANDLINE:

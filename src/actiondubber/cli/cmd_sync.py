@@ -9,7 +9,7 @@ import click
 
 from actiondubber.cli.common import show_progress
 from actiondubber.cli.options import detector_options, pop_detector_params
-from actiondubber.detection.detector import FAST_DETECTOR
+from actiondubber.detection.detector import SINGLE_SCALE_DETECTOR
 from actiondubber.errors import OutputError
 from actiondubber.fileio import OVERWRITE, check_output_path, write_text_atomic
 from actiondubber.sync.fix import fix_offset
@@ -39,7 +39,7 @@ _S = SyncParams()
 @click.option("--speech-detector", type=click.Choice(SPEECH_DETECTORS), default="auto", show_default=True,
               help="How speech is recognised: vad = silero-vad's speech model (the 'vad' extra), rule = a pitch "
                    "rule, auto = vad when installed.")
-@detector_options(defaults=FAST_DETECTOR)  # the single-scale detector its figures were measured with
+@detector_options(defaults=SINGLE_SCALE_DETECTOR)  # the single-scale detector its figures were measured with
 @click.pass_context
 def sync_cmd(ctx: click.Context, video: Path, json_out: Path | None, fix: bool, output: Path | None,
              given_ms: float | None, events_path: Path | None, max_lag: float, min_impacts: int, window: float,

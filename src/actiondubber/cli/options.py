@@ -104,8 +104,8 @@ def detector_options(f: Callable | None = None, *, defaults: DetectorParams = DE
     f.__detector_defaults__ = defaults
     if defaults == DEFAULT_DETECTOR:
         f = click.option("--fast", "fast_detector", is_flag=True,
-                         help=f"The single-scale detector ({preset_flags(PRESETS['fast'])}): about three times "
-                              "faster, a little less accurate; options given with it still apply.")(f)
+                         help=f"The fast preset ({preset_flags(PRESETS['fast'])}): one 128-px size, over 300 "
+                              "frames/s at 720p, a little less accurate; options given with it still apply.")(f)
         f = click.option("--fastest", "fastest_detector", is_flag=True,
                          help=f"The fastest preset ({preset_flags(PRESETS['fastest'])}): about 10x real time at "
                               "720p, less accurate; options given with it still apply.")(f)

@@ -5,6 +5,7 @@ from actiondubber.detection.detector import (
     FAST_DETECTOR,
     FASTEST_DETECTOR,
     PRESETS,
+    SINGLE_SCALE_DETECTOR,
     DetectorParams,
     StrengthCurve,
     detect,
@@ -18,6 +19,7 @@ from actiondubber.detection.strength import KINDS, frame_strength, strength_map
 __all__ = [
     "DEFAULT_DETECTOR",
     "FAST_DETECTOR",
+    "SINGLE_SCALE_DETECTOR",
     "FASTEST_DETECTOR",
     "KINDS",
     "PRESETS",

@@ -218,12 +218,20 @@ class DetectorParams:
 #: abrupt=2.0``): 12 real clips 0.695 vs 0.678, human Greatest Hits key 0.687 vs 0.613, synthetic
 #: family 1 0.811 vs 0.788, family 2 (never tuned on) 0.594 vs 0.572; with these fixed settings 0.703 vs
 #: 0.688, 0.754 vs 0.609, 0.789 vs 0.792 and 0.581 vs 0.570. It costs about three times the flow work.
-#: ``DetectorParams()`` stays the single-scale base that the learned parts (audio-visual model, MC3,
-#: verifier) and ``sync`` read, and ``--multiscale 0 --abrupt 0 -s 0.5`` (``FAST_DETECTOR``) is the
-#: fast choice.
 DEFAULT_DETECTOR = DetectorParams(multiscale=192, abrupt=2.0, sensitivity=0.6)
-#: The single-scale detector (about three times faster than :data:`DEFAULT_DETECTOR`).
-FAST_DETECTOR = DetectorParams()
+#: The single-scale base, ``DetectorParams()``: what the learned parts (audio-visual model, MC3, the
+#: verifier) and ``sync`` were built and measured on. Until stop 30 it was also the ``--fast`` preset.
+SINGLE_SCALE_DETECTOR = DetectorParams()
+#: The ``--fast`` preset (stop 30): one 128-px analysis size, DIS ``ultrafast``, one flow per frame pair
+#: (``backward_flow=False``), decoding without the deblocking filter and the event one frame later
+#: (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward flow, on the
+#: real clips and on family 1). About 2.2x the speed of the single-scale base and more accurate held out
+#: (``benchmarks/bench_loo.py --short-sides 128 --set flow_preset=ultrafast --set fast_decode=true --set
+#: backward_flow=false`` against ``--short-sides 128``): 12 real clips 0.695 vs 0.665, human key 0.712 vs
+#: 0.611, family 2 with knobs from family 1 0.595 vs 0.556; family 1 0.810 vs 0.813 and family 2's second
+#: generation 0.560 vs 0.563 (README, issue 11 section). It meets the issue's 300 frames/s at 720p on two
+#: cores (``benchmarks/bench_speed.py``), which the default does not.
+FAST_DETECTOR = DetectorParams(flow_preset="ultrafast", backward_flow=False, fast_decode=True, frame_offset=1)
 #: The fastest preset (``--fastest``, about 10x real time at 720p on two cores): one analysis size of
 #: 96 px, DIS ``ultrafast``, one flow per frame pair (``backward_flow=False``) and the event one frame
 #: later (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward
