@@ -458,7 +458,7 @@ class Sharp2Method(SharpMethod):
 
 
 class ProminenceMethod(MultiscaleMethod):
-    """Peaks must stand out by their topographic prominence (``scipy.signal.find_peaks``: the rise above
+    """Tried and dropped (stop 30): peaks must stand out by their topographic prominence (``scipy.signal.find_peaks``: the rise above
     the higher of the two lowest points between the peak and any higher one) by ``delta`` × the clip's 99th
     percentile, instead of rising above a running median: a shoulder on a stronger peak's slope (a knife
     that meets the food, then the board) has little prominence, an isolated hit in a dense run has a lot."""
@@ -499,7 +499,7 @@ class Prominence2Method(ProminenceMethod):
 
 
 class CleanFloorMethod(MultiscaleMethod):
-    """Peaks under the absolute ``floor`` kept when they are clean: at least half the floor and at least
+    """Tried and dropped (stop 30): peaks under the absolute ``floor`` kept when they are clean: at least half the floor and at least
     ``clean`` × the running median around them (``clean`` in the grid, 0 = off). A far foot's heel strike is
     small in pixels per frame but stands well clear of a quiet curve; a clip's flow noise does not."""
 
@@ -534,7 +534,8 @@ class CleanFloorMethod(MultiscaleMethod):
 
 
 class SmallPairMethod(MultiscaleMethod):
-    """The two-scale detector at 96 and 128 px instead of 128 and 192 (for presets that must stay fast)."""
+    """Tried and dropped (stop 30): the two-scale detector at 96 and 128 px instead of 128 and 192, for a preset
+    that must stay fast (with ``--fast``'s flow settings it lost to ``--fast`` itself: README, issue 11)."""
 
     name = "multiscale-small"
     curve_grid = {"short_side": (96,), "multiscale": (128,)}
