@@ -459,9 +459,10 @@ class Sharp2Method(SharpMethod):
 
 class ProminenceMethod(MultiscaleMethod):
     """Tried and dropped (stop 30): peaks must stand out by their topographic prominence
-    (``scipy.signal.find_peaks``: the rise above the higher of the two lowest points between the peak and any higher one) by ``delta`` × the clip's 99th
-    percentile, instead of rising above a running median: a shoulder on a stronger peak's slope (a knife
-    that meets the food, then the board) has little prominence, an isolated hit in a dense run has a lot."""
+    (``scipy.signal.find_peaks``: the rise above the higher of the two lowest points between the peak and any
+    higher one) by ``delta`` × the clip's 99th percentile, instead of rising above a running median: a shoulder
+    on a stronger peak's slope (a knife that meets the food, then the board) has little prominence, an isolated
+    hit in a dense run has a lot."""
 
     name = "multiscale-prom"
 
@@ -499,9 +500,9 @@ class Prominence2Method(ProminenceMethod):
 
 
 class CleanFloorMethod(MultiscaleMethod):
-    """Tried and dropped (stop 30): peaks under the absolute ``floor`` kept when they are clean: at least half the
-    floor and at least ``clean`` × the running median around them (``clean`` in the grid, 0 = off). A far foot's heel strike is
-    small in pixels per frame but stands well clear of a quiet curve; a clip's flow noise does not."""
+    """Tried and dropped (stop 30): peaks under the absolute ``floor`` kept when they are clean: at least half
+    the floor and at least ``clean`` × the running median around them (``clean`` in the grid, 0 = off). A far
+    foot's heel strike is small in pixels per frame but stands well clear of a quiet curve; flow noise does not."""
 
     name = "multiscale-clean"
     pick_grid = {**PICK_GRID, "clean": (0.0, 3.0, 4.0, 6.0)}
