@@ -542,6 +542,25 @@ class SmallPairMethod(MultiscaleMethod):
     curve_grid = {"short_side": (96,), "multiscale": (128,)}
 
 
+class MixedMethod(MultiscaleMethod):
+    """Tried and dropped (stop 30): the two-scale curve averaged with ``--fast``'s curve (128 px, DIS ultrafast, one flow per pair, read one
+    frame later to line it up): a third reading of the same frames by a smoother flow."""
+
+    name = "multiscale-mixed"
+    cache_name = "mixed-fast-1"
+    fast = {"short_side": 128, "flow_preset": "ultrafast", "backward_flow": False, "fast_decode": True}
+
+    def compute(self, path: Path, ccfg: dict):
+        from actiondubber.detection.detector import combine_scales
+
+        ms = combine_scales(*self.scales(path, ccfg), ccfg["short_side"], ccfg["multiscale"])
+        c = shift_curve(cached(CurveMethod(), path, self.fast, self.cache_dir).curve, 1)
+        n = min(ms.scores.size, c.scores.size)
+        sc = 2.0 * np.nan_to_num(ms.scores.astype(np.float64))
+        sc[:n] += np.nan_to_num(c.scores[:n].astype(np.float64)) * ccfg["short_side"] / 128.0
+        return replace(ms, scores=(sc / 3.0).astype(np.float32))
+
+
 METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": MultiscaleMethod,
            "multiscale-agree": AgreeMethod, "multiscale-window": WindowMethod, "multiscale-first": FirstMethod,
            "multiscale-rhythm": RhythmMethod, "multiscale-mad": MadMethod, "multiscale-three": ThreeScaleMethod,
@@ -551,7 +570,8 @@ METHODS = {"default": CurveMethod, "objects": ObjectMethod, "multiscale": Multis
            "multiscale-sharp": SharpMethod, "multiscale-sharp2": Sharp2Method,
            "multiscale-prom": ProminenceMethod, "multiscale-prom2": Prominence2Method,
            "multiscale-clean": CleanFloorMethod,
-           "multiscale-small": SmallPairMethod}
+           "multiscale-small": SmallPairMethod,
+           "multiscale-mixed": MixedMethod}
 
 
 # --------------------------------------------------------------------------- data and cache
