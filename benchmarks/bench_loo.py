@@ -543,8 +543,8 @@ class SmallPairMethod(MultiscaleMethod):
 
 
 class MixedMethod(MultiscaleMethod):
-    """Tried and dropped (stop 30): the two-scale curve averaged with ``--fast``'s curve (128 px, DIS ultrafast, one flow per pair, read one
-    frame later to line it up): a third reading of the same frames by a smoother flow."""
+    """Tried and dropped (stop 30): the two-scale curve averaged with ``--fast``'s curve (128 px, DIS
+    ultrafast, one flow per pair, read one frame later to line it up): a third reading by a smoother flow."""
 
     name = "multiscale-mixed"
     cache_name = "mixed-fast-1"
