@@ -457,6 +457,16 @@ class Sharp2Method(SharpMethod):
     lag = 2
 
 
+def _picker_inputs(curve: StrengthCurve, p: DetectorParams):
+    """What the peak picker reads, as :func:`actiondubber.detection.peaks.pick_peaks` and
+    :func:`~actiondubber.detection.detector.events_from_curve` compute it: the curve, the curve over its 99th
+    percentile (None when that is 0), the minimum gap in frames and the floor at the analysis size."""
+    x = np.nan_to_num(curve.scores.astype(np.float64))
+    scale = float(np.percentile(x, 99)) if x.size else 0.0
+    gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
+    return x, (x / scale if scale > 0 else None), gap, p.floor * p.short_side / 128.0
+
+
 class ProminenceMethod(MultiscaleMethod):
     """Tried and dropped (stop 30): peaks must stand out by their topographic prominence
     (``scipy.signal.find_peaks``: the rise above the higher of the two lowest points between the peak and any
@@ -474,13 +484,9 @@ class ProminenceMethod(MultiscaleMethod):
 
         p = DetectorParams(**ccfg, **pcfg)
         curve = shift_curve(obj, p.frame_offset)
-        x = np.nan_to_num(curve.scores.astype(np.float64))
-        scale = float(np.percentile(x, 99)) if x.size else 0.0
-        if scale <= 0:
+        x, xn, gap, floor = _picker_inputs(curve, p)
+        if xn is None:
             return events_at(curve, [], p)
-        xn = x / scale
-        gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
-        floor = p.floor * p.short_side / 128.0
         delta = sensitivity_to_delta(p.sensitivity) * self.factor
         pk, props = find_peaks(np.concatenate(([0.0], xn, [0.0])), prominence=delta)
         pk = pk - 1
@@ -520,13 +526,9 @@ class CleanFloorMethod(MultiscaleMethod):
         curve = shift_curve(obj, p.frame_offset)
         if not clean:
             return events_from_curve(curve, p)
-        x = np.nan_to_num(curve.scores.astype(np.float64))
-        scale = float(np.percentile(x, 99)) if x.size else 0.0
-        if scale <= 0:
+        x, xn, gap, floor = _picker_inputs(curve, p)
+        if xn is None:
             return events_at(curve, [], p)
-        xn = x / scale
-        gap = max(3, math.ceil(p.min_gap * curve.info.frame_rate - 1e-9))
-        floor = p.floor * p.short_side / 128.0
         base = median_filter(xn, size=2 * p.window + 1, mode="nearest")
         ok_floor = (x >= floor) | ((x >= 0.5 * floor) & (xn >= clean * base))
         cand = np.flatnonzero(local_maxima(xn, gap - 1, gap - 1) & (xn >= base + sensitivity_to_delta(p.sensitivity))
