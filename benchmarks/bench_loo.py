@@ -675,6 +675,8 @@ def main() -> int:
     method.cache_dir = cache
     clips = load_set(args.videos, labels)
     name = args.name or f"{args.videos.name}_{args.method}"
+    if args.short_sides and not args.name:  # runs at other sizes must not overwrite each other's results
+        name += "_px" + args.short_sides.replace(",", "-")
     if args.compensate != "affine" and not args.name:
         name += f"_{args.compensate}"
     if args.set and not args.name:
