@@ -123,6 +123,21 @@ def test_fastest_on_a_real_drum_clip():
     assert rep.aggregate.strict_pooled["2f"].f1 >= 0.8  # 0.902 measured
 
 
+@pytest.mark.skipif(not (REAL / "vas_drum_snare_overhead.mp4").exists(), reason="../shared/data/real not present")
+def test_fast_preset_on_a_real_drum_clip():
+    """The stop-30 ``--fast`` (128 px, ultrafast, one flow per pair) on real footage, end to end."""
+    from actiondubber.detection.detector import FAST_DETECTOR
+    from actiondubber.evaluate import score
+    from actiondubber.evaluate.labels import read_labels
+
+    video = REAL / "vas_drum_snare_overhead.mp4"
+    ev = run_detector(video, FAST_DETECTOR)
+    assert ev.params["flow_preset"] == "ultrafast" and ev.params["backward_flow"] is False
+    truth = read_labels(REAL / "labels_audio_onsets.csv").videos[video.stem].frames
+    rep = score({video.stem: ev}, {video.stem: truth})
+    assert rep.aggregate.strict_pooled["2f"].f1 >= 0.8  # 0.885 measured
+
+
 def test_api_presets(clip):
     import actiondubber
     from actiondubber.detection.detector import FAST_DETECTOR
