@@ -225,7 +225,7 @@ SINGLE_SCALE_DETECTOR = DetectorParams()
 #: The ``--fast`` preset (stop 30): one 128-px analysis size, DIS ``ultrafast``, one flow per frame pair
 #: (``backward_flow=False``), decoding without the deblocking filter and the event one frame later
 #: (``frame_offset=1``, the value every leave-one-clip-out fold chose with the negated backward flow, on the
-#: real clips and on family 1). About 2.2x the speed of the single-scale base and more accurate held out
+#: real clips and on family 1). 1.9-2.4x the speed of the single-scale base (two runs) and more accurate held out
 #: (``benchmarks/bench_loo.py --short-sides 128 --set flow_preset=ultrafast --set fast_decode=true --set
 #: backward_flow=false`` against ``--short-sides 128``): 12 real clips 0.695 vs 0.665, human key 0.712 vs
 #: 0.611, family 2 with knobs from family 1 0.595 vs 0.556; family 1 0.810 vs 0.813 and family 2's second
