@@ -228,8 +228,8 @@ SINGLE_SCALE_DETECTOR = DetectorParams()
 #: real clips and on family 1). 1.9-2.4x the speed of the single-scale base (two runs) and more accurate held out
 #: (``benchmarks/bench_loo.py --short-sides 128 --set flow_preset=ultrafast --set fast_decode=true --set
 #: backward_flow=false`` against ``--short-sides 128``): 12 real clips 0.695 vs 0.665, human key 0.712 vs
-#: 0.611, family 2 with knobs from family 1 0.595 vs 0.556; family 1 0.810 vs 0.813 and family 2's second
-#: generation 0.560 vs 0.563 (README, issue 11 section). It meets the issue's 300 frames/s at 720p on two
+#: 0.611, family 1 0.810 vs 0.813; family 2 with knobs from family 1 a tie over three generations (0.595 vs
+#: 0.556, 0.560 vs 0.563, 0.506 vs 0.535; README, issue 11 section). It meets the issue's 300 frames/s at 720p on two
 #: cores (``benchmarks/bench_speed.py``), which the default does not.
 FAST_DETECTOR = DetectorParams(flow_preset="ultrafast", backward_flow=False, fast_decode=True, frame_offset=1)
 #: The fastest preset (``--fastest``, about 10x real time at 720p on two cores): one analysis size of
