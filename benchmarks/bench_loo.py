@@ -44,7 +44,13 @@ from heldout import (
     summary,
 )
 
-from actiondubber.detection.detector import DetectorParams, StrengthCurve, events_at, events_from_curve
+from actiondubber.detection.detector import (
+    FAST_DETECTOR,
+    DetectorParams,
+    StrengthCurve,
+    events_at,
+    events_from_curve,
+)
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import evaluate_video
 
@@ -475,6 +481,7 @@ class ProminenceMethod(MultiscaleMethod):
     hit in a dense run has a lot."""
 
     name = "multiscale-prom"
+    factor = 1.0  # the prominence asked for, in units of the sensitivity's delta
 
     def events(self, obj, ccfg: dict, pcfg: dict):
         from scipy.signal import find_peaks
@@ -488,14 +495,11 @@ class ProminenceMethod(MultiscaleMethod):
         if xn is None:
             return events_at(curve, [], p)
         delta = sensitivity_to_delta(p.sensitivity) * self.factor
-        pk, props = find_peaks(np.concatenate(([0.0], xn, [0.0])), prominence=delta)
-        pk = pk - 1
+        pk = find_peaks(np.concatenate(([0.0], xn, [0.0])), prominence=delta)[0] - 1
         ok = np.zeros(x.size, bool)
         ok[pk] = True
         cand = np.flatnonzero(ok & local_maxima(xn, gap - 1, gap - 1) & (x >= floor) & (x > 0))
         return events_at(curve, keep_apart(cand, gap, strength=xn), p)
-
-    factor = 1.0
 
 
 class Prominence2Method(ProminenceMethod):
@@ -550,7 +554,8 @@ class MixedMethod(MultiscaleMethod):
 
     name = "multiscale-mixed"
     cache_name = "mixed-fast-1"
-    fast = {"short_side": 128, "flow_preset": "ultrafast", "backward_flow": False, "fast_decode": True}
+    #: ``--fast``'s flow-side settings, read from the preset (its peak-picking knobs are the grid's)
+    fast = {k: getattr(FAST_DETECTOR, k) for k in ("short_side", "flow_preset", "backward_flow", "fast_decode")}
 
     def compute(self, path: Path, ccfg: dict):
         from actiondubber.detection.detector import combine_scales
