@@ -1,5 +1,6 @@
 """The benchmark scripts' own behaviour: one line and a non-zero exit on bad input, and the second
-synthetic family's extra scenes (``make_synth2_set.py --scenes``)."""
+synthetic family's extra scenes (``make_synth2_set.py --scenes``), and the variants of
+``bench_robustness.py``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def _run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedP
                           timeout=timeout, cwd=ROOT)
 
 
-@pytest.mark.parametrize("script", ["bench_cuts.py", "bench_end_repeats.py", "bench_vfr.py", "bench_loo.py"])
+@pytest.mark.parametrize("script", ["bench_cuts.py", "bench_end_repeats.py", "bench_vfr.py", "bench_loo.py",
+                                    "bench_robustness.py"])
 def test_missing_labels_file_gives_one_line(tmp_path, script):
     r = _run(script, "--videos", str(tmp_path), "--labels", str(tmp_path / "nope.csv"))
     assert r.returncode == 2, r.stderr
@@ -68,3 +70,47 @@ def test_synth2_unknown_scene(tmp_path):
     assert r.returncode == 2
     assert "unknown scene" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x" / "labels.csv").exists()
+
+
+def test_robustness_unknown_variant(tmp_path):
+    r = _run("bench_robustness.py", "--variants", "mirror,sepia", "--out", str(tmp_path / "r"))
+    assert r.returncode != 0
+    assert "unknown variant(s) sepia" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_robustness_variants_on_a_labelled_clip(tmp_path):
+    """Two variants of one synthetic clip: each file keeps the frame count and rate, its picture is the
+    change asked for, and the scores land in the results file; the mirrored clip's events stay near the
+    original's (the detector has no left/right preference)."""
+    import json
+
+    import numpy as np
+
+    from actiondubber.evaluate.labels import write_labels
+    from actiondubber.synth import render_clip
+    from actiondubber.video import iter_frames, probe
+
+    vids = tmp_path / "v"
+    vids.mkdir()
+    clip = render_clip(vids / "c.mp4", seconds=3.0, fps=25, size=(160, 120), seed=3, preset="ultrafast")
+    write_labels(vids / "labels.csv", {"c": list(clip.collision_frames)})
+    out = tmp_path / "r"
+    r = _run("bench_robustness.py", "--videos", str(vids), "--labels", str(vids / "labels.csv"), "--human", "",
+             "--preset", "fastest", "--variants", "mirror,half", "--out", str(out), timeout=300)
+    assert r.returncode == 0, r.stderr
+    src = [f.image for f in iter_frames(vids / "c.mp4", short_side=None)]
+    for name, size in (("mirror", (160, 120)), ("half", (80, 60))):
+        f = out / "videos" / name / "c.mp4"
+        info = probe(f)
+        assert (info.width, info.height) == size and info.n_frames == len(src)
+        assert abs(info.fps - 25) < 1e-6
+    first = next(iter(iter_frames(out / "videos" / "mirror" / "c.mp4", short_side=None))).image
+    assert np.abs(first.astype(int) - src[0][:, ::-1]).mean() < 4  # mirrored (up to the codec's loss)
+    assert np.abs(first.astype(int) - src[0]).mean() > np.abs(first.astype(int) - src[0][:, ::-1]).mean() + 2
+    res = json.loads((out / "v_fastest.json").read_text())
+    rows = res["variants"]
+    assert set(rows) == {"original", "mirror", "half"}
+    assert rows["original"]["same"] == 1.0
+    assert rows["mirror"]["same"] >= 0.6
+    assert 0.0 <= rows["half"]["key"] <= 1.0
