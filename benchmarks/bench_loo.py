@@ -643,6 +643,20 @@ def _cfg_str(c: dict, p: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
 
+def montage(pngs: list[Path], out: Path) -> None:
+    """Stack the PNGs *pngs* top to bottom (padded white to the widest) into *out*, written atomically."""
+    import cv2
+
+    imgs = [cv2.imread(str(f)) for f in pngs]
+    w = max(im.shape[1] for im in imgs)
+    rows = [cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            for im in imgs]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".part.png")
+    cv2.imwrite(str(tmp), cv2.vconcat(rows))
+    tmp.replace(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=Path, default=REAL)
@@ -659,10 +673,16 @@ def main() -> int:
     ap.add_argument("--subsets", action="store_true", help="also report per label class")
     ap.add_argument("--plots", action="store_true",
                     help="per-clip PNG of the curve with the held-out events against the key (OUT/plots/NAME/)")
+    ap.add_argument("--montage", type=Path, default=None, metavar="PNG",
+                    help="with --plots: also stack the plots of the four clips with the lowest held-out F1@±2 "
+                         "into one PNG (the README's figure of failing clips)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "loo")
     ap.add_argument("--name", default=None, help="result file stem (default: derived from the set and method)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.montage and not args.plots:
+        print("--montage needs --plots", file=sys.stderr)
+        return 2
     labels = args.labels or args.videos / "labels_audio_onsets.csv"
     if not labels.is_file():
         print(f"labels not found: {labels} (is ../shared present?)", file=sys.stderr)
@@ -742,6 +762,11 @@ def main() -> int:
             if args.plots:
                 plot(j, bi, held[-1])
     say()
+    if args.montage:
+        worst = sorted(range(len(clips)), key=lambda j: f1_of(held[j]))[:4]
+        montage([args.out / "plots" / name / f"{clips[j][0]}.png" for j in sorted(worst)],
+                args.montage)
+        say(f"the four lowest held-out clips' plots: {args.montage}")
     tag = "transfer" if args.tune_videos else "leave-one-clip-out"
     line, result["heldout"] = summary(held, f"{args.method}, {tag}")
     say(line)
