@@ -114,3 +114,28 @@ def test_robustness_variants_on_a_labelled_clip(tmp_path):
     assert rows["original"]["same"] == 1.0
     assert rows["mirror"]["same"] >= 0.6
     assert 0.0 <= rows["half"]["key"] <= 1.0
+
+
+def test_sensitivity_sweep_on_a_labelled_clip(tmp_path):
+    """The sweep prints one row per sensitivity for the set, marks the shipped value and writes the plot."""
+    from actiondubber.evaluate.labels import write_labels
+    from actiondubber.synth import render_clip
+
+    vids = tmp_path / "v"
+    vids.mkdir()
+    clip = render_clip(vids / "c.mp4", seconds=3.0, fps=25, size=(160, 120), seed=3, preset="ultrafast")
+    write_labels(vids / "labels.csv", {"c": list(clip.collision_frames)})
+    png = tmp_path / "s.png"
+    r = _run("bench_sensitivity.py", "--no-real", "--set", f"tiny={vids}", "--preset", "fastest", "--png", str(png))
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("sensitivity ")]
+    assert len(rows) == 21 and rows[0].split()[1] == "0.00" and rows[-1].split()[1] == "1.00"
+    assert sum("<- shipped" in ln for ln in rows) == 1 and "0.50" in next(ln for ln in rows if "shipped" in ln)
+    f1 = [float(ln.split("F1 ")[1].split()[0]) for ln in rows]
+    assert all(0.0 <= x <= 1.0 for x in f1) and max(f1) > 0.5  # the clip's bounces are found at some setting
+    assert png.is_file() and png.stat().st_size > 10_000
+
+
+def test_sensitivity_bad_set(tmp_path):
+    r = _run("bench_sensitivity.py", "--no-real", "--set", str(tmp_path))
+    assert r.returncode != 0 and "--set wants NAME=DIR" in r.stderr and "Traceback" not in r.stderr
