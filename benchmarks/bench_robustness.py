@@ -13,7 +13,8 @@ Results table carry to footage that looks different.
     python benchmarks/bench_robustness.py --videos benchmarks/results/synth2 \\
         --labels benchmarks/results/synth2/labels.csv
 
-The changed files are kept under ``--out``/videos (made once, then reused; delete them to remake).
+The changed files are kept under ``--out``/videos/SET/VARIANT (made once, then reused; delete them to
+remake).
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def main() -> int:
     lf, clips = labelled_set(args.videos, args.labels)
     human = read_labels(args.human) if args.human and args.human.is_file() else None
     params = PRESETS[args.preset]
-    folder = args.out / "videos"
+    folder = args.out / "videos" / args.videos.resolve().name  # sets may share clip names (synth2, synth2b ...)
     key = {vid: list(lf.videos[vid].frames) for vid, _ in clips}
     hkey = {vid: list(human.videos[vid].frames) for vid, _ in clips if human and vid in human.videos}
 
@@ -179,7 +180,8 @@ def main() -> int:
             w = f"  largest drop: {vid} {d:+.3f}" if d < 0 else ""
         print(f"  {n:10s} {r['key']:.3f}  {r['key'] - table['original']['key']:+.3f}  {r['same']:.3f}  {desc}{w}")
     args.out.mkdir(parents=True, exist_ok=True)
-    res = args.out / f"{args.videos.name}_{args.preset}.json"
+    subset = "" if names == list(VARIANTS) else "_" + "-".join(names)  # a partial run keeps the full run's file
+    res = args.out / f"{args.videos.resolve().name}_{args.preset}{subset}.json"
     tmp = res.with_suffix(".json.part")
     tmp.write_text(json.dumps({"videos": str(args.videos), "preset": args.preset, "variants": table}, indent=1))
     tmp.replace(res)

@@ -101,14 +101,14 @@ def test_robustness_variants_on_a_labelled_clip(tmp_path):
     assert r.returncode == 0, r.stderr
     src = [f.image for f in iter_frames(vids / "c.mp4", short_side=None)]
     for name, size in (("mirror", (160, 120)), ("half", (80, 60))):
-        f = out / "videos" / name / "c.mp4"
+        f = out / "videos" / "v" / name / "c.mp4"  # per set: two sets may share clip names
         info = probe(f)
         assert (info.width, info.height) == size and info.n_frames == len(src)
         assert abs(info.fps - 25) < 1e-6
-    first = next(iter(iter_frames(out / "videos" / "mirror" / "c.mp4", short_side=None))).image
+    first = next(iter(iter_frames(out / "videos" / "v" / "mirror" / "c.mp4", short_side=None))).image
     assert np.abs(first.astype(int) - src[0][:, ::-1]).mean() < 4  # mirrored (up to the codec's loss)
     assert np.abs(first.astype(int) - src[0]).mean() > np.abs(first.astype(int) - src[0][:, ::-1]).mean() + 2
-    res = json.loads((out / "v_fastest.json").read_text())
+    res = json.loads((out / "v_fastest_mirror-half.json").read_text())
     rows = res["variants"]
     assert set(rows) == {"original", "mirror", "half"}
     assert rows["original"]["same"] == 1.0
