@@ -90,6 +90,8 @@ VARIANTS: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], str, str, str
     "mirror": (lambda img, i: np.ascontiguousarray(img[:, ::-1]), "libx264", "mp4", "yuv420p", 18,
                "mirrored left to right"),
     "noise": (_noise(8.0), "libx264", "mp4", "yuv420p", 18, "sensor noise, sigma 8 grey levels"),
+    "lowlight": (lambda img, i: _noise(12.0)(_dark(img, i), i), "libx264", "mp4", "yuv420p", 18,
+                 "low light: under-exposed and sensor noise, sigma 12"),
     "dark": (_dark, "libx264", "mp4", "yuv420p", 18, "under-exposed by about 1.5 stops"),
     "crop": (_crop, "libx264", "mp4", "yuv420p", 18, "the centre 75 % of the picture"),
     "pillarbox": (_pad, "libx264", "mp4", "yuv420p", 18, "black bars left and right"),
