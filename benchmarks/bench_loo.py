@@ -647,14 +647,14 @@ def montage(pngs: list[Path], out: Path) -> None:
     """Stack the PNGs *pngs* top to bottom (padded white to the widest) into *out*, written atomically."""
     import cv2
 
+    from actiondubber.video.writer import write_png
+
     imgs = [cv2.imread(str(f)) for f in pngs]
     w = max(im.shape[1] for im in imgs)
     rows = [cv2.copyMakeBorder(im, 0, 0, 0, w - im.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
             for im in imgs]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part.png")
-    cv2.imwrite(str(tmp), cv2.vconcat(rows))
-    tmp.replace(out)
+    write_png(out, cv2.cvtColor(cv2.vconcat(rows), cv2.COLOR_BGR2RGB))
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ from common import REAL, RESULTS, labelled_set, run_main, strict_f1
 
 from actiondubber.detection.detector import PRESETS, run_detector
 from actiondubber.evaluate.labels import read_labels
+from actiondubber.fileio import write_text_atomic
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
 
@@ -117,11 +118,8 @@ def make_variant(src: Path, name: str, folder: Path) -> Path:
     times = [t - info.timestamps[0] for t in info.timestamps] if info.timestamps else None
     opts = {"deadline": "good", "cpu-used": "5", "row-mt": "1"} if codec == "libvpx-vp9" else None
     preset = "veryfast" if codec in ("libx264", "libx265") else None
-    tmp = out.with_name(out.stem + ".part." + ext)
-    write_video(tmp, frames(), fps, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, times=times,
-                options=opts)
-    tmp.replace(out)
-    return out
+    return write_video(out, frames(), fps, codec=codec, crf=crf, pix_fmt=pix_fmt, preset=preset, times=times,
+                       options=opts)  # atomic: an interrupted run leaves no half-written file to be reused
 
 
 def main() -> int:
@@ -184,9 +182,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     subset = "" if names == list(VARIANTS) else "_" + "-".join(names)  # a partial run keeps the full run's file
     res = args.out / f"{args.videos.resolve().name}_{args.preset}{subset}.json"
-    tmp = res.with_suffix(".json.part")
-    tmp.write_text(json.dumps({"videos": str(args.videos), "preset": args.preset, "variants": table}, indent=1))
-    tmp.replace(res)
+    write_text_atomic(res, json.dumps({"videos": str(args.videos), "preset": args.preset, "variants": table}, indent=1))
     print(f"results: {res}")
     return 0
 

@@ -24,6 +24,7 @@ from common import REAL, RESULTS, labelled_set, run_main
 from actiondubber.detection.detector import PRESETS, events_from_curve, frame_curve
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.evaluate.metrics import PRF, evaluate_video
+from actiondubber.fileio import atomic_output
 
 GRID = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
 
@@ -107,10 +108,9 @@ def _plot(results: dict[str, list[dict]], shipped: float, out: Path, preset: str
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(out)
 
 
 if __name__ == "__main__":
