@@ -1,6 +1,6 @@
 """The benchmark scripts' own behaviour: one line and a non-zero exit on bad input, and the second
-synthetic family's extra scenes (``make_synth2_set.py --scenes``), and the variants of
-``bench_robustness.py``."""
+synthetic family's extra scenes (``make_synth2_set.py --scenes``), the variants of
+``bench_robustness.py`` and the sweep of ``bench_sensitivity.py``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,17 @@ def test_synth2_unknown_scene(tmp_path):
     assert not (tmp_path / "x" / "labels.csv").exists()
 
 
+def _one_clip_set(folder: Path) -> Path:
+    """*folder* holding one 3 s synthetic clip ``c.mp4`` (bounces) and its exact key ``labels.csv``."""
+    from actiondubber.evaluate.labels import write_labels
+    from actiondubber.synth import render_clip
+
+    folder.mkdir()
+    clip = render_clip(folder / "c.mp4", seconds=3.0, fps=25, size=(160, 120), seed=3, preset="ultrafast")
+    write_labels(folder / "labels.csv", {"c": list(clip.collision_frames)})
+    return folder
+
+
 def test_robustness_unknown_variant(tmp_path):
     r = _run("bench_robustness.py", "--variants", "mirror,sepia", "--out", str(tmp_path / "r"))
     assert r.returncode != 0
@@ -87,14 +98,9 @@ def test_robustness_variants_on_a_labelled_clip(tmp_path):
 
     import numpy as np
 
-    from actiondubber.evaluate.labels import write_labels
-    from actiondubber.synth import render_clip
     from actiondubber.video import iter_frames, probe
 
-    vids = tmp_path / "v"
-    vids.mkdir()
-    clip = render_clip(vids / "c.mp4", seconds=3.0, fps=25, size=(160, 120), seed=3, preset="ultrafast")
-    write_labels(vids / "labels.csv", {"c": list(clip.collision_frames)})
+    vids = _one_clip_set(tmp_path / "v")
     out = tmp_path / "r"
     r = _run("bench_robustness.py", "--videos", str(vids), "--labels", str(vids / "labels.csv"), "--human", "",
              "--preset", "fastest", "--variants", "mirror,half", "--out", str(out), timeout=300)
@@ -118,13 +124,7 @@ def test_robustness_variants_on_a_labelled_clip(tmp_path):
 
 def test_sensitivity_sweep_on_a_labelled_clip(tmp_path):
     """The sweep prints one row per sensitivity for the set, marks the shipped value and writes the plot."""
-    from actiondubber.evaluate.labels import write_labels
-    from actiondubber.synth import render_clip
-
-    vids = tmp_path / "v"
-    vids.mkdir()
-    clip = render_clip(vids / "c.mp4", seconds=3.0, fps=25, size=(160, 120), seed=3, preset="ultrafast")
-    write_labels(vids / "labels.csv", {"c": list(clip.collision_frames)})
+    vids = _one_clip_set(tmp_path / "v")
     png = tmp_path / "s.png"
     r = _run("bench_sensitivity.py", "--no-real", "--set", f"tiny={vids}", "--preset", "fastest", "--png", str(png))
     assert r.returncode == 0, r.stderr
