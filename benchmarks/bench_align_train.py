@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, run_main, scores
+from common import HUMAN_KEY, REAL, RESULTS, run_main, scores
 
 from actiondubber.detection.detector import DetectorParams, events_from_curve, strength_curve
 from actiondubber.detection.verifier import Verifier, fit, verify
@@ -209,7 +209,7 @@ def synthetic(args, work: Path, cache: Path, say) -> None:
 
 def real(cache: Path, work: Path, say) -> None:
     vids = sorted([*REAL.glob("*.mp4"), *REAL.glob("*.avi")])
-    human = read_labels(REAL / "labels_human_greatesthits.csv").videos
+    human = read_labels(HUMAN_KEY).videos
     curves = {p.stem: curve_of(p, cache) for p in vids}
     ev = {k: events_from_curve(c, DetectorParams()) for k, c in curves.items()}
     un, _ = label_set(vids, ev, work / "real_unaligned.csv", align=False)

@@ -31,7 +31,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
+from common import HUMAN_KEY, REAL, RESULTS, ROOT, run_main  # noqa: F401
 from heldout import (
     CURVE_GRID,
     PICK_GRID,
@@ -788,7 +788,7 @@ def main() -> int:
 
     human = args.human
     if human is None and args.videos.resolve() == REAL.resolve() and not args.tune_videos:
-        human = REAL / "labels_human_greatesthits.csv"
+        human = HUMAN_KEY
     if human is not None and human.is_file() and not args.tune_videos:
         hl = read_labels(human).videos
         say(f"\nsecond key {human.name}: the same held-out choices (made on the other clips' {labels.name})")

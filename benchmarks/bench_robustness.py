@@ -28,15 +28,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import REAL, RESULTS, labelled_set, run_main, strict_f1
+from common import HUMAN_KEY, REAL, RESULTS, labelled_set, run_main, strict_f1
 
 from actiondubber.detection.detector import PRESETS, run_detector
 from actiondubber.evaluate.labels import read_labels
 from actiondubber.fileio import write_text_atomic
 from actiondubber.video.reader import iter_frames, probe
 from actiondubber.video.writer import write_video
-
-HUMAN = REAL / "labels_human_greatesthits.csv"
 
 
 def _even(x: float) -> int:
@@ -126,7 +124,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=Path, default=REAL)
     ap.add_argument("--labels", type=Path, default=None, help="default: VIDEOS/labels_audio_onsets.csv")
-    ap.add_argument("--human", type=Path, default=HUMAN, help="a second key, scored on the clips it has")
+    ap.add_argument("--human", type=Path, default=HUMAN_KEY, help="a second key, scored on the clips it has")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated; default: all")
     ap.add_argument("--out", type=Path, default=RESULTS / "robustness")

@@ -19,7 +19,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, labelled_set, run_main
+from common import HUMAN_KEY, REAL, RESULTS, labelled_set, run_main
 
 from actiondubber.detection.detector import PRESETS, events_from_curve, frame_curve
 from actiondubber.evaluate.labels import read_labels
@@ -72,9 +72,8 @@ def main() -> int:
         curves = {vid: frame_curve(path, params) for vid, path in clips}
         key = {vid: list(lf.videos[vid].frames) for vid, _ in clips}
         results[name] = sweep(curves, key, params)
-        human = folder / "labels_human_greatesthits.csv"
-        if folder == REAL and human.is_file():
-            hk = read_labels(human)
+        if folder == REAL and HUMAN_KEY.is_file():
+            hk = read_labels(HUMAN_KEY)
             sub = {v: c for v, c in curves.items() if v in hk.videos}
             results["human key (5 clips)"] = sweep(sub, {v: list(hk.videos[v].frames) for v in sub}, params)
     for name, rows in results.items():

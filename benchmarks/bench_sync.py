@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL, RESULTS, ROOT, run_main  # noqa: F401
+from common import HUMAN_KEY, REAL, RESULTS, ROOT, run_main  # noqa: F401
 
 from actiondubber.audio import AudioClip, read_audio_clip
 from actiondubber.detection import detect
@@ -66,7 +66,7 @@ def measure(path, events, audio):
 
 def onset_truth(vid: str, events, audio: AudioClip) -> float | None:
     """Mean of (nearest short-frame onset − human key frame time) over the human key's events (within 100 ms)."""
-    human = read_labels(REAL / "labels_human_greatesthits.csv").videos.get(vid)
+    human = read_labels(HUMAN_KEY).videos.get(vid)
     if human is None:
         return None
     aud = onset_times(audio)
@@ -93,7 +93,7 @@ def onset_times(audio: AudioClip) -> np.ndarray:
 
 
 def key_truth(vid: str, fps: float) -> float | None:
-    human = read_labels(REAL / "labels_human_greatesthits.csv").videos.get(vid)
+    human = read_labels(HUMAN_KEY).videos.get(vid)
     audio = read_labels(REAL / "labels_audio_onsets.csv").videos.get(vid)
     if human is None or audio is None:
         return None

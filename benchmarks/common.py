@@ -18,6 +18,8 @@ from actiondubber.evaluate.metrics import PRF, evaluate_video, match_events
 ROOT = Path(__file__).resolve().parents[1]
 #: The real clips with sound (never copied into the repository).
 REAL = ROOT.parent / "shared" / "data" / "real"
+#: The human-annotated key of 5 of the real clips (Greatest Hits), the check on the soundtrack key's lag.
+HUMAN_KEY = REAL / "labels_human_greatesthits.csv"
 RESULTS = ROOT / "benchmarks" / "results"
 VIDEO_EXT = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
 
